@@ -1,0 +1,41 @@
+//! Scenario files: the YAML schema (`file`), the validated model the engine runs (`model`), and
+//! errors that name file, line and column.
+
+mod file;
+mod model;
+
+pub use model::*;
+
+use std::path::Path;
+
+/// Why a scenario could not be loaded. Displayed as `FILE:LINE:COL: what was expected`.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// Reads and validates a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    parse(&text, &file)
+}
+
+/// Parses and validates scenario text; `file` is only used in error messages.
+pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    file::parse(text, file)
+}

@@ -1,0 +1,181 @@
+//! The validated scenario: what the engine runs. Every value here has passed validation, so the
+//! engine never re-checks ranges. The YAML schema (with defaults and spans) lives in `file.rs`.
+
+use std::time::Duration;
+
+/// One load-and-chaos run, as described by a scenario file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    /// Seed for every random choice (first-heartbeat offsets, jitter, fault victims).
+    pub seed: u64,
+    pub duration: Duration,
+    pub target: Target,
+    pub clients: Clients,
+    pub faults: Vec<Fault>,
+    /// Threshold expressions, kept verbatim (`heartbeat_rtt.p99 < 50ms`).
+    pub thresholds: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub url: TargetUrl,
+    /// Extra request headers sent with every upgrade request.
+    pub headers: Vec<(String, String)>,
+    /// Offered in `Sec-WebSocket-Protocol`.
+    pub subprotocols: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetUrl {
+    /// The built-in echo server, started in-process on an ephemeral loopback port.
+    Embedded,
+    /// A `ws://` endpoint.
+    Ws(WsUrl),
+}
+
+/// A parsed `ws://host:port/path?query` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsUrl {
+    pub host: String,
+    pub port: u16,
+    /// Path and query, always starting with `/`.
+    pub path: String,
+}
+
+impl WsUrl {
+    /// The value of the `Host` header.
+    pub fn host_header(&self) -> String {
+        if self.port == 80 {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::fmt::Display for WsUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ws://{}:{}{}", self.host, self.port, self.path)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clients {
+    pub count: u32,
+    /// Arrivals are spread evenly over this span (zero: all at once).
+    pub ramp: Duration,
+    /// TCP connect plus upgrade must finish within this, or the attempt fails.
+    pub connect_timeout: Duration,
+    pub heartbeat: Heartbeat,
+    pub reconnect: Reconnect,
+    pub messages: Option<Messages>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heartbeat {
+    pub mode: HeartbeatMode,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive missed acks that declare the connection dead (>= 1).
+    pub max_missed: u32,
+    pub reset_on: ResetOn,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeartbeatMode {
+    /// Protocol Ping with an 8-byte sequence number; the matching Pong is the ack.
+    Ping,
+    /// A text frame `payload`; a text frame equal to `ack` is the ack.
+    Text { payload: String, ack: String },
+    /// No heartbeat at all (a dead connection is only noticed when the socket says so).
+    None,
+}
+
+/// What disarms the heartbeat timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetOn {
+    /// Only the ack (seed 003).
+    Ack,
+    /// Any inbound frame (seed 000).
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reconnect {
+    pub backoff: BackoffPolicy,
+    pub initial: Duration,
+    pub max: Duration,
+    pub multiplier: f64,
+    pub jitter: Jitter,
+    /// Consecutive failed attempts before giving up; 0 = never give up.
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackoffPolicy {
+    /// Always `initial`.
+    Fixed,
+    /// `initial * multiplier^(attempt-1)`, capped at `max`.
+    Exponential,
+    /// AWS "decorrelated jitter": uniform in [initial, previous * multiplier], capped at `max`.
+    Decorrelated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jitter {
+    None,
+    /// Uniform in [0, delay].
+    Full,
+    /// delay/2 + uniform in [0, delay/2].
+    Equal,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Messages {
+    pub rate: MessageRate,
+    /// Bytes per message, sequence number included (>= 16).
+    pub size: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MessageRate {
+    /// Open loop: this many messages per second per client, sent on schedule.
+    PerSecond(f64),
+    /// Closed loop: the next message leaves when the previous echo arrives.
+    Closed,
+}
+
+/// One fault on the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// Offset from the start of the run.
+    pub at: Duration,
+    pub kind: FaultKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// The target dies without close frames and comes back after `downtime`.
+    ServerKill { downtime: Duration },
+    /// A `fraction` of the connected clients lose their connection.
+    Drop { fraction: f64, mode: DropMode },
+}
+
+impl FaultKind {
+    /// The name used in scenario files and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::ServerKill { .. } => "server_kill",
+            FaultKind::Drop { .. } => "drop",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropMode {
+    /// Close frame 1001 (going away), then the client closes the socket.
+    Close,
+    /// RST: SO_LINGER 0 and close, no close frame.
+    Reset,
+}
