@@ -1,4 +1,12 @@
 //! wschaos: thousands of heartbeating, reconnecting WebSocket clients (one actix actor each)
 //! against a target while a coordinator injects faults and records latency and reconnect figures.
 
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod coordinator;
+pub mod metrics;
+pub mod report;
+pub mod run;
 pub mod scenario;
+pub mod server;

@@ -1,0 +1,236 @@
+//! One WebSocket connection as a client sees it: TCP connect (optionally from a chosen source
+//! address), the HTTP/1.1 upgrade, and a writer that encodes frames straight into one reusable
+//! buffer and writes them with a non-blocking syscall.
+//!
+//! We do the upgrade ourselves (with actix-http's frame codec and `hash_key`) instead of through
+//! awc because awc hides the TCP socket behind `BoxedSocket`: the client needs the socket for RST
+//! drops (SO_LINGER 0), source-address binding and small per-connection buffers.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use actix_http::ws::{CloseReason, Codec, OpCode, Parser, hash_key};
+use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_util::codec::FramedRead;
+
+use crate::scenario::{Target, WsUrl};
+
+/// Largest upgrade response we accept before calling the server hostile.
+const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+/// Initial read buffer: heartbeats and acks are tiny; the buffer grows only for big frames.
+const READ_BUFFER: usize = 256;
+
+/// Where and how every client of a run connects; built once and shared.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    /// The upgrade request up to (not including) the per-connection `Sec-WebSocket-Key` line.
+    request_head: Bytes,
+    /// Largest frame accepted from the server.
+    pub max_frame: usize,
+}
+
+impl Endpoint {
+    pub fn new(url: &WsUrl, addr: SocketAddr, target: &Target, max_frame: usize) -> Self {
+        let mut head = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n",
+            url.path,
+            url.host_header()
+        );
+        for (name, value) in &target.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !target.subprotocols.is_empty() {
+            head.push_str(&format!(
+                "Sec-WebSocket-Protocol: {}\r\n",
+                target.subprotocols.join(", ")
+            ));
+        }
+        Self {
+            addr,
+            request_head: Bytes::from(head),
+            max_frame,
+        }
+    }
+}
+
+/// Why a connection attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connect: {0}")]
+    Io(#[from] io::Error),
+    #[error("connect timed out")]
+    Timeout,
+    #[error("upgrade rejected: {0}")]
+    Handshake(String),
+}
+
+pub type FrameReader = FramedRead<OwnedReadHalf, Codec>;
+
+/// Connects and upgrades. `key` is the 16 random bytes of `Sec-WebSocket-Key`.
+pub async fn open(
+    endpoint: &Endpoint,
+    source: Option<IpAddr>,
+    key: [u8; 16],
+) -> Result<(FrameReader, Writer), ConnectError> {
+    let socket = if endpoint.addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let mut stream = socket.connect(endpoint.addr).await?;
+    stream.set_nodelay(true)?;
+    let leftover = upgrade(&mut stream, endpoint, key).await?;
+
+    let fd = stream.as_raw_fd();
+    let (read, write) = stream.into_split();
+    let codec = Codec::new().client_mode().max_size(endpoint.max_frame);
+    let mut reader = FramedRead::with_capacity(read, codec, READ_BUFFER);
+    reader.read_buffer_mut().extend_from_slice(&leftover);
+    Ok((reader, Writer::new(write, fd)))
+}
+
+async fn upgrade(
+    stream: &mut TcpStream,
+    endpoint: &Endpoint,
+    key: [u8; 16],
+) -> Result<BytesMut, ConnectError> {
+    let key = base64::engine::general_purpose::STANDARD.encode(key);
+    let mut request = Vec::with_capacity(endpoint.request_head.len() + 64);
+    request.extend_from_slice(&endpoint.request_head);
+    request.extend_from_slice(b"Sec-WebSocket-Key: ");
+    request.extend_from_slice(key.as_bytes());
+    request.extend_from_slice(b"\r\n\r\n");
+    stream.write_all(&request).await?;
+
+    let mut buf = BytesMut::with_capacity(512);
+    loop {
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(ConnectError::Handshake(
+                "connection closed during the upgrade".into(),
+            ));
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        match response.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                check_response(&response, key.as_bytes())?;
+                return Ok(buf.split_off(len));
+            }
+            Ok(httparse::Status::Partial) if buf.len() > MAX_RESPONSE_HEAD => {
+                return Err(ConnectError::Handshake(format!(
+                    "response head longer than {MAX_RESPONSE_HEAD} bytes"
+                )));
+            }
+            Ok(httparse::Status::Partial) => {}
+            Err(e) => {
+                return Err(ConnectError::Handshake(format!(
+                    "malformed HTTP response: {e}"
+                )));
+            }
+        }
+    }
+}
+
+fn check_response(response: &httparse::Response<'_, '_>, key: &[u8]) -> Result<(), ConnectError> {
+    let code = response.code.unwrap_or(0);
+    if code != 101 {
+        return Err(ConnectError::Handshake(format!(
+            "HTTP {code} instead of 101 Switching Protocols"
+        )));
+    }
+    let header = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    };
+    if !header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case(b"websocket")) {
+        return Err(ConnectError::Handshake(
+            "missing `Upgrade: websocket`".into(),
+        ));
+    }
+    if header("sec-websocket-accept") != Some(&hash_key(key)[..]) {
+        return Err(ConnectError::Handshake(
+            "wrong or missing Sec-WebSocket-Accept".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The write side of a connection: frames are encoded (masked) into `buf` and written at once;
+/// only when the socket is full does the actor wait for writability (see `take_half`).
+#[derive(Debug)]
+pub struct Writer {
+    half: Option<OwnedWriteHalf>,
+    buf: BytesMut,
+    fd: i32,
+}
+
+impl Writer {
+    fn new(half: OwnedWriteHalf, fd: i32) -> Self {
+        Self {
+            half: Some(half),
+            buf: BytesMut::with_capacity(64),
+            fd,
+        }
+    }
+
+    pub fn queue(&mut self, op: OpCode, payload: &[u8]) {
+        Parser::write_message(&mut self.buf, payload, op, true, true);
+    }
+
+    pub fn queue_close(&mut self, reason: Option<CloseReason>) {
+        Parser::write_close(&mut self.buf, reason, true);
+    }
+
+    /// Writes what is buffered without blocking. `Ok(true)`: all written; `Ok(false)`: the
+    /// socket is full or the half is out waiting for writability.
+    pub fn try_flush(&mut self) -> io::Result<bool> {
+        let Some(half) = &self.half else {
+            return Ok(false);
+        };
+        while !self.buf.is_empty() {
+            match half.try_write(&self.buf) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    let _ = self.buf.split_to(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Lends the socket's write half to a future that waits for writability.
+    pub fn take_half(&mut self) -> Option<OwnedWriteHalf> {
+        self.half.take()
+    }
+
+    pub fn put_half(&mut self, half: OwnedWriteHalf) {
+        self.half = Some(half);
+    }
+
+    /// Makes the coming close an RST instead of a FIN (SO_LINGER 0) and skips the write
+    /// shutdown, so the peer sees a reset with no close frame.
+    pub fn reset_on_close(&mut self) {
+        // SAFETY: `fd` belongs to the stream whose halves this writer and its reader still own;
+        // it is open for as long as `self` lives.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd) };
+        let _ = socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO));
+        if let Some(half) = self.half.take() {
+            half.forget();
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! What a run produced: the `Report` (one value holding every figure), written as `report.json`
+//! and printed as a terminal summary.
+
+mod json;
+mod summary;
+
+pub use json::write_json;
+pub use summary::print_summary;
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use serde::Serialize;
+
+use crate::metrics::{Counters, Metrics};
+use crate::server::ServerCounts;
+
+/// Bumped whenever a field of `report.json` changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: String,
+    pub scenario: ScenarioInfo,
+    /// UTC, RFC 3339.
+    pub started_at: String,
+    pub elapsed_s: f64,
+    pub counters: Counters,
+    pub ratios: Ratios,
+    /// Close frames received from the server, by close code.
+    pub close_codes: BTreeMap<String, u64>,
+    /// Microseconds, except `reconnect_attempts` (a count).
+    pub histograms: BTreeMap<&'static str, HistogramSummary>,
+    /// One point per second of the run.
+    pub timeline: Vec<TimelinePoint>,
+    pub faults: Vec<FaultRecord>,
+    /// What the embedded server counted on its side (absent for external targets).
+    pub server: Option<ServerCounts>,
+    /// True when the run was cut short (Ctrl-C) rather than running its full duration.
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub seed: u64,
+    pub duration_s: f64,
+    pub clients: u32,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Ratios {
+    /// Heartbeat acks received / heartbeats sent (1.0 when none were sent).
+    pub heartbeat_delivered: f64,
+    /// Re-opens / connections lost (1.0 when none were lost).
+    pub reconnect_success: f64,
+    /// Echoes received / messages sent (1.0 when none were sent).
+    pub message_delivered: f64,
+}
+
+impl Ratios {
+    pub fn from_counters(c: &Counters) -> Self {
+        let ratio = |num: u64, den: u64| {
+            if den == 0 {
+                1.0
+            } else {
+                num as f64 / den as f64
+            }
+        };
+        Self {
+            heartbeat_delivered: ratio(c.heartbeat_acks, c.heartbeats_sent),
+            reconnect_success: ratio(c.reconnects, c.disconnects()),
+            message_delivered: ratio(c.messages_received, c.messages_sent),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HistogramSummary {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p99_9: u64,
+    pub max: u64,
+    /// The full histogram, HdrHistogram V2 + DEFLATE, base64: merge or re-query it later.
+    pub hdr: String,
+}
+
+impl HistogramSummary {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        let mut bytes = Vec::new();
+        // Serialising into a Vec cannot fail for a valid histogram.
+        let _ = V2DeflateSerializer::new().serialize(h, &mut bytes);
+        let empty = h.is_empty();
+        Self {
+            count: h.len(),
+            min: if empty { 0 } else { h.min() },
+            mean: if empty { 0.0 } else { h.mean() },
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p99_9: h.value_at_quantile(0.999),
+            max: h.max(),
+            hdr: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TimelinePoint {
+    /// Seconds since the run started.
+    pub t_s: f64,
+    /// Connections open at this moment.
+    pub connected: u64,
+    /// Events during this second.
+    pub connects: u64,
+    pub disconnects: u64,
+    pub reconnects: u64,
+    pub connect_failures: u64,
+    pub heartbeats_sent: u64,
+    pub heartbeat_acks: u64,
+    /// Heartbeat RTT percentiles over this second (0 when there was no ack).
+    pub heartbeat_rtt_p50_us: u64,
+    pub heartbeat_rtt_p99_us: u64,
+}
+
+impl TimelinePoint {
+    pub fn new(t_s: f64, totals: &Counters, second: &Metrics) -> Self {
+        let c = &second.counters;
+        let rtt = &second.hist.heartbeat_rtt;
+        Self {
+            t_s,
+            connected: totals.open_connections(),
+            connects: c.connects,
+            disconnects: c.disconnects(),
+            reconnects: c.reconnects,
+            connect_failures: c.connect_failures,
+            heartbeats_sent: c.heartbeats_sent,
+            heartbeat_acks: c.heartbeat_acks,
+            heartbeat_rtt_p50_us: rtt.value_at_quantile(0.5),
+            heartbeat_rtt_p99_us: rtt.value_at_quantile(0.99),
+        }
+    }
+}
+
+/// A fault as it was applied.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FaultRecord {
+    pub kind: &'static str,
+    /// Seconds since the run started.
+    pub started_s: f64,
+    pub ended_s: Option<f64>,
+    /// Clients the fault was aimed at (all clients for `server_kill`).
+    pub clients_targeted: u64,
+    /// Connections it actually cut (open connections among those targeted).
+    pub connections_cut: u64,
+}
+
+impl Report {
+    pub fn new(
+        scenario: ScenarioInfo,
+        started_at: String,
+        elapsed_s: f64,
+        totals: &Metrics,
+        timeline: Vec<TimelinePoint>,
+        faults: Vec<FaultRecord>,
+        server: Option<ServerCounts>,
+        interrupted: bool,
+    ) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            tool: format!("wschaos {}", env!("CARGO_PKG_VERSION")),
+            scenario,
+            started_at,
+            elapsed_s,
+            counters: totals.counters.clone(),
+            ratios: Ratios::from_counters(&totals.counters),
+            close_codes: totals
+                .close_codes
+                .iter()
+                .map(|(code, n)| (code.to_string(), *n))
+                .collect(),
+            histograms: totals
+                .hist
+                .named()
+                .into_iter()
+                .map(|(name, h)| (name, HistogramSummary::of(h)))
+                .collect(),
+            timeline,
+            faults,
+            server,
+            interrupted,
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The embedded target: an actix-web + actix-ws echo server. It echoes text and binary frames,
+//! answers Pings with Pongs and a close frame with a close frame, on any path. It can be killed
+//! abruptly (connections dropped, no close frames) and restarted on the same address, which is
+//! how `server_kill` works on an embedded target.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_ws::Message;
+use serde::Serialize;
+
+/// Largest frame the server accepts (the scenario's message size is capped below this).
+const MAX_FRAME: usize = 2 * 1024 * 1024;
+
+/// What the server saw, counted independently of the clients' own figures.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    upgrades: AtomicU64,
+    close_frames: AtomicU64,
+    echoed: AtomicU64,
+    pongs: AtomicU64,
+    open: AtomicU64,
+}
+
+/// A snapshot of [`ServerStats`] for reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ServerCounts {
+    /// WebSocket upgrades accepted.
+    pub upgrades: u64,
+    /// Close frames received from clients.
+    pub close_frames: u64,
+    /// Text and binary frames echoed.
+    pub echoed: u64,
+    /// Pings answered.
+    pub pongs: u64,
+    /// WebSocket connections open right now.
+    pub open: u64,
+}
+
+impl ServerStats {
+    pub fn counts(&self) -> ServerCounts {
+        ServerCounts {
+            upgrades: self.upgrades.load(Ordering::Relaxed),
+            close_frames: self.close_frames.load(Ordering::Relaxed),
+            echoed: self.echoed.load(Ordering::Relaxed),
+            pongs: self.pongs.load(Ordering::Relaxed),
+            open: self.open.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts a session as open for as long as its task lives (also when a kill drops the task).
+struct OpenSession(Arc<ServerStats>);
+
+impl OpenSession {
+    fn new(stats: Arc<ServerStats>) -> Self {
+        bump(&stats.open);
+        Self(stats)
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A running (or killed) embedded server. Must be used inside an actix system.
+pub struct EmbeddedServer {
+    addr: SocketAddr,
+    workers: usize,
+    handle: Option<ServerHandle>,
+    stats: Arc<ServerStats>,
+}
+
+impl EmbeddedServer {
+    /// Binds `addr` (port 0: an ephemeral port) and starts serving.
+    pub fn start(addr: SocketAddr, workers: usize) -> io::Result<Self> {
+        let mut server = Self {
+            addr,
+            workers: workers.max(1),
+            handle: None,
+            stats: Arc::default(),
+        };
+        server.listen()?;
+        Ok(server)
+    }
+
+    fn listen(&mut self) -> io::Result<()> {
+        let stats = self.stats.clone();
+        let http = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::from(stats.clone()))
+                .default_service(web::to(echo))
+        })
+        .workers(self.workers)
+        .backlog(4096)
+        .max_connections(100_000)
+        .disable_signals()
+        .bind(self.addr)?;
+        // Port 0 resolves to a real port once; restarts rebind that same port.
+        if let Some(bound) = http.addrs().first() {
+            self.addr = *bound;
+        }
+        let running = http.run();
+        self.handle = Some(running.handle());
+        actix_rt::spawn(running);
+        Ok(())
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stats(&self) -> Arc<ServerStats> {
+        self.stats.clone()
+    }
+
+    /// Stops at once: every connection is dropped without a close frame.
+    pub async fn kill(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.stop(false).await;
+        }
+    }
+
+    /// Listens again on the same address after a kill.
+    pub fn restart(&mut self) -> io::Result<()> {
+        if self.handle.is_none() {
+            self.listen()?;
+        }
+        Ok(())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.handle.is_some()
+    }
+}
+
+async fn echo(
+    req: HttpRequest,
+    body: web::Payload,
+    stats: web::Data<ServerStats>,
+) -> actix_web::Result<HttpResponse> {
+    let (response, mut session, stream) = actix_ws::handle(&req, body)?;
+    bump(&stats.upgrades);
+    let mut stream = stream.max_frame_size(MAX_FRAME);
+    let stats = stats.into_inner();
+    let open = OpenSession::new(stats.clone());
+    actix_rt::spawn(async move {
+        let _open = open;
+        while let Some(Ok(msg)) = stream.recv().await {
+            let sent = match msg {
+                Message::Ping(payload) => {
+                    bump(&stats.pongs);
+                    session.pong(&payload).await
+                }
+                Message::Text(text) => {
+                    bump(&stats.echoed);
+                    session.text(text).await
+                }
+                Message::Binary(data) => {
+                    bump(&stats.echoed);
+                    session.binary(data).await
+                }
+                Message::Close(reason) => {
+                    bump(&stats.close_frames);
+                    let _ = session.close(reason).await;
+                    return;
+                }
+                Message::Pong(_) | Message::Continuation(_) | Message::Nop => Ok(()),
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(response)
+}
