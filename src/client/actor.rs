@@ -109,6 +109,9 @@ pub struct Client {
     ever_connected: bool,
     /// The pending connect future or backoff timer.
     pending: Option<SpawnHandle>,
+    /// A connection we sent a close frame on (a `drop` with `mode: close`), kept until the server
+    /// answers the close handshake or `close_grace` passes, while the client already reconnects.
+    closing: Option<Conn>,
 }
 
 impl Client {
@@ -129,6 +132,7 @@ impl Client {
             fault_started: None,
             ever_connected: false,
             pending: None,
+            closing: None,
         }
     }
 
@@ -446,6 +450,17 @@ impl Client {
             .as_mut()
             .map_or(0, MessageState::lose_in_flight);
         release(conn, ctx);
+        self.after_loss(cause, now, lost_messages, ctx);
+    }
+
+    /// Counts a loss and schedules the reconnect (the connection itself is already let go).
+    fn after_loss(
+        &mut self,
+        cause: Cause,
+        now: Instant,
+        lost_messages: u64,
+        ctx: &mut Context<Self>,
+    ) {
         let detection = self
             .fault_started
             .take()
@@ -501,7 +516,38 @@ impl Client {
         if let Some(conn) = self.conn.take() {
             release(conn, ctx);
         }
+        self.close_lingering(ctx);
         ctx.stop();
+    }
+
+    /// Sends close `code` and keeps the connection aside until the server answers (or
+    /// `close_grace`), so the frame is not lost to the socket closing right behind it.
+    fn linger(&mut self, mut conn: Conn, ctx: &mut Context<Self>) {
+        self.close_lingering(ctx);
+        for handle in [
+            conn.heartbeat_ticker.take(),
+            conn.heartbeat_timeout.take(),
+            conn.message_ticker.take(),
+            conn.flush_wait.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            ctx.cancel_future(handle);
+        }
+        let id = conn.id;
+        self.closing = Some(conn);
+        ctx.run_later(self.cfg.close_grace, move |act, ctx| {
+            if act.closing.as_ref().is_some_and(|c| c.id == id) {
+                act.close_lingering(ctx);
+            }
+        });
+    }
+
+    fn close_lingering(&mut self, ctx: &mut Context<Self>) {
+        if let Some(conn) = self.closing.take() {
+            release(conn, ctx);
+        }
     }
 }
 
@@ -544,6 +590,12 @@ impl Actor for Client {
 
 impl StreamHandler<Inbound> for Client {
     fn handle(&mut self, item: Inbound, ctx: &mut Self::Context) {
+        if self.closing.as_ref().map(|c| c.id) == Some(item.conn) {
+            if matches!(item.event, None | Some(Err(_)) | Some(Ok(Frame::Close(_)))) {
+                self.close_lingering(ctx);
+            }
+            return;
+        }
         if self.conn.as_ref().map(|c| c.id) != Some(item.conn) {
             return; // left over from a connection already dropped
         }
@@ -614,19 +666,28 @@ impl Handler<DropConnection> for Client {
         if self.state != State::Open {
             return false;
         }
-        let Some(conn) = self.conn.as_mut() else {
+        let Some(mut conn) = self.conn.take() else {
             return false;
         };
+        self.fault_started = Some(msg.fault_started);
+        let now = Instant::now();
+        let lost_messages = conn
+            .messages
+            .as_mut()
+            .map_or(0, MessageState::lose_in_flight);
         match msg.mode {
             DropMode::Close => {
                 conn.writer
                     .queue_close(Some(CloseReason::from(CloseCode::Away)));
                 let _ = conn.writer.try_flush();
+                self.linger(conn, ctx);
             }
-            DropMode::Reset => conn.writer.reset_on_close(),
+            DropMode::Reset => {
+                conn.writer.reset_on_close();
+                release(conn, ctx);
+            }
         }
-        self.fault_started = Some(msg.fault_started);
-        self.lost(Cause::Dropped, ctx);
+        self.after_loss(Cause::Dropped, now, lost_messages, ctx);
         true
     }
 }

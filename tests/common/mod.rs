@@ -96,8 +96,11 @@ pub struct Behaviour {
     pub ack_every: u32,
     /// Send a non-ack text frame this often.
     pub chatter: Option<Duration>,
-    /// On the first connection only: send a close frame with this code after the delay.
-    pub close_first_after: Option<(Duration, u16)>,
+    /// Send a close frame `close_code` this long after the upgrade, then drop the socket...
+    pub close_after: Option<Duration>,
+    pub close_code: u16,
+    /// ...on the first this-many connections (0 = all).
+    pub close_connections: usize,
 }
 
 pub const HEARTBEAT: &str = "hb";
@@ -184,9 +187,9 @@ async fn handle(
         let mut chatter = tokio::time::interval(b.chatter.unwrap_or(Duration::from_secs(3600)));
         chatter.tick().await;
         let close_at = b
-            .close_first_after
-            .filter(|_| index == 0)
-            .map(|(after, code)| (tokio::time::Instant::now() + after, code));
+            .close_after
+            .filter(|_| b.close_connections == 0 || index < b.close_connections)
+            .map(|after| (tokio::time::Instant::now() + after, b.close_code));
         let far = tokio::time::Instant::now() + Duration::from_secs(3600);
         let close_sleep = tokio::time::sleep_until(close_at.map_or(far, |(t, _)| t));
         tokio::pin!(close_sleep);
