@@ -37,6 +37,8 @@ pub enum TargetUrl {
 /// A parsed `ws://host:port/path?query` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
+    /// Host name or IP address. IPv6 literals keep their brackets (`[::1]`), so
+    /// `format!("{host}:{port}")` and the `Host` header are well-formed.
     pub host: String,
     pub port: u16,
     /// Path and query, always starting with `/`.
