@@ -94,7 +94,9 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
             fault.at
         )));
     }
-    let addr = tokio::net::lookup_host((url.host.as_str(), url.port))
+    // IPv6 hosts are kept bracketed for the Host header; the resolver wants them bare.
+    let host = url.host.trim_start_matches('[').trim_end_matches(']');
+    let addr = tokio::net::lookup_host((host, url.port))
         .await
         .ok()
         .and_then(|mut addrs| addrs.next())
