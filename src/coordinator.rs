@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::client::{Client, ClientConfig, DropConnection, FaultStarted, Stop};
 use crate::metrics::{self, Metrics};
-use crate::report::{FaultRecord, TimelinePoint};
+use crate::report::{FaultRecord, RunRecord, TimelinePoint};
 use crate::scenario::{Fault, FaultKind, Scenario};
 use crate::server::EmbeddedServer;
 
@@ -26,12 +26,9 @@ const DRAIN_SLACK: Duration = Duration::from_secs(2);
 
 /// What a finished run hands back.
 pub struct Outcome {
-    pub totals: Metrics,
-    pub timeline: Vec<TimelinePoint>,
-    pub faults: Vec<FaultRecord>,
-    pub elapsed: Duration,
+    pub record: RunRecord,
+    /// The embedded server, handed back so its counts can be read and it can be stopped.
     pub server: Option<EmbeddedServer>,
-    pub interrupted: bool,
 }
 
 /// Ends the run early (Ctrl-C): arrivals and faults stop, clients close, the report is written.
@@ -143,10 +140,10 @@ impl Coordinator {
                 ctx.spawn(kill.into_actor(self).map(move |server, act, ctx| {
                     act.server = Some(server);
                     let restart = ctx.run_later(downtime, move |act, _| {
-                        if let Some(server) = act.server.as_mut() {
-                            if let Err(err) = server.restart() {
-                                tracing::error!(%err, "embedded server could not rebind after server_kill");
-                            }
+                        if let Some(server) = act.server.as_mut()
+                            && let Err(err) = server.restart()
+                        {
+                            tracing::error!(%err, "embedded server could not rebind after server_kill");
                         }
                         let ended = act.elapsed_s();
                         act.faults[index].ended_s = Some(ended);
@@ -256,12 +253,14 @@ impl Coordinator {
     fn finish(&mut self, ctx: &mut Context<Self>) {
         let Some(done) = self.done.take() else { return };
         let outcome = Outcome {
-            totals: std::mem::take(&mut self.totals),
-            timeline: std::mem::take(&mut self.timeline),
-            faults: std::mem::take(&mut self.faults),
-            elapsed: self.started.elapsed(),
+            record: RunRecord {
+                totals: std::mem::take(&mut self.totals),
+                timeline: std::mem::take(&mut self.timeline),
+                faults: std::mem::take(&mut self.faults),
+                elapsed_s: self.elapsed_s(),
+                interrupted: self.interrupted,
+            },
             server: self.server.take(),
-            interrupted: self.interrupted,
         };
         let _ = done.send(outcome);
         ctx.stop();

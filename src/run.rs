@@ -190,16 +190,7 @@ async fn build_report(
     let rfc3339 = started_at
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    Report::new(
-        info,
-        rfc3339,
-        outcome.elapsed.as_secs_f64(),
-        &outcome.totals,
-        outcome.timeline,
-        outcome.faults,
-        server_counts,
-        outcome.interrupted,
-    )
+    Report::new(info, rfc3339, outcome.record, server_counts)
 }
 
 fn default_report_dir(name: &str, started_at: time::OffsetDateTime) -> PathBuf {

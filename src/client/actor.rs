@@ -601,8 +601,13 @@ impl StreamHandler<Inbound> for Client {
         }
         if self.state == State::Stopped {
             // Manual close in progress: the server's close frame or its going away ends it.
-            if matches!(item.event, None | Some(Err(_)) | Some(Ok(Frame::Close(_)))) {
-                self.finish(ctx);
+            // Echoes and acks still in flight count; nothing is sent after our close frame.
+            match item.event {
+                Some(Ok(frame @ (Frame::Text(_) | Frame::Binary(_) | Frame::Pong(_)))) => {
+                    self.on_frame(frame, ctx)
+                }
+                Some(Ok(Frame::Ping(_) | Frame::Continuation(_))) => {}
+                None | Some(Err(_)) | Some(Ok(Frame::Close(_))) => self.finish(ctx),
             }
             return;
         }

@@ -164,23 +164,30 @@ pub struct FaultRecord {
     pub connections_cut: u64,
 }
 
+/// What a run recorded, before it is summarised into a `Report`.
+#[derive(Debug, Default)]
+pub struct RunRecord {
+    pub totals: Metrics,
+    pub timeline: Vec<TimelinePoint>,
+    pub faults: Vec<FaultRecord>,
+    pub elapsed_s: f64,
+    pub interrupted: bool,
+}
+
 impl Report {
     pub fn new(
         scenario: ScenarioInfo,
         started_at: String,
-        elapsed_s: f64,
-        totals: &Metrics,
-        timeline: Vec<TimelinePoint>,
-        faults: Vec<FaultRecord>,
+        record: RunRecord,
         server: Option<ServerCounts>,
-        interrupted: bool,
     ) -> Self {
+        let totals = &record.totals;
         Self {
             schema_version: SCHEMA_VERSION,
             tool: format!("wschaos {}", env!("CARGO_PKG_VERSION")),
             scenario,
             started_at,
-            elapsed_s,
+            elapsed_s: record.elapsed_s,
             counters: totals.counters.clone(),
             ratios: Ratios::from_counters(&totals.counters),
             close_codes: totals
@@ -194,10 +201,10 @@ impl Report {
                 .into_iter()
                 .map(|(name, h)| (name, HistogramSummary::of(h)))
                 .collect(),
-            timeline,
-            faults,
+            timeline: record.timeline,
+            faults: record.faults,
             server,
-            interrupted,
+            interrupted: record.interrupted,
         }
     }
 }

@@ -208,7 +208,7 @@ async fn handle(
                         log.lock().expect("log")[index].heartbeats.push(Instant::now());
                         let within_first = b.ack_first.is_none_or(|n| seen <= n);
                         let every = b.ack_every.max(1);
-                        if within_first && seen % every == 0 {
+                        if within_first && seen.is_multiple_of(every) {
                             let sent = match msg {
                                 Message::Ping(p) => session.pong(&p).await,
                                 _ => session.text(ACK).await,
@@ -217,15 +217,19 @@ async fn handle(
                         }
                         continue;
                     }
-                    match msg {
+                    let echoed = match msg {
                         Message::Close(reason) => {
-                            log.lock().expect("log")[index].client_close = reason.map(|r| u16::from(r.code));
+                            log.lock().expect("log")[index].client_close =
+                                reason.map(|r| u16::from(r.code));
                             let _ = session.close(None).await;
                             break;
                         }
-                        Message::Text(t) => { if session.text(t).await.is_err() { break; } }
-                        Message::Binary(d) => { if session.binary(d).await.is_err() { break; } }
-                        _ => {}
+                        Message::Text(t) => session.text(t).await,
+                        Message::Binary(d) => session.binary(d).await,
+                        _ => Ok(()),
+                    };
+                    if echoed.is_err() {
+                        break;
                     }
                 }
                 _ = chatter.tick(), if b.chatter.is_some() => {
