@@ -2,6 +2,7 @@
 //! the fault timeline, takes every arbiter's metrics each second, and at the end closes every
 //! client, drains, and hands back the totals.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,11 +12,88 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::oneshot;
 
-use crate::client::{Client, ClientConfig, DropConnection, FaultStarted, Stop};
+use crate::chaos::process::TargetProcess;
+use crate::chaos::{AckMatcher, FaultSwitch, ProxyFault, Victims};
+use crate::client::{Client, ClientConfig, DropConnection, FaultEnded, FaultStarted, Stop};
 use crate::metrics::{self, Metrics};
 use crate::report::{FaultRecord, RunRecord, TimelinePoint};
-use crate::scenario::{Fault, FaultKind, Scenario};
+use crate::scenario::{Fault, FaultKind, HeartbeatMode, KillSignal, Scenario};
 use crate::server::EmbeddedServer;
+
+/// The server `server_kill` acts on.
+pub enum ManagedTarget {
+    Embedded(EmbeddedServer),
+    Process(TargetProcess),
+}
+
+impl ManagedTarget {
+    async fn kill(&mut self, signal: KillSignal) {
+        match self {
+            ManagedTarget::Embedded(server) => server.kill().await,
+            ManagedTarget::Process(process) => process.kill(signal).await,
+        }
+    }
+
+    async fn revive(&mut self) -> Result<(), String> {
+        match self {
+            ManagedTarget::Embedded(server) => server
+                .restart()
+                .map_err(|e| format!("the embedded server could not listen again: {e}")),
+            ManagedTarget::Process(process) => process.revive().await,
+        }
+    }
+
+    /// Connections the server holds right now, where it can tell.
+    fn open_connections(&self) -> Option<u64> {
+        match self {
+            ManagedTarget::Embedded(server) => Some(server.stats().counts().open),
+            ManagedTarget::Process(_) => None,
+        }
+    }
+}
+
+/// What the proxy should do for a scenario fault (None: not a proxy fault).
+fn proxy_fault(kind: &FaultKind) -> Option<ProxyFault> {
+    Some(match *kind {
+        FaultKind::ServerKill { .. } | FaultKind::Drop { .. } => return None,
+        FaultKind::DelayPongs { delay, jitter } => ProxyFault::DelayAcks { delay, jitter },
+        FaultKind::StopAcking => ProxyFault::DropAcks,
+        FaultKind::Partition => ProxyFault::Partition,
+        FaultKind::Latency {
+            direction,
+            latency,
+            jitter,
+        } => ProxyFault::Latency {
+            direction,
+            latency,
+            jitter,
+        },
+        FaultKind::Bandwidth {
+            direction,
+            bytes_per_s,
+        } => ProxyFault::Bandwidth {
+            direction,
+            bytes_per_s,
+        },
+        FaultKind::FrameLoss {
+            direction,
+            probability,
+        } => ProxyFault::FrameLoss {
+            direction,
+            probability,
+        },
+        FaultKind::IdleTimeout { idle } => ProxyFault::IdleTimeout { idle },
+    })
+}
+
+/// How the proxy recognises acks for this scenario's heartbeat.
+pub fn ack_matcher(mode: &HeartbeatMode) -> AckMatcher {
+    match mode {
+        HeartbeatMode::Ping => AckMatcher::Pong,
+        HeartbeatMode::Text { ack, .. } => AckMatcher::Text(bytes::Bytes::from(ack.clone())),
+        HeartbeatMode::None => AckMatcher::Nothing,
+    }
+}
 
 /// How often due arrivals are spawned during the ramp.
 const SPAWN_TICK: Duration = Duration::from_millis(10);
@@ -27,8 +105,8 @@ const DRAIN_SLACK: Duration = Duration::from_secs(2);
 /// What a finished run hands back.
 pub struct Outcome {
     pub record: RunRecord,
-    /// The embedded server, handed back so its counts can be read and it can be stopped.
-    pub server: Option<EmbeddedServer>,
+    /// The managed target, handed back so its counts can be read and it can be stopped.
+    pub target: Option<ManagedTarget>,
 }
 
 /// Ends the run early (Ctrl-C): arrivals and faults stop, clients close, the report is written.
@@ -41,12 +119,16 @@ pub struct Coordinator {
     client_cfg: Arc<ClientConfig>,
     arbiters: Vec<ArbiterHandle>,
     clients: Vec<Addr<Client>>,
-    server: Option<EmbeddedServer>,
+    /// Taken out while a kill or revive is in progress.
+    target: Option<ManagedTarget>,
+    proxy: Option<Box<dyn FaultSwitch>>,
     rng: SmallRng,
     started: Instant,
     totals: Metrics,
     timeline: Vec<TimelinePoint>,
     faults: Vec<FaultRecord>,
+    /// Proxy faults switched on and not yet off.
+    active: Vec<usize>,
     ending: bool,
     drain_deadline: Instant,
     interrupted: bool,
@@ -59,7 +141,8 @@ impl Coordinator {
         scenario: Arc<Scenario>,
         client_cfg: Arc<ClientConfig>,
         arbiters: Vec<ArbiterHandle>,
-        server: Option<EmbeddedServer>,
+        target: Option<ManagedTarget>,
+        proxy: Option<Box<dyn FaultSwitch>>,
         done: oneshot::Sender<Outcome>,
     ) -> Self {
         let rng = SmallRng::seed_from_u64(scenario.seed ^ 0xC00D_1A70);
@@ -68,12 +151,14 @@ impl Coordinator {
             scenario,
             client_cfg,
             arbiters,
-            server,
+            target,
+            proxy,
             rng,
             started: Instant::now(),
             totals: Metrics::default(),
             timeline: Vec::new(),
             faults: Vec::new(),
+            active: Vec::new(),
             ending: false,
             drain_deadline: Instant::now(),
             interrupted: false,
@@ -110,68 +195,80 @@ impl Coordinator {
         }
     }
 
-    fn apply(&mut self, fault: Fault, ctx: &mut Context<Self>) {
+    /// Chooses the clients a fault touches: each spawned client with probability `fraction`.
+    fn choose(&mut self, fraction: f64) -> Vec<u32> {
+        if fraction >= 1.0 {
+            return (0..self.clients.len() as u32).collect();
+        }
+        (0..self.clients.len() as u32)
+            .filter(|_| self.rng.random_bool(fraction.clamp(0.0, 1.0)))
+            .collect()
+    }
+
+    /// Sends a fault event to the clients it touches.
+    fn tell<M>(&self, victims: &[u32], msg: M)
+    where
+        M: Message<Result = ()> + Copy + Send + 'static,
+        Client: Handler<M>,
+    {
+        for id in victims {
+            if let Some(client) = self.clients.get(*id as usize) {
+                client.do_send(msg);
+            }
+        }
+    }
+
+    fn apply(&mut self, index: usize, fault: Fault, ctx: &mut Context<Self>) {
         if self.ending {
             return;
         }
         let now = Instant::now();
-        let started_s = self.elapsed_s();
+        let victims = self.choose(fault.fraction);
+        let record =
+            FaultRecord::started(index, fault.kind.name(), self.elapsed_s(), victims.len());
+        if self.faults.len() <= index {
+            self.faults.resize_with(index + 1, || record.clone());
+        }
+        self.faults[index] = record;
+        let started = FaultStarted {
+            fault: index,
+            at: now,
+        };
         match fault.kind {
-            FaultKind::ServerKill { downtime } => {
-                let Some(mut server) = self.server.take() else {
-                    tracing::warn!("server_kill at {:?}: no embedded server to kill", fault.at);
+            FaultKind::ServerKill { downtime, signal } => {
+                let Some(mut target) = self.target.take() else {
+                    tracing::warn!(
+                        "server_kill at {:?}: the target is not under wschaos' control right now",
+                        fault.at
+                    );
                     return;
                 };
-                for client in &self.clients {
-                    client.do_send(FaultStarted { at: now });
-                }
-                let index = self.faults.len();
-                self.faults.push(FaultRecord {
-                    kind: fault.kind.name(),
-                    started_s,
-                    ended_s: None,
-                    clients_targeted: self.clients.len() as u64,
-                    connections_cut: server.stats().counts().open,
-                });
+                self.faults[index].connections_cut = target.open_connections().unwrap_or(0);
+                self.tell(&victims, started);
                 let kill = async move {
-                    server.kill().await;
-                    server
+                    target.kill(signal).await;
+                    target
                 };
-                ctx.spawn(kill.into_actor(self).map(move |server, act, ctx| {
-                    act.server = Some(server);
-                    let restart = ctx.run_later(downtime, move |act, _| {
-                        if let Some(server) = act.server.as_mut()
-                            && let Err(err) = server.restart()
-                        {
-                            tracing::error!(%err, "embedded server could not rebind after server_kill");
-                        }
-                        let ended = act.elapsed_s();
-                        act.faults[index].ended_s = Some(ended);
-                    });
-                    act.timers.push(restart);
+                ctx.spawn(kill.into_actor(self).map(move |target, act, ctx| {
+                    act.target = Some(target);
+                    let revive =
+                        ctx.run_later(downtime, move |act, ctx| act.revive(index, victims, ctx));
+                    act.timers.push(revive);
                 }));
             }
-            FaultKind::Drop { fraction, mode } => {
-                let victims: Vec<Addr<Client>> = self
-                    .clients
+            FaultKind::Drop { mode } => {
+                self.faults[index].ended_s = Some(self.faults[index].started_s);
+                let sends: Vec<_> = victims
                     .iter()
-                    .filter(|_| self.rng.random_bool(fraction))
-                    .cloned()
-                    .collect();
-                let index = self.faults.len();
-                self.faults.push(FaultRecord {
-                    kind: fault.kind.name(),
-                    started_s,
-                    ended_s: Some(started_s),
-                    clients_targeted: victims.len() as u64,
-                    connections_cut: 0,
-                });
-                let sends = victims.into_iter().map(move |client| {
-                    client.send(DropConnection {
-                        mode,
-                        fault_started: now,
+                    .filter_map(|id| self.clients.get(*id as usize))
+                    .map(|client| {
+                        client.send(DropConnection {
+                            mode,
+                            fault: index,
+                            at: now,
+                        })
                     })
-                });
+                    .collect();
                 ctx.spawn(
                     join_all(sends)
                         .into_actor(self)
@@ -184,7 +281,57 @@ impl Coordinator {
                         }),
                 );
             }
+            ref kind => {
+                let (Some(proxy), Some(proxy_fault)) = (self.proxy.as_ref(), proxy_fault(kind))
+                else {
+                    tracing::warn!("{} at {:?}: no chaos proxy in place", kind.name(), fault.at);
+                    return;
+                };
+                let set = if fault.fraction >= 1.0 {
+                    Victims::All
+                } else {
+                    Victims::Clients(Arc::new(victims.iter().copied().collect::<HashSet<u32>>()))
+                };
+                proxy.activate(index, proxy_fault, set);
+                self.tell(&victims, started);
+                self.active.push(index);
+                let length = fault.duration.unwrap_or_default();
+                let end = ctx.run_later(length, move |act, _| act.end_proxy_fault(index, &victims));
+                self.timers.push(end);
+            }
         }
+    }
+
+    fn end_proxy_fault(&mut self, index: usize, victims: &[u32]) {
+        if let Some(proxy) = &self.proxy {
+            proxy.deactivate(index);
+        }
+        self.active.retain(|i| *i != index);
+        self.tell(victims, FaultEnded { fault: index });
+        self.faults[index].ended_s = Some(self.elapsed_s());
+    }
+
+    /// The end of a server_kill's downtime: the target comes back.
+    fn revive(&mut self, index: usize, victims: Vec<u32>, ctx: &mut Context<Self>) {
+        let Some(mut target) = self.target.take() else {
+            return;
+        };
+        let revive = async move {
+            let result = target.revive().await;
+            (target, result)
+        };
+        ctx.spawn(
+            revive
+                .into_actor(self)
+                .map(move |(target, result), act, _| {
+                    act.target = Some(target);
+                    if let Err(err) = result {
+                        tracing::error!("after server_kill: {err}");
+                    }
+                    act.faults[index].ended_s = Some(act.elapsed_s());
+                    act.tell(&victims, FaultEnded { fault: index });
+                }),
+        );
     }
 
     /// Takes every arbiter's metrics since the last take and merges them into the totals.
@@ -234,6 +381,12 @@ impl Coordinator {
         for handle in self.timers.drain(..) {
             ctx.cancel_future(handle);
         }
+        // Heal what the proxy still holds so the clients' close frames get through.
+        if let Some(proxy) = &self.proxy {
+            for index in self.active.drain(..) {
+                proxy.deactivate(index);
+            }
+        }
         for client in &self.clients {
             client.do_send(Stop);
         }
@@ -252,6 +405,11 @@ impl Coordinator {
 
     fn finish(&mut self, ctx: &mut Context<Self>) {
         let Some(done) = self.done.take() else { return };
+        for record in &mut self.faults {
+            if let Some(share) = self.totals.faults.get(record.index) {
+                record.complete(share, &self.totals.attempts);
+            }
+        }
         let outcome = Outcome {
             record: RunRecord {
                 totals: std::mem::take(&mut self.totals),
@@ -260,7 +418,7 @@ impl Coordinator {
                 elapsed_s: self.elapsed_s(),
                 interrupted: self.interrupted,
             },
-            server: self.server.take(),
+            target: self.target.take(),
         };
         let _ = done.send(outcome);
         ctx.stop();
@@ -271,15 +429,16 @@ impl Actor for Coordinator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.started = Instant::now();
+        // Attempt windows count from the clients' epoch; so do fault times.
+        self.started = self.client_cfg.started;
         self.spawn_due();
         let spawner = ctx.run_interval(SPAWN_TICK, |act, _| act.spawn_due());
         self.timers.push(spawner);
         let collector =
             ctx.run_interval(COLLECT_EVERY, |act, ctx| act.collect(ctx, Self::on_second));
         self.timers.push(collector);
-        for fault in self.scenario.faults.clone() {
-            let timer = ctx.run_later(fault.at, move |act, ctx| act.apply(fault, ctx));
+        for (index, fault) in self.scenario.faults.clone().into_iter().enumerate() {
+            let timer = ctx.run_later(fault.at, move |act, ctx| act.apply(index, fault, ctx));
             self.timers.push(timer);
         }
         let duration = self.scenario.duration;

@@ -153,6 +153,107 @@ fn clamp_us(d: Duration) -> u64 {
     (d.as_micros() as u64).clamp(1, MAX_US)
 }
 
+/// What the clients a fault touched went through (one per fault on the timeline).
+#[derive(Debug, Clone, Default)]
+pub struct FaultShare {
+    /// Touched clients that lost their connection while the fault was on them.
+    pub noticed: u64,
+    /// Of those, the ones that were open again.
+    pub reopened: u64,
+    pub messages_lost: u64,
+    /// Fault start -> the client declared its connection dead (microseconds).
+    pub detection: Option<Histogram<u64>>,
+    /// Fault start -> the client was open again (microseconds).
+    pub reopen: Option<Histogram<u64>>,
+    /// Connect attempts each client needed to get back.
+    pub attempts: Option<Histogram<u64>>,
+}
+
+impl FaultShare {
+    pub fn add(&mut self, other: &FaultShare) {
+        self.noticed += other.noticed;
+        self.reopened += other.reopened;
+        self.messages_lost += other.messages_lost;
+        for (mine, theirs) in [
+            (&mut self.detection, &other.detection),
+            (&mut self.reopen, &other.reopen),
+            (&mut self.attempts, &other.attempts),
+        ] {
+            if let Some(theirs) = theirs {
+                let _ = mine.get_or_insert_with(histogram).add(theirs);
+            }
+        }
+    }
+}
+
+/// Lazily creates a histogram slot (most faults never fill all three).
+pub fn slot(h: &mut Option<Histogram<u64>>) -> &mut Histogram<u64> {
+    h.get_or_insert_with(histogram)
+}
+
+/// Connect attempts per 100 ms window since the run started (the reconnect-storm shape).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptSeries {
+    /// Index of `counts[0]`.
+    pub first: usize,
+    pub counts: Vec<u32>,
+}
+
+/// Width of one window of [`AttemptSeries`].
+pub const ATTEMPT_WINDOW: Duration = Duration::from_millis(100);
+
+impl AttemptSeries {
+    pub fn bump(&mut self, window: usize) {
+        if let Some(n) = window
+            .checked_sub(self.first)
+            .and_then(|i| self.counts.get_mut(i))
+        {
+            *n += 1;
+            return;
+        }
+        self.add(&AttemptSeries {
+            first: window,
+            counts: vec![1],
+        });
+    }
+
+    pub fn add(&mut self, other: &AttemptSeries) {
+        if other.counts.is_empty() {
+            return;
+        }
+        if self.counts.is_empty() {
+            self.clone_from(other);
+            return;
+        }
+        let first = self.first.min(other.first);
+        let end = (self.first + self.counts.len()).max(other.first + other.counts.len());
+        if first == self.first && end == self.first + self.counts.len() {
+            // The common case: `other` falls inside what we already have.
+            for (i, n) in other.counts.iter().enumerate() {
+                self.counts[other.first - first + i] += n;
+            }
+            return;
+        }
+        let mut merged = vec![0; end - first];
+        for series in [&*self, other] {
+            for (i, n) in series.counts.iter().enumerate() {
+                merged[series.first - first + i] += n;
+            }
+        }
+        self.first = first;
+        self.counts = merged;
+    }
+
+    /// Attempts in window `i` (0 outside the recorded range).
+    pub fn at(&self, window: usize) -> u32 {
+        window
+            .checked_sub(self.first)
+            .and_then(|i| self.counts.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
 /// One arbiter's share of metrics since the last take.
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
@@ -160,6 +261,9 @@ pub struct Metrics {
     pub hist: Histograms,
     /// Close frames received from the server, by close code.
     pub close_codes: BTreeMap<u16, u64>,
+    /// Per fault on the timeline, by its index.
+    pub faults: Vec<FaultShare>,
+    pub attempts: AttemptSeries,
 }
 
 impl Metrics {
@@ -169,6 +273,22 @@ impl Metrics {
         for (code, n) in &other.close_codes {
             *self.close_codes.entry(*code).or_default() += n;
         }
+        if self.faults.len() < other.faults.len() {
+            self.faults
+                .resize_with(other.faults.len(), FaultShare::default);
+        }
+        for (mine, theirs) in self.faults.iter_mut().zip(&other.faults) {
+            mine.add(theirs);
+        }
+        self.attempts.add(&other.attempts);
+    }
+
+    /// The share of fault `index`, created on first use.
+    pub fn fault(&mut self, index: usize) -> &mut FaultShare {
+        if self.faults.len() <= index {
+            self.faults.resize_with(index + 1, FaultShare::default);
+        }
+        &mut self.faults[index]
     }
 }
 

@@ -2,17 +2,19 @@
 //! core), let the coordinator run the scenario, then write the report.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use crate::chaos::FaultSwitch;
+use crate::chaos::process::TargetProcess;
 use crate::client::{ClientConfig, Endpoint};
-use crate::coordinator::{Coordinator, Interrupt, Outcome};
+use crate::coordinator::{Coordinator, Interrupt, ManagedTarget, Outcome, ack_matcher};
 use crate::report::{Report, ScenarioInfo};
-use crate::scenario::{FaultKind, Scenario, TargetUrl, WsUrl};
+use crate::scenario::{Scenario, TargetUrl, WsUrl};
 use crate::server::EmbeddedServer;
 
 /// How long a manual close waits for the server's close frame.
@@ -68,39 +70,27 @@ fn raise_file_limit(clients: u32) {
 
 async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finished, RunError> {
     let started_at = time::OffsetDateTime::now_utc();
-    let (server, url) = match &scenario.target.url {
-        TargetUrl::Embedded => {
-            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-            let server = EmbeddedServer::start(loopback, 1).map_err(|err| {
-                RunError::Setup(format!("cannot start the embedded server: {err}"))
-            })?;
-            let url = WsUrl {
-                host: "127.0.0.1".into(),
-                port: server.addr().port(),
-                path: "/".into(),
-            };
-            (Some(server), url)
-        }
-        TargetUrl::Ws(url) => (None, url.clone()),
+    let dir = options
+        .out
+        .clone()
+        .unwrap_or_else(|| default_report_dir(&scenario.name, started_at));
+    std::fs::create_dir_all(&dir).map_err(|source| RunError::Report {
+        dir: dir.clone(),
+        source,
+    })?;
+
+    let (target, url) = start_target(&scenario, &dir).await?;
+    let upstream = match &target {
+        Some(ManagedTarget::Embedded(server)) => server.addr(),
+        _ => resolve(&url).await?,
     };
-    if server.is_none()
-        && let Some(fault) = scenario
-            .faults
-            .iter()
-            .find(|f| matches!(f.kind, FaultKind::ServerKill { .. }))
-    {
-        return Err(RunError::Setup(format!(
-            "the server_kill fault at {:?} needs `target: {{url: embedded}}`: wschaos cannot kill {url}",
-            fault.at
-        )));
-    }
-    // IPv6 hosts are kept bracketed for the Host header; the resolver wants them bare.
-    let host = url.host.trim_start_matches('[').trim_end_matches(']');
-    let addr = tokio::net::lookup_host((host, url.port))
-        .await
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| RunError::Setup(format!("cannot resolve the address of {url}")))?;
+    let needs_proxy = scenario.faults.iter().any(|f| f.kind.needs_proxy());
+    let (connect_to, proxy) = if needs_proxy {
+        let (addr, switch) = start_proxy(&scenario, upstream)?;
+        (addr, Some(switch))
+    } else {
+        (upstream, None)
+    };
 
     let max_frame = scenario
         .clients
@@ -110,7 +100,7 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
             (m.size + 1024).max(DEFAULT_MAX_FRAME)
         });
     let client_cfg = ClientConfig {
-        endpoint: Endpoint::new(&url, addr, &scenario.target, max_frame),
+        endpoint: Endpoint::new(&url, connect_to, &scenario.target, max_frame),
         connect_timeout: scenario.clients.connect_timeout,
         heartbeat: scenario.clients.heartbeat.clone(),
         reconnect: scenario.clients.reconnect.clone(),
@@ -118,6 +108,9 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         source_ips: Vec::new(),
         close_grace: CLOSE_GRACE,
         seed: scenario.seed,
+        started: Instant::now(),
+        identify: proxy.is_some(),
+        tcp_keepalive: scenario.clients.tcp_keepalive,
     }
     .shared();
 
@@ -126,8 +119,15 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     let handles = arbiters.iter().map(Arbiter::handle).collect();
     let scenario = Arc::new(scenario);
     let (done_tx, done_rx) = oneshot::channel();
-    let coordinator =
-        Coordinator::new(scenario.clone(), client_cfg, handles, server, done_tx).start();
+    let coordinator = Coordinator::new(
+        scenario.clone(),
+        client_cfg,
+        handles,
+        target,
+        proxy,
+        done_tx,
+    )
+    .start();
     actix_rt::spawn(watch_ctrl_c(coordinator));
 
     let outcome = done_rx
@@ -137,17 +137,62 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         arbiter.stop();
     }
     let report = build_report(&scenario, &url, started_at, outcome).await;
-    let dir = options
-        .out
-        .clone()
-        .unwrap_or_else(|| default_report_dir(&scenario.name, started_at));
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| crate::report::write_json(&report, &dir))
-        .map_err(|source| RunError::Report {
-            dir: dir.clone(),
-            source,
-        })?;
+    crate::report::write_json(&report, &dir).map_err(|source| RunError::Report {
+        dir: dir.clone(),
+        source,
+    })?;
     Ok(Finished { report, dir })
+}
+
+/// Starts the target wschaos manages (the embedded server, or `target.command`), if any, and
+/// returns it with the URL clients use.
+async fn start_target(
+    scenario: &Scenario,
+    dir: &Path,
+) -> Result<(Option<ManagedTarget>, WsUrl), RunError> {
+    match (&scenario.target.url, &scenario.target.command) {
+        (TargetUrl::Embedded, _) => {
+            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+            let server = EmbeddedServer::start(loopback, 1).map_err(|err| {
+                RunError::Setup(format!("cannot start the embedded server: {err}"))
+            })?;
+            let url = WsUrl {
+                host: "127.0.0.1".into(),
+                port: server.addr().port(),
+                path: "/".into(),
+            };
+            Ok((Some(ManagedTarget::Embedded(server)), url))
+        }
+        (TargetUrl::Ws(url), Some(command)) => {
+            let addr = resolve(url).await?;
+            let process = TargetProcess::start(command.clone(), addr, dir)
+                .await
+                .map_err(RunError::Setup)?;
+            Ok((Some(ManagedTarget::Process(process)), url.clone()))
+        }
+        (TargetUrl::Ws(url), None) => Ok((None, url.clone())),
+    }
+}
+
+async fn resolve(url: &WsUrl) -> Result<SocketAddr, RunError> {
+    // IPv6 hosts are kept bracketed for the Host header; the resolver wants them bare.
+    let host = url.host.trim_start_matches('[').trim_end_matches(']');
+    tokio::net::lookup_host((host, url.port))
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| RunError::Setup(format!("cannot resolve the address of {url}")))
+}
+
+/// Puts the chaos proxy between clients and `upstream`; returns where clients connect.
+fn start_proxy(
+    scenario: &Scenario,
+    upstream: SocketAddr,
+) -> Result<(SocketAddr, Box<dyn FaultSwitch>), RunError> {
+    let _ = (ack_matcher(&scenario.clients.heartbeat.mode), upstream);
+    Err(RunError::Setup(
+        "this scenario's faults need the chaos proxy, which this build does not have yet".into(),
+    ))
 }
 
 /// First Ctrl-C: a clean early end (the report is still written). Second: exit at once.
@@ -158,6 +203,7 @@ async fn watch_ctrl_c(coordinator: Addr<Coordinator>) {
     eprintln!("interrupted: closing clients and writing the report (Ctrl-C again to quit now)");
     coordinator.do_send(Interrupt);
     if tokio::signal::ctrl_c().await.is_ok() {
+        crate::chaos::process::kill_all_now();
         std::process::exit(130);
     }
 }
@@ -168,13 +214,14 @@ async fn build_report(
     started_at: time::OffsetDateTime,
     outcome: Outcome,
 ) -> Report {
-    let server_counts = match outcome.server {
-        Some(mut server) => {
+    let server_counts = match outcome.target {
+        Some(ManagedTarget::Embedded(mut server)) => {
             let counts = server.stats().counts();
             server.kill().await;
             Some(counts)
         }
-        None => None,
+        // Dropping a target process kills its process group.
+        Some(ManagedTarget::Process(_)) | None => None,
     };
     let target = match scenario.target.url {
         TargetUrl::Embedded => format!("embedded ({url})"),

@@ -9,10 +9,7 @@ fn a_thousand_clients_connect_survive_a_server_kill_and_agree_with_the_server() 
     let mut s = scenario(TargetUrl::Embedded, 1000, ms(5000));
     s.clients.ramp = ms(500);
     s.clients.reconnect.initial = ms(200);
-    s.faults = vec![Fault {
-        at: ms(1500),
-        kind: FaultKind::ServerKill { downtime: ms(1000) },
-    }];
+    s.faults = vec![fault(1500, kill(1000))];
     let report = run_scenario(s).report;
     let c = &report.counters;
 

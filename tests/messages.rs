@@ -27,13 +27,12 @@ fn closed_loop_loses_exactly_the_one_message_in_flight_per_reset_connection() {
         rate: MessageRate::Closed,
         size: 32,
     });
-    s.faults = vec![Fault {
-        at: ms(700),
-        kind: FaultKind::Drop {
-            fraction: 1.0,
+    s.faults = vec![fault(
+        700,
+        FaultKind::Drop {
             mode: DropMode::Reset,
         },
-    }];
+    )];
     let report = run_scenario(s).report;
     let c = &report.counters;
     assert!(

@@ -75,13 +75,7 @@ fn drop_close_sends_1001_and_drop_reset_sends_no_close_frame_and_both_reconnect(
     for (mode, code) in [(DropMode::Close, Some(1001)), (DropMode::Reset, None)] {
         let server = TestServer::start(Behaviour::default());
         let mut s = scenario(server.url(), 10, ms(1500));
-        s.faults = vec![Fault {
-            at: ms(500),
-            kind: FaultKind::Drop {
-                fraction: 1.0,
-                mode,
-            },
-        }];
+        s.faults = vec![fault(500, FaultKind::Drop { mode })];
         let report = run_scenario(s).report;
         assert_eq!(report.counters.disconnects_dropped, 10, "{mode:?}");
         assert_eq!(report.counters.reconnects, 10, "{mode:?}");

@@ -1,6 +1,8 @@
 //! Chaos applied between clients and target: the frame-aware proxy (`proxy`, `frame`) and the
 //! vocabulary the coordinator uses to switch its faults on and off (`ProxyFault`, `Victims`).
 
+pub mod process;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,9 +70,15 @@ pub enum ProxyFault {
         jitter: Duration,
     },
     /// At most `bytes_per_s` per connection in `direction`.
-    Bandwidth { direction: Direction, bytes_per_s: u64 },
+    Bandwidth {
+        direction: Direction,
+        bytes_per_s: u64,
+    },
     /// Data frames (text, binary, continuation) in `direction` are dropped with `probability`.
-    FrameLoss { direction: Direction, probability: f64 },
+    FrameLoss {
+        direction: Direction,
+        probability: f64,
+    },
     /// A connection that carried no bytes either way for `idle` is closed (both sides, FIN),
     /// as nginx's proxy_read_timeout or a cloud load balancer does.
     IdleTimeout { idle: Duration },
@@ -85,4 +93,12 @@ pub enum AckMatcher {
     Text(Bytes),
     /// No heartbeat: nothing is an ack.
     Nothing,
+}
+
+/// Switches proxy faults on and off; the coordinator's only handle on the proxy.
+pub trait FaultSwitch {
+    /// Fault number `id` starts acting on `victims`.
+    fn activate(&self, id: usize, fault: ProxyFault, victims: Victims);
+    /// Fault number `id` stops; connections it held (a partition) flow again.
+    fn deactivate(&self, id: usize);
 }

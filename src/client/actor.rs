@@ -22,10 +22,10 @@ use rand::{Rng, SeedableRng};
 
 use super::ClientConfig;
 use super::backoff;
-use super::connection::{self, ConnectError, FrameReader, Writer};
+use super::connection::{self, ConnectError, Dial, FrameReader, Writer};
 use super::heartbeat::HeartbeatState;
 use super::messages::MessageState;
-use crate::metrics::{self, record_us, record_us_corrected};
+use crate::metrics::{self, ATTEMPT_WINDOW, record_us, record_us_corrected, slot};
 use crate::scenario::{DropMode, HeartbeatMode, MessageRate, ResetOn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,20 +54,30 @@ enum Cause {
 #[rtype(result = "()")]
 pub struct Stop;
 
-/// A `drop` fault hit this client: lose the connection (if open) and reconnect.
-/// Answers whether there was an open connection to cut.
+/// A `drop` fault (number `fault` on the timeline) hit this client: lose the connection (if
+/// open) and reconnect. Answers whether there was an open connection to cut.
 #[derive(Message)]
 #[rtype(result = "bool")]
 pub struct DropConnection {
     pub mode: DropMode,
-    pub fault_started: Instant,
+    pub fault: usize,
+    pub at: Instant,
 }
 
-/// A fault that this client should notice began at `at`; its detection latency counts from there.
-#[derive(Message)]
+/// Fault number `fault` began at `at` on this client: if its connection dies before the fault
+/// ends, the detection latency and the recovery count from `at` and belong to that fault.
+#[derive(Message, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct FaultStarted {
+    pub fault: usize,
     pub at: Instant,
+}
+
+/// Fault number `fault` ended; a client that did not notice it never will.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct FaultEnded {
+    pub fault: usize,
 }
 
 /// A frame (or the end, `None`) read from connection `conn`.
@@ -104,8 +114,10 @@ pub struct Client {
     last_delay: Duration,
     /// When the connection was lost (reconnect time runs from here to the next open).
     lost_at: Option<Instant>,
-    /// Start of a fault this client has not yet noticed.
-    fault_started: Option<Instant>,
+    /// A fault on this client that it has not noticed yet.
+    fault: Option<FaultStarted>,
+    /// The fault that cost this client its connection, until it is open again.
+    recovering: Option<FaultStarted>,
     ever_connected: bool,
     /// The pending connect future or backoff timer.
     pending: Option<SpawnHandle>,
@@ -129,7 +141,8 @@ impl Client {
             retries: 0,
             last_delay: Duration::ZERO,
             lost_at: None,
-            fault_started: None,
+            fault: None,
+            recovering: None,
             ever_connected: false,
             pending: None,
             closing: None,
@@ -141,11 +154,18 @@ impl Client {
         self.attempts += 1;
         metrics::record(|m| m.counters.connect_attempts += 1);
         let cfg = self.cfg.clone();
-        let source = cfg.source_ip(self.id);
-        let key: [u8; 16] = self.rng.random();
+        let dial = Dial {
+            source: cfg.source_ip(self.id),
+            key: self.rng.random(),
+            client_id: cfg.identify.then_some(self.id),
+            keepalive: cfg.tcp_keepalive,
+        };
         let started = Instant::now();
+        let window = (started.saturating_duration_since(cfg.started).as_millis()
+            / ATTEMPT_WINDOW.as_millis()) as usize;
+        metrics::record(|m| m.attempts.bump(window));
         let attempt = async move {
-            let open = connection::open(&cfg.endpoint, source, key);
+            let open = connection::open(&cfg.endpoint, dial);
             tokio::time::timeout(cfg.connect_timeout, open)
                 .await
                 .unwrap_or(Err(ConnectError::Timeout))
@@ -191,6 +211,7 @@ impl Client {
         let first_open = !self.ever_connected;
         self.ever_connected = true;
         let reconnect = self.lost_at.take().map(|lost| (now - lost, self.attempts));
+        let recovered = self.recovering.take();
         metrics::record(|m| {
             m.counters.connects += 1;
             m.counters.clients_connected += u64::from(first_open);
@@ -201,6 +222,12 @@ impl Client {
                 m.hist
                     .reconnect_attempts
                     .saturating_record(u64::from(attempts));
+                if let Some(f) = recovered {
+                    let share = m.fault(f.fault);
+                    share.reopened += 1;
+                    record_us(slot(&mut share.reopen), now.saturating_duration_since(f.at));
+                    slot(&mut share.attempts).saturating_record(u64::from(attempts));
+                }
             }
         });
         self.attempts = 0;
@@ -461,10 +488,8 @@ impl Client {
         lost_messages: u64,
         ctx: &mut Context<Self>,
     ) {
-        let detection = self
-            .fault_started
-            .take()
-            .map(|at| now.saturating_duration_since(at));
+        let noticed = self.fault.take();
+        self.recovering = noticed;
         metrics::record(|m| {
             let c = &mut m.counters;
             match cause {
@@ -476,8 +501,13 @@ impl Client {
                 Cause::Dropped => c.disconnects_dropped += 1,
             }
             c.messages_lost += lost_messages;
-            if let Some(d) = detection {
-                record_us(&mut m.hist.detection, d);
+            if let Some(f) = noticed {
+                let detection = now.saturating_duration_since(f.at);
+                record_us(&mut m.hist.detection, detection);
+                let share = m.fault(f.fault);
+                share.noticed += 1;
+                share.messages_lost += lost_messages;
+                record_us(slot(&mut share.detection), detection);
             }
         });
         tracing::debug!(client = self.id, ?cause, "connection lost");
@@ -674,7 +704,10 @@ impl Handler<DropConnection> for Client {
         let Some(mut conn) = self.conn.take() else {
             return false;
         };
-        self.fault_started = Some(msg.fault_started);
+        self.fault = Some(FaultStarted {
+            fault: msg.fault,
+            at: msg.at,
+        });
         let now = Instant::now();
         let lost_messages = conn
             .messages
@@ -702,7 +735,17 @@ impl Handler<FaultStarted> for Client {
 
     fn handle(&mut self, msg: FaultStarted, _ctx: &mut Self::Context) {
         if self.state == State::Open {
-            self.fault_started = Some(msg.at);
+            self.fault = Some(msg);
+        }
+    }
+}
+
+impl Handler<FaultEnded> for Client {
+    type Result = ();
+
+    fn handle(&mut self, msg: FaultEnded, _ctx: &mut Self::Context) {
+        if self.fault.is_some_and(|f| f.fault == msg.fault) {
+            self.fault = None;
         }
     }
 }

@@ -19,7 +19,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::codec::FramedRead;
 
-use crate::scenario::{Target, WsUrl};
+use crate::chaos::CLIENT_ID_HEADER;
+use crate::scenario::{Target, TcpKeepalive, WsUrl};
 
 /// Largest upgrade response we accept before calling the server hostile.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -73,12 +74,26 @@ pub enum ConnectError {
 
 pub type FrameReader = FramedRead<OwnedReadHalf, Codec>;
 
-/// Connects and upgrades. `key` is the 16 random bytes of `Sec-WebSocket-Key`.
-pub async fn open(
-    endpoint: &Endpoint,
-    source: Option<IpAddr>,
-    key: [u8; 16],
-) -> Result<(FrameReader, Writer), ConnectError> {
+/// Per-attempt socket and request options.
+#[derive(Debug, Clone, Copy)]
+pub struct Dial {
+    /// Local address to bind before connecting.
+    pub source: Option<IpAddr>,
+    /// The 16 random bytes of `Sec-WebSocket-Key`.
+    pub key: [u8; 16],
+    /// Sent as the chaos proxy's client-id header.
+    pub client_id: Option<u32>,
+    pub keepalive: Option<TcpKeepalive>,
+}
+
+/// Connects and upgrades.
+pub async fn open(endpoint: &Endpoint, dial: Dial) -> Result<(FrameReader, Writer), ConnectError> {
+    let Dial {
+        source,
+        key,
+        client_id,
+        keepalive,
+    } = dial;
     let socket = if endpoint.addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -89,7 +104,14 @@ pub async fn open(
     }
     let mut stream = socket.connect(endpoint.addr).await?;
     stream.set_nodelay(true)?;
-    let leftover = upgrade(&mut stream, endpoint, key).await?;
+    if let Some(k) = keepalive {
+        let params = socket2::TcpKeepalive::new()
+            .with_time(k.idle)
+            .with_interval(k.interval)
+            .with_retries(k.count);
+        socket2::SockRef::from(&stream).set_tcp_keepalive(&params)?;
+    }
+    let leftover = upgrade(&mut stream, endpoint, key, client_id).await?;
 
     let fd = stream.as_raw_fd();
     let (read, write) = stream.into_split();
@@ -103,10 +125,14 @@ async fn upgrade(
     stream: &mut TcpStream,
     endpoint: &Endpoint,
     key: [u8; 16],
+    client_id: Option<u32>,
 ) -> Result<BytesMut, ConnectError> {
     let key = base64::engine::general_purpose::STANDARD.encode(key);
-    let mut request = Vec::with_capacity(endpoint.request_head.len() + 64);
+    let mut request = Vec::with_capacity(endpoint.request_head.len() + 96);
     request.extend_from_slice(&endpoint.request_head);
+    if let Some(id) = client_id {
+        request.extend_from_slice(format!("{CLIENT_ID_HEADER}: {id}\r\n").as_bytes());
+    }
     request.extend_from_slice(b"Sec-WebSocket-Key: ");
     request.extend_from_slice(key.as_bytes());
     request.extend_from_slice(b"\r\n\r\n");

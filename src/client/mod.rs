@@ -10,12 +10,12 @@ mod messages;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-pub use actor::{Client, DropConnection, FaultStarted, Stop};
+pub use actor::{Client, DropConnection, FaultEnded, FaultStarted, Stop};
 pub use connection::Endpoint;
 
-use crate::scenario::{Heartbeat, Messages, Reconnect};
+use crate::scenario::{Heartbeat, Messages, Reconnect, TcpKeepalive};
 
 /// What every client of a run shares (read-only, behind one `Arc`).
 #[derive(Debug)]
@@ -30,6 +30,11 @@ pub struct ClientConfig {
     /// How long a manual close waits for the server's close frame before dropping the socket.
     pub close_grace: Duration,
     pub seed: u64,
+    /// Start of the run: connect attempts are counted in 100 ms windows from here.
+    pub started: Instant,
+    /// Send `X-Wschaos-Client: <id>` with the upgrade (so the chaos proxy knows who is who).
+    pub identify: bool,
+    pub tcp_keepalive: Option<TcpKeepalive>,
 }
 
 impl ClientConfig {

@@ -1,9 +1,11 @@
 //! What a run produced: the `Report` (one value holding every figure), written as `report.json`
 //! and printed as a terminal summary.
 
+mod faults;
 mod json;
 mod summary;
 
+pub use faults::{FaultRecord, Percentiles, Recovery, Storm};
 pub use json::write_json;
 pub use summary::print_summary;
 
@@ -149,19 +151,6 @@ impl TimelinePoint {
             heartbeat_rtt_p99_us: rtt.value_at_quantile(0.99),
         }
     }
-}
-
-/// A fault as it was applied.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct FaultRecord {
-    pub kind: &'static str,
-    /// Seconds since the run started.
-    pub started_s: f64,
-    pub ended_s: Option<f64>,
-    /// Clients the fault was aimed at (all clients for `server_kill`).
-    pub clients_targeted: u64,
-    /// Connections it actually cut (open connections among those targeted).
-    pub connections_cut: u64,
 }
 
 /// What a run recorded, before it is summarised into a `Report`.

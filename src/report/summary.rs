@@ -94,11 +94,43 @@ pub fn render(report: &Report) -> String {
             fmt(h.max)
         );
     }
-    for f in &report.faults {
+    if !report.faults.is_empty() {
         let _ = writeln!(
             out,
-            "fault {:<12} at {:>6.1}s  targeted {}  connections cut {}",
-            f.kind, f.started_s, f.clients_targeted, f.connections_cut
+            "\n{:<13} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}",
+            "fault",
+            "at",
+            "touched",
+            "noticed",
+            "back",
+            "detect50",
+            "detect99",
+            "back50%",
+            "back99%",
+            "back100%",
+            "storm peak"
+        );
+    }
+    for f in &report.faults {
+        let opt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), human_us);
+        let rec = f.recovery_us;
+        let _ = writeln!(
+            out,
+            "{:<13} {:>6.1}s {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}",
+            f.kind,
+            f.started_s,
+            f.clients_targeted,
+            f.noticed,
+            f.reopened,
+            opt(f.detection_us.map(|d| d.p50)),
+            opt(f.detection_us.map(|d| d.p99)),
+            opt(rec.and_then(|r| r.p50)),
+            opt(rec.and_then(|r| r.p99)),
+            opt(rec.and_then(|r| r.all)),
+            f.storm.map_or_else(
+                || "-".to_string(),
+                |s| format!("{}/{:.0}", s.peak_per_100ms, s.mean_per_100ms)
+            ),
         );
     }
     out

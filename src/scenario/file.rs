@@ -20,8 +20,9 @@ use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
 
 use super::ScenarioError;
 use super::model::{
-    BackoffPolicy, Clients, DropMode, Fault, FaultKind, Heartbeat, HeartbeatMode, Jitter,
-    MessageRate, Messages, Reconnect, ResetOn, Scenario, Target, TargetUrl, WsUrl,
+    BackoffPolicy, Clients, Direction, DropMode, Fault, FaultKind, Heartbeat, HeartbeatMode,
+    Jitter, KillSignal, MessageRate, Messages, Reconnect, ResetOn, Scenario, Target, TargetCommand,
+    TargetUrl, TcpKeepalive, WsUrl,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -53,7 +54,39 @@ const DEFAULT_MESSAGE_SIZE: u64 = 64;
 const DEFAULT_SERVER_KILL_DOWNTIME: Duration = Duration::from_secs(5);
 
 /// The fault kinds a scenario file may name, in the order error messages list them.
-const FAULT_KINDS: &[&str] = &["server_kill", "drop"];
+const FAULT_KINDS: &[&str] = &[
+    "server_kill",
+    "drop",
+    "delay_pongs",
+    "stop_acking",
+    "partition",
+    "latency",
+    "bandwidth",
+    "frame_loss",
+    "idle_timeout",
+];
+
+/// The optional fields each fault kind takes (besides `kind` and `at`).
+const FAULT_FIELDS: &[(&str, &[&str])] = &[
+    ("server_kill", &["downtime", "signal"]),
+    ("drop", &["fraction", "mode"]),
+    ("delay_pongs", &["duration", "fraction", "delay", "jitter"]),
+    ("stop_acking", &["duration", "fraction"]),
+    ("partition", &["duration", "fraction"]),
+    (
+        "latency",
+        &["duration", "fraction", "direction", "latency", "jitter"],
+    ),
+    (
+        "bandwidth",
+        &["duration", "fraction", "direction", "bytes_per_s"],
+    ),
+    (
+        "frame_loss",
+        &["duration", "fraction", "direction", "probability"],
+    ),
+    ("idle_timeout", &["duration", "fraction", "idle"]),
+];
 
 /// What a target URL may look like, for error messages.
 const URL_FORMS: &str = "embedded or ws://host[:port][/path][?query]";
@@ -99,6 +132,10 @@ struct RawTarget {
     /// Default: none. Offered in `Sec-WebSocket-Protocol`, in file order.
     #[serde(default)]
     subprotocols: Vec<Spanned<String>>,
+    /// Default: none. A server the tool starts and manages (a shell string, or a list of
+    /// program and arguments); needs a `ws://` url pointing at it.
+    #[serde(default)]
+    command: Option<Spanned<RawCommand>>,
 }
 
 /// `target.headers:` a mapping of header name to value that keeps the file order (a plain map
@@ -153,6 +190,9 @@ struct RawClients {
     /// Default: no application messages, only heartbeats.
     #[serde(default)]
     messages: Option<RawMessages>,
+    /// Default: none (the OS default, usually off). TCP keepalive on every client socket.
+    #[serde(default)]
+    tcp_keepalive: Option<RawKeepalive>,
 }
 
 /// `clients.heartbeat:`
@@ -268,7 +308,8 @@ struct RawMessages {
 ///
 /// The file format tags faults with `kind`, but an internally tagged serde enum would lose the
 /// source positions of every value inside it (serde buffers the map), so this is one flat struct
-/// holding the fields of every kind; [`fault`] checks that only the kind's own fields are present.
+/// holding the fields of every kind; [`FAULT_FIELDS`] says which kind takes which field and
+/// `fault` rejects the others.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFault {
@@ -276,15 +317,44 @@ struct RawFault {
     kind: Spanned<String>,
     /// Required. Offset from the start of the run; must be before the end of the scenario.
     at: Spanned<String>,
-    /// `server_kill` only. Default `5s`, greater than zero.
+    /// Windowed faults, required: how long the fault stays active; must end by the scenario's end.
     #[serde(default)]
-    downtime: Option<Spanned<String>>,
-    /// `drop` only, required. Share of the connected clients to drop, 0.0 to 1.0.
+    duration: Option<Spanned<String>>,
+    /// Share of the connected clients the fault applies to, 0.0 to 1.0. Required for `drop`,
+    /// default 1.0 elsewhere.
     #[serde(default)]
     fraction: Option<Spanned<f64>>,
-    /// `drop` only. Default `close`.
+    /// `server_kill`: default `5s`, greater than zero.
+    #[serde(default)]
+    downtime: Option<Spanned<String>>,
+    /// `server_kill` of a `target.command`: `kill` (default), `term` or `stop` (SIGSTOP, then
+    /// SIGCONT after `downtime`).
+    #[serde(default)]
+    signal: Option<Spanned<RawSignal>>,
+    /// `drop`: `close` (default) or `reset`.
     #[serde(default)]
     mode: Option<Spanned<RawDropMode>>,
+    /// `delay_pongs`, required: how long acks are held back.
+    #[serde(default)]
+    delay: Option<Spanned<String>>,
+    /// `delay_pongs`, `latency`: default `0s`; the delay varies uniformly by +- this.
+    #[serde(default)]
+    jitter: Option<Spanned<String>>,
+    /// `latency`, `bandwidth`, `frame_loss`: `upstream`, `downstream` or `both` (default).
+    #[serde(default)]
+    direction: Option<Spanned<RawDirection>>,
+    /// `latency`, required: added delay.
+    #[serde(default)]
+    latency: Option<Spanned<String>>,
+    /// `bandwidth`, required: bytes per second per connection, greater than zero.
+    #[serde(default)]
+    bytes_per_s: Option<Spanned<u64>>,
+    /// `frame_loss`, required: probability that a data frame is dropped, 0.0 to 1.0.
+    #[serde(default)]
+    probability: Option<Spanned<f64>>,
+    /// `idle_timeout`, required: silence after which a connection is cut.
+    #[serde(default)]
+    idle: Option<Spanned<String>>,
 }
 
 /// `faults[].mode` of a `drop` fault.
@@ -293,6 +363,74 @@ struct RawFault {
 enum RawDropMode {
     Close,
     Reset,
+}
+
+/// `faults[].signal` of a `server_kill` fault.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawSignal {
+    Kill,
+    Term,
+    Stop,
+}
+
+/// `faults[].direction`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawDirection {
+    Upstream,
+    Downstream,
+    Both,
+}
+
+/// `target.command`: a shell string or a list (program and arguments).
+#[derive(Debug)]
+enum RawCommand {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawCommand {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CommandVisitor;
+
+        impl<'de> Visitor<'de> for CommandVisitor {
+            type Value = RawCommand;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a shell command string or a list of program and arguments")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawCommand, E> {
+                Ok(RawCommand::Shell(v.to_string()))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawCommand, A::Error> {
+                let mut argv = Vec::new();
+                while let Some(arg) = seq.next_element::<String>()? {
+                    argv.push(arg);
+                }
+                Ok(RawCommand::Argv(argv))
+            }
+        }
+
+        deserializer.deserialize_any(CommandVisitor)
+    }
+}
+
+/// `clients.tcp_keepalive:` all three fields required.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeepalive {
+    /// Silence before the first probe, greater than zero.
+    idle: Spanned<String>,
+    /// Between probes, greater than zero.
+    interval: Spanned<String>,
+    /// Unanswered probes before the kernel drops the connection, at least 1.
+    count: Spanned<u32>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -389,7 +527,7 @@ impl Validator<'_> {
             .faults
             .iter()
             .enumerate()
-            .map(|(i, f)| self.fault(i, f, duration, &raw.duration.value))
+            .map(|(i, f)| self.fault(i, f, &target, duration, &raw.duration.value))
             .collect::<Result<Vec<_>, _>>()?;
         faults.sort_by_key(|f| f.at); // stable: equal offsets keep file order
 
@@ -569,10 +707,41 @@ impl Validator<'_> {
             subprotocols.push(p.value);
         }
 
+        let command = match raw.command {
+            None => None,
+            Some(c) => {
+                if url == TargetUrl::Embedded {
+                    return Err(self.error(
+                        &c,
+                        "target.command",
+                        "a command starts an external server: set target.url to the ws:// \
+                         address it listens on (embedded needs no command)",
+                    ));
+                }
+                let command = match &c.value {
+                    RawCommand::Shell(line) if !line.trim().is_empty() => {
+                        TargetCommand::Shell(line.clone())
+                    }
+                    RawCommand::Argv(argv) if argv.first().is_some_and(|p| !p.is_empty()) => {
+                        TargetCommand::Argv(argv.clone())
+                    }
+                    _ => {
+                        return Err(self.error(
+                            &c,
+                            "target.command",
+                            "expected a non-empty shell command or [program, args...]",
+                        ));
+                    }
+                };
+                Some(command)
+            }
+        };
+
         Ok(Target {
             url,
             headers,
             subprotocols,
+            command,
         })
     }
 
@@ -623,6 +792,7 @@ impl Validator<'_> {
         let heartbeat = self.heartbeat(raw.heartbeat.unwrap_or_default())?;
         let reconnect = self.reconnect(raw.reconnect.unwrap_or_default())?;
         let messages = raw.messages.map(|m| self.messages(m)).transpose()?;
+        let tcp_keepalive = raw.tcp_keepalive.map(|k| self.keepalive(k)).transpose()?;
 
         Ok(Clients {
             count,
@@ -631,6 +801,29 @@ impl Validator<'_> {
             heartbeat,
             reconnect,
             messages,
+            tcp_keepalive,
+        })
+    }
+
+    fn keepalive(&self, raw: RawKeepalive) -> Result<TcpKeepalive, ScenarioError> {
+        let path = "clients.tcp_keepalive";
+        let idle = self.duration(&raw.idle, &format!("{path}.idle"), DurationRule::Positive)?;
+        let interval = self.duration(
+            &raw.interval,
+            &format!("{path}.interval"),
+            DurationRule::Positive,
+        )?;
+        if raw.count.value == 0 {
+            return Err(self.error(
+                &raw.count,
+                &format!("{path}.count"),
+                "expected at least 1 probe, found 0",
+            ));
+        }
+        Ok(TcpKeepalive {
+            idle,
+            interval,
+            count: raw.count.value,
         })
     }
 
@@ -837,11 +1030,13 @@ impl Validator<'_> {
         &self,
         index: usize,
         raw: &RawFault,
+        target: &Target,
         duration: Duration,
         duration_text: &str,
     ) -> Result<Fault, ScenarioError> {
         let path = format!("faults[{index}]");
-        let at = self.duration(&raw.at, &format!("{path}.at"), DurationRule::AnyLength)?;
+        let key = |k: &str| format!("{path}.{k}");
+        let at = self.duration(&raw.at, &key("at"), DurationRule::AnyLength)?;
         if at >= duration {
             let what = if at == duration {
                 format!(
@@ -855,79 +1050,213 @@ impl Validator<'_> {
                     raw.at.value
                 )
             };
-            return Err(self.error(&raw.at, &format!("{path}.at"), what));
+            return Err(self.error(&raw.at, &key("at"), what));
         }
 
-        // A field that belongs to another kind.
-        let foreign = |key: &str, location: &Location, kind: &str, own: &str| {
-            self.error_at(
-                location,
-                &format!("{path}.{key}"),
-                format!("not a field of {kind} faults; {kind} takes {own}"),
-            )
+        let kind_name = raw.kind.value.as_str();
+        let Some((_, own)) = FAULT_FIELDS.iter().find(|(k, _)| *k == kind_name) else {
+            return Err(self.error(
+                &raw.kind,
+                &key("kind"),
+                format!(
+                    "expected one of {}, found {kind_name:?}",
+                    FAULT_KINDS.join(", ")
+                ),
+            ));
         };
-
-        let kind = match raw.kind.value.as_str() {
-            "server_kill" => {
-                const OWN: &str = "kind, at and downtime";
-                if let Some(f) = &raw.fraction {
-                    return Err(foreign("fraction", &f.referenced, "server_kill", OWN));
-                }
-                if let Some(m) = &raw.mode {
-                    return Err(foreign("mode", &m.referenced, "server_kill", OWN));
-                }
-                let downtime = self.optional_duration(
-                    raw.downtime.as_ref(),
-                    &format!("{path}.downtime"),
-                    DurationRule::Positive,
-                    DEFAULT_SERVER_KILL_DOWNTIME,
-                )?;
-                FaultKind::ServerKill { downtime }
-            }
-            "drop" => {
-                const OWN: &str = "kind, at, fraction and mode";
-                if let Some(d) = &raw.downtime {
-                    return Err(foreign("downtime", &d.referenced, "drop", OWN));
-                }
-                let Some(fraction) = &raw.fraction else {
-                    return Err(self.error(
-                        &raw.kind,
-                        &path,
-                        "a drop fault needs fraction: the share of connected clients to drop, \
-                         from 0.0 to 1.0",
-                    ));
-                };
-                if !(0.0..=1.0).contains(&fraction.value) {
-                    return Err(self.error(
-                        fraction,
-                        &format!("{path}.fraction"),
-                        format!(
-                            "expected a number from 0.0 to 1.0, found {}",
-                            fraction.value
-                        ),
-                    ));
-                }
-                let mode = match raw.mode.as_ref().map(|m| m.value) {
-                    None | Some(RawDropMode::Close) => DropMode::Close,
-                    Some(RawDropMode::Reset) => DropMode::Reset,
-                };
-                FaultKind::Drop {
-                    fraction: fraction.value,
-                    mode,
-                }
-            }
-            other => {
-                return Err(self.error(
-                    &raw.kind,
-                    &format!("{path}.kind"),
+        // A field that belongs to another kind.
+        let present: [(&str, Option<&Location>); 12] = [
+            ("duration", raw.duration.as_ref().map(|v| &v.referenced)),
+            ("fraction", raw.fraction.as_ref().map(|v| &v.referenced)),
+            ("downtime", raw.downtime.as_ref().map(|v| &v.referenced)),
+            ("signal", raw.signal.as_ref().map(|v| &v.referenced)),
+            ("mode", raw.mode.as_ref().map(|v| &v.referenced)),
+            ("delay", raw.delay.as_ref().map(|v| &v.referenced)),
+            ("jitter", raw.jitter.as_ref().map(|v| &v.referenced)),
+            ("direction", raw.direction.as_ref().map(|v| &v.referenced)),
+            ("latency", raw.latency.as_ref().map(|v| &v.referenced)),
+            (
+                "bytes_per_s",
+                raw.bytes_per_s.as_ref().map(|v| &v.referenced),
+            ),
+            (
+                "probability",
+                raw.probability.as_ref().map(|v| &v.referenced),
+            ),
+            ("idle", raw.idle.as_ref().map(|v| &v.referenced)),
+        ];
+        for (field, location) in present {
+            if let Some(location) = location
+                && !own.contains(&field)
+            {
+                return Err(self.error_at(
+                    location,
+                    &key(field),
                     format!(
-                        "expected one of {}, found {other:?}",
-                        FAULT_KINDS.join(", ")
+                        "not a field of {kind_name} faults; {kind_name} takes kind, at, {}",
+                        own.join(", ")
                     ),
                 ));
             }
+        }
+        let required = |what: &str, hint: &str| {
+            self.error(
+                &raw.kind,
+                &path,
+                format!("a {kind_name} fault needs {what}: {hint}"),
+            )
         };
-        Ok(Fault { at, kind })
+        let unit_interval = |value: &Spanned<f64>, field: &str| {
+            if (0.0..=1.0).contains(&value.value) {
+                Ok(value.value)
+            } else {
+                Err(self.error(
+                    value,
+                    &key(field),
+                    format!("expected a number from 0.0 to 1.0, found {}", value.value),
+                ))
+            }
+        };
+        let fraction = match &raw.fraction {
+            Some(f) => unit_interval(f, "fraction")?,
+            None if kind_name == "drop" => {
+                return Err(required(
+                    "fraction",
+                    "the share of connected clients to drop, from 0.0 to 1.0",
+                ));
+            }
+            None => 1.0,
+        };
+        // Windowed faults: a required duration that ends by the end of the scenario.
+        let window = if own.contains(&"duration") {
+            let Some(d) = &raw.duration else {
+                return Err(required("duration", "how long it stays active, like 10s"));
+            };
+            let length = self.duration(d, &key("duration"), DurationRule::Positive)?;
+            if at + length > duration {
+                return Err(self.error(
+                    d,
+                    &key("duration"),
+                    format!(
+                        "the fault would run past the end of the scenario: at {} + {} > {duration_text}",
+                        raw.at.value, d.value
+                    ),
+                ));
+            }
+            Some(length)
+        } else {
+            None
+        };
+        let required_duration =
+            |value: &Option<Spanned<String>>, field: &str, hint: &str| match value {
+                Some(v) => self.duration(v, &key(field), DurationRule::Positive),
+                None => Err(required(field, hint)),
+            };
+        let jitter = self.optional_duration(
+            raw.jitter.as_ref(),
+            &key("jitter"),
+            DurationRule::AnyLength,
+            Duration::ZERO,
+        )?;
+        let direction = match raw.direction.as_ref().map(|d| d.value) {
+            None | Some(RawDirection::Both) => Direction::Both,
+            Some(RawDirection::Upstream) => Direction::Upstream,
+            Some(RawDirection::Downstream) => Direction::Downstream,
+        };
+
+        let kind = match kind_name {
+            "server_kill" => {
+                let downtime = self.optional_duration(
+                    raw.downtime.as_ref(),
+                    &key("downtime"),
+                    DurationRule::Positive,
+                    DEFAULT_SERVER_KILL_DOWNTIME,
+                )?;
+                let signal = match raw.signal.as_ref().map(|s| s.value) {
+                    None | Some(RawSignal::Kill) => KillSignal::Kill,
+                    Some(RawSignal::Term) => KillSignal::Term,
+                    Some(RawSignal::Stop) => KillSignal::Stop,
+                };
+                match (&target.url, &target.command) {
+                    (TargetUrl::Embedded, _) if signal != KillSignal::Kill => {
+                        if let Some(s) = &raw.signal {
+                            return Err(self.error(
+                                s,
+                                &key("signal"),
+                                "the embedded server can only be killed; signals need \
+                                 target.command",
+                            ));
+                        }
+                    }
+                    (TargetUrl::Ws(url), None) => {
+                        return Err(self.error(
+                            &raw.kind,
+                            &key("kind"),
+                            format!(
+                                "server_kill needs a server wschaos controls: target.url: embedded, \
+                                 or target.command to start the server at {url}"
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
+                FaultKind::ServerKill { downtime, signal }
+            }
+            "drop" => FaultKind::Drop {
+                mode: match raw.mode.as_ref().map(|m| m.value) {
+                    None | Some(RawDropMode::Close) => DropMode::Close,
+                    Some(RawDropMode::Reset) => DropMode::Reset,
+                },
+            },
+            "delay_pongs" => FaultKind::DelayPongs {
+                delay: required_duration(&raw.delay, "delay", "how long acks are held, like 2s")?,
+                jitter,
+            },
+            "stop_acking" => FaultKind::StopAcking,
+            "partition" => FaultKind::Partition,
+            "latency" => FaultKind::Latency {
+                direction,
+                latency: required_duration(&raw.latency, "latency", "the added delay, like 50ms")?,
+                jitter,
+            },
+            "bandwidth" => {
+                let Some(rate) = &raw.bytes_per_s else {
+                    return Err(required("bytes_per_s", "bytes per second per connection"));
+                };
+                if rate.value == 0 {
+                    return Err(self.error(
+                        rate,
+                        &key("bytes_per_s"),
+                        "expected at least 1 byte per second, found 0",
+                    ));
+                }
+                FaultKind::Bandwidth {
+                    direction,
+                    bytes_per_s: rate.value,
+                }
+            }
+            "frame_loss" => {
+                let Some(p) = &raw.probability else {
+                    return Err(required(
+                        "probability",
+                        "the chance a data frame is dropped, 0.0 to 1.0",
+                    ));
+                };
+                FaultKind::FrameLoss {
+                    direction,
+                    probability: unit_interval(p, "probability")?,
+                }
+            }
+            _ => FaultKind::IdleTimeout {
+                idle: required_duration(&raw.idle, "idle", "the silence that gets cut, like 60s")?,
+            },
+        };
+        Ok(Fault {
+            at,
+            duration: window,
+            fraction,
+            kind,
+        })
     }
 }
 
@@ -1154,6 +1483,7 @@ clients:
                 url: TargetUrl::Embedded,
                 headers: vec![],
                 subprotocols: vec![],
+                command: None,
             },
             clients: Clients {
                 count: 2000,
@@ -1181,16 +1511,23 @@ clients:
                     rate: MessageRate::PerSecond(1.0),
                     size: 64,
                 }),
+                tcp_keepalive: None,
             },
             faults: vec![
                 Fault {
                     at: secs(20),
-                    kind: FaultKind::ServerKill { downtime: secs(5) },
+                    duration: None,
+                    fraction: 1.0,
+                    kind: FaultKind::ServerKill {
+                        downtime: secs(5),
+                        signal: KillSignal::Kill,
+                    },
                 },
                 Fault {
                     at: secs(30),
+                    duration: None,
+                    fraction: 0.1,
                     kind: FaultKind::Drop {
-                        fraction: 0.1,
                         mode: DropMode::Reset,
                     },
                 },
@@ -1234,6 +1571,7 @@ clients:
                     max_attempts: 0,
                 },
                 messages: None,
+                tcp_keepalive: None,
             }
         );
         assert!(s.faults.is_empty());
@@ -1280,14 +1618,20 @@ faults:
             vec![
                 Fault {
                     at: secs(1),
+                    duration: None,
+                    fraction: 0.5,
                     kind: FaultKind::Drop {
-                        fraction: 0.5,
                         mode: DropMode::Close
                     }
                 },
                 Fault {
                     at: secs(5),
-                    kind: FaultKind::ServerKill { downtime: secs(5) }
+                    duration: None,
+                    fraction: 1.0,
+                    kind: FaultKind::ServerKill {
+                        downtime: secs(5),
+                        signal: KillSignal::Kill,
+                    }
                 },
             ]
         );
@@ -1318,8 +1662,8 @@ faults:
             .faults
             .iter()
             .map(|f| match f.kind {
-                FaultKind::ServerKill { .. } => 0.0,
-                FaultKind::Drop { fraction, .. } => fraction,
+                FaultKind::Drop { .. } => f.fraction,
+                _ => 0.0,
             })
             .collect();
         assert_eq!(order, vec![0.0, 0.3, 0.1]);
@@ -1452,19 +1796,19 @@ faults:
         assert_eq!((line, column), (5, 3));
         assert_eq!(
             message,
-            "unknown field `colour`, expected one of url, headers, subprotocols"
+            "unknown field `colour`, expected one of url, headers, subprotocols, command"
         );
     }
 
     #[test]
     fn unknown_key_in_fault() {
         let (line, column, message) = err(&with(
-            "faults:\n  - {kind: server_kill, at: 1s, duration: 2s}\n",
+            "faults:\n  - {kind: server_kill, at: 1s, colour: red}\n",
         ));
         assert_eq!((line, column), (8, 33));
-        assert_eq!(
-            message,
-            "unknown field `duration`, expected one of kind, at, downtime, fraction, mode"
+        assert!(
+            message.starts_with("unknown field `colour`, expected one of kind, at, duration"),
+            "{message}"
         );
     }
 
@@ -1566,20 +1910,156 @@ faults:
         assert_eq!((line, column), (8, 44));
         assert_eq!(
             message,
-            "faults[0].fraction: not a field of server_kill faults; server_kill takes kind, at \
-             and downtime"
+            "faults[0].fraction: not a field of server_kill faults; server_kill takes kind, at, \
+             downtime, signal"
         );
     }
 
     #[test]
     fn unknown_fault_kind() {
         let (line, column, message) = err(&with(
-            "faults:\n  - {kind: server_kill, at: 1s}\n  - {kind: delay_pongs, at: 35s}\n",
+            "faults:\n  - {kind: server_kill, at: 1s}\n  - {kind: gremlins, at: 35s}\n",
         ));
         assert_eq!((line, column), (9, 12));
+        assert!(
+            message.starts_with(
+                "faults[1].kind: expected one of server_kill, drop, delay_pongs, stop_acking, \
+                 partition"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn proxy_faults_parse_with_defaults() {
+        let s = ok(&with(
+            "faults:
+  - {kind: delay_pongs, at: 5s, duration: 10s, delay: 2s, jitter: 500ms, fraction: 0.2}
+  - {kind: partition, at: 20s, duration: 8s, fraction: 0.05}
+  - {kind: latency, at: 30s, duration: 5s, latency: 50ms, direction: downstream}
+  - {kind: bandwidth, at: 31s, duration: 5s, bytes_per_s: 1000}
+  - {kind: frame_loss, at: 32s, duration: 5s, probability: 0.1, direction: upstream}
+  - {kind: idle_timeout, at: 33s, duration: 5s, idle: 1s}
+  - {kind: stop_acking, at: 34s, duration: 5s}
+",
+        ));
+        let f = &s.faults;
+        assert_eq!(
+            f[0],
+            Fault {
+                at: secs(5),
+                duration: Some(secs(10)),
+                fraction: 0.2,
+                kind: FaultKind::DelayPongs {
+                    delay: secs(2),
+                    jitter: Duration::from_millis(500)
+                },
+            }
+        );
+        assert_eq!(f[1].kind, FaultKind::Partition);
+        assert_eq!(f[1].fraction, 0.05);
+        assert_eq!(
+            f[2].kind,
+            FaultKind::Latency {
+                direction: Direction::Downstream,
+                latency: Duration::from_millis(50),
+                jitter: Duration::ZERO
+            }
+        );
+        assert_eq!(f[2].fraction, 1.0, "fraction defaults to every client");
+        assert_eq!(
+            f[3].kind,
+            FaultKind::Bandwidth {
+                direction: Direction::Both,
+                bytes_per_s: 1000
+            }
+        );
+        assert_eq!(
+            f[4].kind,
+            FaultKind::FrameLoss {
+                direction: Direction::Upstream,
+                probability: 0.1
+            }
+        );
+        assert_eq!(f[5].kind, FaultKind::IdleTimeout { idle: secs(1) });
+        assert_eq!(f[6].kind, FaultKind::StopAcking);
+        assert!(f.iter().all(|f| f.kind.needs_proxy()));
+    }
+
+    #[test]
+    fn windowed_faults_need_a_duration_that_ends_in_time() {
+        let (line, column, message) = err(&with("faults:\n  - {kind: partition, at: 10s}\n"));
+        assert_eq!((line, column), (8, 12));
         assert_eq!(
             message,
-            "faults[1].kind: expected one of server_kill, drop, found \"delay_pongs\""
+            "faults[0]: a partition fault needs duration: how long it stays active, like 10s"
+        );
+        let (line, column, message) = err(&with(
+            "faults:\n  - {kind: partition, at: 50s, duration: 20s}\n",
+        ));
+        assert_eq!((line, column), (8, 42));
+        assert!(
+            message.contains("past the end of the scenario"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn server_kill_needs_a_target_wschaos_controls() {
+        let text = with("faults:\n  - {kind: server_kill, at: 10s, signal: stop}\n");
+        let (_, _, message) = err(&text);
+        assert!(
+            message.contains("the embedded server can only be killed"),
+            "{message}"
+        );
+
+        let external = text.replace("url: embedded", "url: ws://127.0.0.1:9001/");
+        let (_, _, message) = err(&external);
+        assert!(
+            message.contains("server_kill needs a server wschaos controls"),
+            "{message}"
+        );
+
+        let managed = external.replace(
+            "url: ws://127.0.0.1:9001/",
+            "url: ws://127.0.0.1:9001/\n  command: [wschaos, serve, --port, \"9001\"]",
+        );
+        let s = ok(&managed);
+        assert_eq!(
+            s.target.command,
+            Some(TargetCommand::Argv(vec![
+                "wschaos".into(),
+                "serve".into(),
+                "--port".into(),
+                "9001".into()
+            ]))
+        );
+        assert!(matches!(
+            s.faults[0].kind,
+            FaultKind::ServerKill {
+                signal: KillSignal::Stop,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn command_needs_a_ws_url_and_keepalive_parses() {
+        let (_, _, message) = err(&MINIMAL.replace(
+            "  url: embedded\n",
+            "  url: embedded\n  command: \"node server.js\"\n",
+        ));
+        assert!(message.starts_with("target.command: a command starts an external server"));
+        let s = ok(&with(
+            "  tcp_keepalive: {idle: 5s, interval: 1s, count: 3}\n",
+        ));
+        assert_eq!(
+            s.clients.tcp_keepalive,
+            Some(TcpKeepalive {
+                idle: secs(5),
+                interval: secs(1),
+                count: 3
+            })
         );
     }
 

@@ -24,6 +24,9 @@ pub struct Target {
     pub headers: Vec<(String, String)>,
     /// Offered in `Sec-WebSocket-Protocol`.
     pub subprotocols: Vec<String>,
+    /// A server process the tool starts (stdout/stderr into the report directory), waits for
+    /// until `url`'s port accepts, kills for `server_kill` and never leaves running.
+    pub command: Option<TargetCommand>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +75,7 @@ pub struct Clients {
     pub heartbeat: Heartbeat,
     pub reconnect: Reconnect,
     pub messages: Option<Messages>,
+    pub tcp_keepalive: Option<TcpKeepalive>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,15 +157,48 @@ pub enum MessageRate {
 pub struct Fault {
     /// Offset from the start of the run.
     pub at: Duration,
+    /// How long a windowed fault stays active (`None` for `drop` and `server_kill`, whose own
+    /// fields say how long they last).
+    pub duration: Option<Duration>,
+    /// Share of the connected clients it applies to, chosen with the scenario's seed (1.0 for
+    /// fleet-wide faults such as `server_kill`).
+    pub fraction: f64,
     pub kind: FaultKind,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaultKind {
     /// The target dies without close frames and comes back after `downtime`.
-    ServerKill { downtime: Duration },
-    /// A `fraction` of the connected clients lose their connection.
-    Drop { fraction: f64, mode: DropMode },
+    ServerKill {
+        downtime: Duration,
+        signal: KillSignal,
+    },
+    /// The chosen clients lose their connection and reconnect.
+    Drop { mode: DropMode },
+    /// Pongs / heartbeat acks (only) are held back `delay` +- `jitter` (proxy).
+    DelayPongs { delay: Duration, jitter: Duration },
+    /// The server's heartbeat acks stop; the connection stays open (proxy).
+    StopAcking,
+    /// Half-open: no bytes either way, no FIN; new connections hang (proxy).
+    Partition,
+    /// Every byte in `direction` is delayed `latency` +- `jitter` (proxy).
+    Latency {
+        direction: Direction,
+        latency: Duration,
+        jitter: Duration,
+    },
+    /// At most `bytes_per_s` per connection in `direction` (proxy).
+    Bandwidth {
+        direction: Direction,
+        bytes_per_s: u64,
+    },
+    /// Data frames in `direction` are dropped with `probability` (proxy).
+    FrameLoss {
+        direction: Direction,
+        probability: f64,
+    },
+    /// Connections silent for `idle` are cut, as a load balancer does (proxy).
+    IdleTimeout { idle: Duration },
 }
 
 impl FaultKind {
@@ -170,9 +207,24 @@ impl FaultKind {
         match self {
             FaultKind::ServerKill { .. } => "server_kill",
             FaultKind::Drop { .. } => "drop",
+            FaultKind::DelayPongs { .. } => "delay_pongs",
+            FaultKind::StopAcking => "stop_acking",
+            FaultKind::Partition => "partition",
+            FaultKind::Latency { .. } => "latency",
+            FaultKind::Bandwidth { .. } => "bandwidth",
+            FaultKind::FrameLoss { .. } => "frame_loss",
+            FaultKind::IdleTimeout { .. } => "idle_timeout",
         }
     }
+
+    /// True for the faults the chaos proxy applies (the proxy then sits between clients and
+    /// target for the whole run).
+    pub fn needs_proxy(&self) -> bool {
+        !matches!(self, FaultKind::ServerKill { .. } | FaultKind::Drop { .. })
+    }
 }
+
+pub use crate::chaos::Direction;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropMode {
@@ -180,4 +232,32 @@ pub enum DropMode {
     Close,
     /// RST: SO_LINGER 0 and close, no close frame.
     Reset,
+}
+
+/// How `server_kill` treats an external target process (`target.command`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillSignal {
+    /// SIGKILL, restart after `downtime`.
+    Kill,
+    /// SIGTERM, restart after `downtime`.
+    Term,
+    /// SIGSTOP, SIGCONT after `downtime`: the server freezes with every socket open.
+    Stop,
+}
+
+/// An external target the tool starts, kills and restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetCommand {
+    /// Run through `sh -c`.
+    Shell(String),
+    /// Program and arguments, no shell.
+    Argv(Vec<String>),
+}
+
+/// OS-level TCP keepalive on client sockets (compare with an application heartbeat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    pub idle: Duration,
+    pub interval: Duration,
+    pub count: u32,
 }

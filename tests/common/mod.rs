@@ -25,6 +25,7 @@ pub fn scenario(url: TargetUrl, count: u32, duration: Duration) -> Scenario {
             url,
             headers: Vec::new(),
             subprotocols: Vec::new(),
+            command: None,
         },
         clients: Clients {
             count,
@@ -46,9 +47,37 @@ pub fn scenario(url: TargetUrl, count: u32, duration: Duration) -> Scenario {
                 max_attempts: 0,
             },
             messages: None,
+            tcp_keepalive: None,
         },
         faults: Vec::new(),
         thresholds: Vec::new(),
+    }
+}
+
+/// A fault at `at_ms` with no window, on every client.
+pub fn fault(at_ms: u64, kind: FaultKind) -> Fault {
+    Fault {
+        at: ms(at_ms),
+        duration: None,
+        fraction: 1.0,
+        kind,
+    }
+}
+
+/// A windowed fault on `fraction` of the clients.
+pub fn window(at_ms: u64, duration_ms: u64, fraction: f64, kind: FaultKind) -> Fault {
+    Fault {
+        at: ms(at_ms),
+        duration: Some(ms(duration_ms)),
+        fraction,
+        kind,
+    }
+}
+
+pub fn kill(downtime_ms: u64) -> FaultKind {
+    FaultKind::ServerKill {
+        downtime: ms(downtime_ms),
+        signal: KillSignal::Kill,
     }
 }
 

@@ -1,0 +1,128 @@
+//! Per-fault figures: who a fault touched, who noticed and how fast, how long until they were
+//! back, and the shape of the reconnect storm it caused.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::metrics::{ATTEMPT_WINDOW, AttemptSeries, FaultShare};
+
+/// A fault as it was applied, and what it did.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FaultRecord {
+    /// Position on the scenario's (sorted) fault timeline.
+    pub index: usize,
+    pub kind: &'static str,
+    /// Seconds since the run started.
+    pub started_s: f64,
+    pub ended_s: Option<f64>,
+    /// Clients the fault was aimed at (chosen with the scenario seed).
+    pub clients_targeted: u64,
+    /// `drop`: open connections it cut. `server_kill` of the embedded server: connections the
+    /// server held when it died. Otherwise 0.
+    pub connections_cut: u64,
+    /// Targeted clients whose connection died while the fault was on them.
+    pub noticed: u64,
+    /// Of those, the ones that were open again before the run ended.
+    pub reopened: u64,
+    pub messages_lost: u64,
+    /// Fault start -> client declares its connection dead, microseconds.
+    pub detection_us: Option<Percentiles>,
+    /// Fault start -> 50% / 99% / 100% of the clients that noticed were open again.
+    pub recovery_us: Option<Recovery>,
+    /// Connect attempts a client needed to get back.
+    pub reconnect_attempts: Option<Percentiles>,
+    /// Connection attempts (all clients) per 100 ms from the fault's start until the last
+    /// client that noticed was back.
+    pub storm: Option<Storm>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Percentiles {
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+impl Percentiles {
+    fn of(h: &Option<Histogram<u64>>) -> Option<Self> {
+        let h = h.as_ref().filter(|h| !h.is_empty())?;
+        Some(Self {
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+            mean: h.mean(),
+        })
+    }
+}
+
+/// Time from the fault's start until a share of the clients that noticed were open again;
+/// `None` where that share never made it back.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Recovery {
+    pub p50: Option<u64>,
+    pub p99: Option<u64>,
+    pub all: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Storm {
+    pub window_s: f64,
+    pub attempts: u64,
+    pub peak_per_100ms: u32,
+    pub mean_per_100ms: f64,
+}
+
+impl FaultRecord {
+    pub fn started(index: usize, kind: &'static str, started_s: f64, targeted: usize) -> Self {
+        Self {
+            index,
+            kind,
+            started_s,
+            ended_s: None,
+            clients_targeted: targeted as u64,
+            connections_cut: 0,
+            noticed: 0,
+            reopened: 0,
+            messages_lost: 0,
+            detection_us: None,
+            recovery_us: None,
+            reconnect_attempts: None,
+            storm: None,
+        }
+    }
+
+    /// Fills in what the clients reported about this fault.
+    pub fn complete(&mut self, share: &FaultShare, attempts: &AttemptSeries) {
+        self.noticed = share.noticed;
+        self.reopened = share.reopened;
+        self.messages_lost = share.messages_lost;
+        self.detection_us = Percentiles::of(&share.detection);
+        self.reconnect_attempts = Percentiles::of(&share.attempts);
+        let Some(reopen) = share.reopen.as_ref().filter(|h| !h.is_empty()) else {
+            return;
+        };
+        // Shares of the clients that noticed, not only of those that came back.
+        let at_share = |share_of_noticed: f64| {
+            let needed = (share_of_noticed * self.noticed as f64).ceil() as u64;
+            (needed <= self.reopened && needed > 0)
+                .then(|| reopen.value_at_quantile((needed as f64 / self.reopened as f64).min(1.0)))
+        };
+        self.recovery_us = Some(Recovery {
+            p50: at_share(0.5),
+            p99: at_share(0.99),
+            all: at_share(1.0),
+        });
+        let window = ATTEMPT_WINDOW.as_secs_f64();
+        let first = (self.started_s / window) as usize;
+        let last = ((self.started_s + reopen.max() as f64 / 1e6) / window) as usize;
+        let counts: Vec<u32> = (first..=last).map(|w| attempts.at(w)).collect();
+        let total: u64 = counts.iter().map(|n| u64::from(*n)).sum();
+        self.storm = Some(Storm {
+            window_s: counts.len() as f64 * window,
+            attempts: total,
+            peak_per_100ms: counts.iter().copied().max().unwrap_or(0),
+            mean_per_100ms: total as f64 / counts.len() as f64,
+        });
+    }
+}
