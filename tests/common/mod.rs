@@ -96,11 +96,16 @@ pub fn ws_url(addr: SocketAddr) -> TargetUrl {
     })
 }
 
-/// Runs a scenario with the report written to a temporary directory.
+/// Runs a scenario with the report written to a temporary directory (gone afterwards).
 pub fn run_scenario(scenario: Scenario) -> Finished {
     let dir = tempfile::tempdir().expect("temp dir");
+    run_scenario_in(scenario, dir.path())
+}
+
+/// Runs a scenario with the report written to `dir/report`.
+pub fn run_scenario_in(scenario: Scenario, dir: &std::path::Path) -> Finished {
     let options = RunOptions {
-        out: Some(dir.path().join("report")),
+        out: Some(dir.join("report")),
         seed: None,
     };
     let finished = run(scenario, &options).expect("run succeeds");
