@@ -105,7 +105,7 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         heartbeat: scenario.clients.heartbeat.clone(),
         reconnect: scenario.clients.reconnect.clone(),
         messages: scenario.clients.messages.clone(),
-        source_ips: Vec::new(),
+        source_ips: scenario.clients.source_ips.clone(),
         close_grace: CLOSE_GRACE,
         seed: scenario.seed,
         started: Instant::now(),

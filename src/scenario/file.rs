@@ -12,6 +12,7 @@
 //! Every failure becomes [`ScenarioError::Invalid`] with the file, line and column of the
 //! offending value and a message of the form `key.path: expected X, found "Y"`.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -193,6 +194,10 @@ struct RawClients {
     /// Default: none (the OS default, usually off). TCP keepalive on every client socket.
     #[serde(default)]
     tcp_keepalive: Option<RawKeepalive>,
+    /// Default: none (the OS picks). Local addresses spread over the clients (client i binds
+    /// `source_ips[i % len]`): one address has only ~28k ephemeral ports per destination.
+    #[serde(default)]
+    source_ips: Vec<Spanned<String>>,
 }
 
 /// `clients.heartbeat:`
@@ -793,6 +798,20 @@ impl Validator<'_> {
         let reconnect = self.reconnect(raw.reconnect.unwrap_or_default())?;
         let messages = raw.messages.map(|m| self.messages(m)).transpose()?;
         let tcp_keepalive = raw.tcp_keepalive.map(|k| self.keepalive(k)).transpose()?;
+        let mut source_ips = Vec::with_capacity(raw.source_ips.len());
+        for (i, ip) in raw.source_ips.iter().enumerate() {
+            let parsed = ip.value.trim().parse::<IpAddr>().map_err(|_| {
+                self.error(
+                    ip,
+                    &format!("clients.source_ips[{i}]"),
+                    format!(
+                        "expected an IP address like 127.0.0.2, found {:?}",
+                        ip.value
+                    ),
+                )
+            })?;
+            source_ips.push(parsed);
+        }
 
         Ok(Clients {
             count,
@@ -802,6 +821,7 @@ impl Validator<'_> {
             reconnect,
             messages,
             tcp_keepalive,
+            source_ips,
         })
     }
 
@@ -1512,6 +1532,7 @@ clients:
                     size: 64,
                 }),
                 tcp_keepalive: None,
+                source_ips: vec![],
             },
             faults: vec![
                 Fault {
@@ -1572,6 +1593,7 @@ clients:
                 },
                 messages: None,
                 tcp_keepalive: None,
+                source_ips: vec![],
             }
         );
         assert!(s.faults.is_empty());
@@ -2053,6 +2075,11 @@ faults:
         let s = ok(&with(
             "  tcp_keepalive: {idle: 5s, interval: 1s, count: 3}\n",
         ));
+        let s2 = ok(&with("  source_ips: [127.0.0.2, 127.0.0.3]\n"));
+        assert_eq!(s2.clients.source_ips.len(), 2);
+        let (line, column, message) = err(&with("  source_ips: [127.0.0.2, localhost]\n"));
+        assert_eq!((line, column), (7, 27));
+        assert!(message.contains("expected an IP address"), "{message}");
         assert_eq!(
             s.clients.tcp_keepalive,
             Some(TcpKeepalive {

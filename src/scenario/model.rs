@@ -76,6 +76,8 @@ pub struct Clients {
     pub reconnect: Reconnect,
     pub messages: Option<Messages>,
     pub tcp_keepalive: Option<TcpKeepalive>,
+    /// Local addresses spread over the clients (client i binds `source_ips[i % len]`).
+    pub source_ips: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

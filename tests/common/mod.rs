@@ -48,6 +48,7 @@ pub fn scenario(url: TargetUrl, count: u32, duration: Duration) -> Scenario {
             },
             messages: None,
             tcp_keepalive: None,
+            source_ips: Vec::new(),
         },
         faults: Vec::new(),
         thresholds: Vec::new(),
@@ -144,6 +145,8 @@ pub const CHATTER: &str = "news";
 /// What the test server saw on one connection.
 #[derive(Debug, Clone)]
 pub struct ConnLog {
+    /// The client's address as the server saw it.
+    pub peer: Option<SocketAddr>,
     pub opened: Instant,
     pub heartbeats: Vec<Instant>,
     pub ended: Option<Instant>,
@@ -208,6 +211,7 @@ async fn handle(
     let index = {
         let mut log = shared.log.lock().expect("log");
         log.push(ConnLog {
+            peer: req.peer_addr(),
             opened: Instant::now(),
             heartbeats: Vec::new(),
             ended: None,
