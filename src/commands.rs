@@ -76,6 +76,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
 }
 
 fn serve(addr: SocketAddr, workers: usize) -> Result<u8, Error> {
+    crate::run::raise_file_limit(0);
     actix_rt::System::new().block_on(async move {
         let server = EmbeddedServer::start(addr, workers)
             .map_err(|err| Error::Serve(format!("cannot listen on {addr}: {err}")))?;

@@ -244,8 +244,14 @@ impl Coordinator {
                     return;
                 };
                 self.faults[index].connections_cut = target.open_connections().unwrap_or(0);
-                self.tell(&victims, started);
+                // Every client must know of the fault before its socket can die of it.
+                let notices: Vec<_> = victims
+                    .iter()
+                    .filter_map(|id| self.clients.get(*id as usize))
+                    .map(|client| client.send(started))
+                    .collect();
                 let kill = async move {
+                    join_all(notices).await;
                     target.kill(signal).await;
                     target
                 };

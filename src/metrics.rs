@@ -86,67 +86,66 @@ impl Counters {
     }
 }
 
-/// The run's latency histograms, in microseconds (reconnect_attempts: a plain count).
-#[derive(Debug, Clone)]
+/// The run's latency histograms, in microseconds (reconnect_attempts: a plain count). Each is
+/// created on its first value, so a share with nothing in it costs nothing to take and merge.
+#[derive(Debug, Clone, Default)]
 pub struct Histograms {
-    pub connect_time: Histogram<u64>,
-    pub heartbeat_rtt: Histogram<u64>,
-    pub reconnect_time: Histogram<u64>,
-    pub reconnect_attempts: Histogram<u64>,
-    pub detection: Histogram<u64>,
-    pub message_rtt: Histogram<u64>,
+    pub connect_time: Option<Histogram<u64>>,
+    pub heartbeat_rtt: Option<Histogram<u64>>,
+    pub reconnect_time: Option<Histogram<u64>>,
+    pub reconnect_attempts: Option<Histogram<u64>>,
+    pub detection: Option<Histogram<u64>>,
+    pub message_rtt: Option<Histogram<u64>>,
 }
 
-fn histogram() -> Histogram<u64> {
+/// An empty histogram with the bounds every histogram of a run shares.
+pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_US, 3).expect("static histogram bounds are valid")
-}
-
-impl Default for Histograms {
-    fn default() -> Self {
-        Self {
-            connect_time: histogram(),
-            heartbeat_rtt: histogram(),
-            reconnect_time: histogram(),
-            reconnect_attempts: histogram(),
-            detection: histogram(),
-            message_rtt: histogram(),
-        }
-    }
 }
 
 impl Histograms {
     /// Names and histograms, in report order.
-    pub fn named(&self) -> [(&'static str, &Histogram<u64>); 6] {
+    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 6] {
         [
-            ("connect_time", &self.connect_time),
-            ("heartbeat_rtt", &self.heartbeat_rtt),
-            ("reconnect_time", &self.reconnect_time),
-            ("reconnect_attempts", &self.reconnect_attempts),
-            ("detection", &self.detection),
-            ("message_rtt", &self.message_rtt),
+            ("connect_time", self.connect_time.as_ref()),
+            ("heartbeat_rtt", self.heartbeat_rtt.as_ref()),
+            ("reconnect_time", self.reconnect_time.as_ref()),
+            ("reconnect_attempts", self.reconnect_attempts.as_ref()),
+            ("detection", self.detection.as_ref()),
+            ("message_rtt", self.message_rtt.as_ref()),
         ]
     }
 
     pub fn add(&mut self, other: &Histograms) {
-        // Same bounds on both sides, and values are clamped on record: adding cannot fail.
-        let _ = self.connect_time.add(&other.connect_time);
-        let _ = self.heartbeat_rtt.add(&other.heartbeat_rtt);
-        let _ = self.reconnect_time.add(&other.reconnect_time);
-        let _ = self.reconnect_attempts.add(&other.reconnect_attempts);
-        let _ = self.detection.add(&other.detection);
-        let _ = self.message_rtt.add(&other.message_rtt);
+        for (mine, theirs) in [
+            (&mut self.connect_time, &other.connect_time),
+            (&mut self.heartbeat_rtt, &other.heartbeat_rtt),
+            (&mut self.reconnect_time, &other.reconnect_time),
+            (&mut self.reconnect_attempts, &other.reconnect_attempts),
+            (&mut self.detection, &other.detection),
+            (&mut self.message_rtt, &other.message_rtt),
+        ] {
+            if let Some(theirs) = theirs {
+                // Same bounds on both sides, and values are clamped on record: cannot fail.
+                let _ = slot(mine).add(theirs);
+            }
+        }
     }
 }
 
 /// Records a duration in microseconds, clamped into the histogram's range.
-pub fn record_us(h: &mut Histogram<u64>, d: Duration) {
-    h.saturating_record(clamp_us(d));
+pub fn record_us(h: &mut Option<Histogram<u64>>, d: Duration) {
+    slot(h).saturating_record(clamp_us(d));
 }
 
 /// Records with coordinated-omission correction: a value longer than `expected_interval` also
 /// stands for the samples that would have been taken meanwhile.
-pub fn record_us_corrected(h: &mut Histogram<u64>, d: Duration, expected_interval: Duration) {
-    let _ = h.record_correct(clamp_us(d), clamp_us(expected_interval));
+pub fn record_us_corrected(
+    h: &mut Option<Histogram<u64>>,
+    d: Duration,
+    expected_interval: Duration,
+) {
+    let _ = slot(h).record_correct(clamp_us(d), clamp_us(expected_interval));
 }
 
 fn clamp_us(d: Duration) -> u64 {
@@ -180,7 +179,7 @@ impl FaultShare {
             (&mut self.attempts, &other.attempts),
         ] {
             if let Some(theirs) = theirs {
-                let _ = mine.get_or_insert_with(histogram).add(theirs);
+                let _ = slot(mine).add(theirs);
             }
         }
     }

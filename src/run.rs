@@ -57,12 +57,13 @@ pub fn run(mut scenario: Scenario, options: &RunOptions) -> Result<Finished, Run
     actix_rt::System::new().block_on(run_in_system(scenario, options.clone()))
 }
 
-/// Each client needs one descriptor (two when the embedded server runs in-process).
-fn raise_file_limit(clients: u32) {
+/// Raises the soft descriptor limit to the hard one; warns when `needed` sockets will not fit.
+/// (Each client needs one descriptor, two when the embedded server runs in-process.)
+pub fn raise_file_limit(needed: u32) {
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if limit < u64::from(clients) + 64 => tracing::warn!(
-            "file descriptor limit is {limit}: {clients} clients may not all connect"
-        ),
+        Ok(limit) if limit < u64::from(needed) + 64 => {
+            tracing::warn!("file descriptor limit is {limit}: {needed} connections may not all fit")
+        }
         Ok(_) => {}
         Err(err) => tracing::warn!(%err, "cannot raise the file descriptor limit"),
     }

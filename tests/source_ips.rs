@@ -20,7 +20,9 @@ fn clients_spread_over_the_source_addresses() {
 
     let mut per_source: BTreeMap<IpAddr, usize> = BTreeMap::new();
     for conn in server.connections() {
-        *per_source.entry(conn.peer.expect("peer address").ip()).or_default() += 1;
+        *per_source
+            .entry(conn.peer.expect("peer address").ip())
+            .or_default() += 1;
     }
     let expected: BTreeMap<IpAddr, usize> = sources.into_iter().map(|ip| (ip, 10)).collect();
     assert_eq!(per_source, expected);

@@ -219,13 +219,11 @@ impl Client {
             if let Some((took, attempts)) = reconnect {
                 m.counters.reconnects += 1;
                 record_us(&mut m.hist.reconnect_time, took);
-                m.hist
-                    .reconnect_attempts
-                    .saturating_record(u64::from(attempts));
+                slot(&mut m.hist.reconnect_attempts).saturating_record(u64::from(attempts));
                 if let Some(f) = recovered {
                     let share = m.fault(f.fault);
                     share.reopened += 1;
-                    record_us(slot(&mut share.reopen), now.saturating_duration_since(f.at));
+                    record_us(&mut share.reopen, now.saturating_duration_since(f.at));
                     slot(&mut share.attempts).saturating_record(u64::from(attempts));
                 }
             }
@@ -507,7 +505,7 @@ impl Client {
                 let share = m.fault(f.fault);
                 share.noticed += 1;
                 share.messages_lost += lost_messages;
-                record_us(slot(&mut share.detection), detection);
+                record_us(&mut share.detection, detection);
             }
         });
         tracing::debug!(client = self.id, ?cause, "connection lost");

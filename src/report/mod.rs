@@ -96,7 +96,16 @@ pub struct HistogramSummary {
 }
 
 impl HistogramSummary {
-    pub fn of(h: &Histogram<u64>) -> Self {
+    /// Summarises `h`; an absent histogram (nothing recorded) summarises as empty.
+    pub fn of(h: Option<&Histogram<u64>>) -> Self {
+        let empty_histogram;
+        let h = match h {
+            Some(h) => h,
+            None => {
+                empty_histogram = crate::metrics::histogram();
+                &empty_histogram
+            }
+        };
         let mut bytes = Vec::new();
         // Serialising into a Vec cannot fail for a valid histogram.
         let _ = V2DeflateSerializer::new().serialize(h, &mut bytes);
@@ -137,7 +146,8 @@ pub struct TimelinePoint {
 impl TimelinePoint {
     pub fn new(t_s: f64, totals: &Counters, second: &Metrics) -> Self {
         let c = &second.counters;
-        let rtt = &second.hist.heartbeat_rtt;
+        let rtt = second.hist.heartbeat_rtt.as_ref();
+        let quantile = |q: f64| rtt.map_or(0, |h| h.value_at_quantile(q));
         Self {
             t_s,
             connected: totals.open_connections(),
@@ -147,8 +157,8 @@ impl TimelinePoint {
             connect_failures: c.connect_failures,
             heartbeats_sent: c.heartbeats_sent,
             heartbeat_acks: c.heartbeat_acks,
-            heartbeat_rtt_p50_us: rtt.value_at_quantile(0.5),
-            heartbeat_rtt_p99_us: rtt.value_at_quantile(0.99),
+            heartbeat_rtt_p50_us: quantile(0.5),
+            heartbeat_rtt_p99_us: quantile(0.99),
         }
     }
 }

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""W1 idle fleet: N clients arrive evenly over 10 s, each sends a text heartbeat every 1 s and
+waits for its echo; all close 40 s after the first arrival. The target is `wschaos serve` in a
+separate process; the tool is measured alone (peak RSS and CPU seconds from /usr/bin/time -v).
+
+    python3 bench/w1.py 1000 5000 10000 19000      # prints one table row per N
+
+Figures: connected, seconds the full fleet was held, heartbeats delivered as a share of
+N x 35 expected (30 s fully ramped + half of the 10 s ramp), peak RSS, KiB per connection and
+the marginal KiB per connection between the smallest and largest N, CPU seconds, RTT p50/p99.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "wschaos")
+
+SCENARIO = """name: w1-{n}
+seed: 1
+duration: 40s
+target: {{url: "ws://{addr}/"}}
+clients:
+  count: {n}
+  ramp: 10s
+  connect_timeout: 10s
+  heartbeat: {{mode: text, payload: "Heartbeat", ack: "Heartbeat", interval: 1s, timeout: 5s}}
+  source_ips: [{sources}]
+"""
+
+
+def time_v(path):
+    """Peak RSS (KiB) and CPU seconds from /usr/bin/time -v output."""
+    text = open(path).read()
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    user = float(re.search(r"User time \(seconds\): ([\d.]+)", text).group(1))
+    system = float(re.search(r"System time \(seconds\): ([\d.]+)", text).group(1))
+    return rss, user, system
+
+
+def run(n, work):
+    server = subprocess.Popen(
+        [BIN, "serve", "--port", "0", "--workers", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        addr = server.stdout.readline().strip()
+        # Four source addresses: one address has ~28k ephemeral ports per destination, and the
+        # kernel's port search slows down well before that.
+        sources = ", ".join(f"127.0.0.{i}" for i in range(2, 6))
+        scenario = os.path.join(work, f"w1-{n}.yaml")
+        with open(scenario, "w") as f:
+            f.write(SCENARIO.format(n=n, addr=addr, sources=sources))
+        out = os.path.join(work, f"out-{n}")
+        timing = os.path.join(work, f"time-{n}.txt")
+        subprocess.run(
+            ["/usr/bin/time", "-v", "-o", timing, BIN, "run", scenario, "--out", out, "--quiet"],
+            check=False,
+        )
+        report = json.load(open(os.path.join(out, "report.json")))
+    finally:
+        server.kill()
+        server.wait()
+    rss, user, system = time_v(timing)
+    c = report["counters"]
+    held = sum(1 for p in report["timeline"] if p["connected"] >= n)
+    rtt = report["histograms"]["heartbeat_rtt"]
+    return {
+        "n": n,
+        "connected": c["clients_connected"],
+        "held_s": held,
+        "delivered": c["heartbeat_acks"] / (n * 35),
+        "rss_kib": rss,
+        "cpu_s": user + system,
+        "user_s": user,
+        "sys_s": system,
+        "p50_ms": rtt["p50"] / 1000,
+        "p99_ms": rtt["p99"] / 1000,
+    }
+
+
+def main():
+    sizes = [int(a) for a in sys.argv[1:]] or [1000, 5000, 10000, 19000]
+    if not os.path.exists(BIN):
+        subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for n in sizes:
+            rows.append(run(n, work))
+            time.sleep(2)
+    print(f"W1 idle fleet ({os.cpu_count()} cores), command: python3 bench/w1.py {' '.join(map(str, sizes))}")
+    print(f"{'N':>6} {'connected':>9} {'held s':>6} {'hb delivered':>12} {'peak RSS MiB':>12} "
+          f"{'KiB/conn':>8} {'CPU s':>6} {'(user/sys)':>11} {'RTT p50':>8} {'RTT p99':>8}")
+    for r in rows:
+        print(f"{r['n']:>6} {r['connected']:>9} {r['held_s']:>6} {r['delivered']*100:>11.2f}% "
+              f"{r['rss_kib']/1024:>12.1f} {r['rss_kib']/r['n']:>8.2f} {r['cpu_s']:>6.1f} "
+              f"{r['user_s']:>5.1f}/{r['sys_s']:<5.1f} {r['p50_ms']:>6.2f}ms {r['p99_ms']:>6.2f}ms")
+    if len(rows) >= 2:
+        lo, hi = rows[0], rows[-1]
+        slope = (hi["rss_kib"] - lo["rss_kib"]) / (hi["n"] - lo["n"])
+        print(f"marginal memory: {slope:.2f} KiB per connection ({lo['n']} -> {hi['n']})")
+
+
+if __name__ == "__main__":
+    main()
