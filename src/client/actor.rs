@@ -6,10 +6,11 @@
 //! Backoff --max_attempts reached--> GaveUp
 //! ```
 //!
-//! Every timer is a handle kept in the struct and cancelled on transition. Inbound frames carry
-//! the id of the connection they came from, so nothing from a dropped connection can act on the
-//! next one. Exactly one reconnect is ever in flight: only `Open` and `Connecting` lead to
-//! `Backoff`, and a loss is acted on once (the connection is taken out of `self.conn`).
+//! Timers are deadlines in the struct (`Deadlines`), driven by one `Clock` per actor; a
+//! transition sets or clears them. Inbound frames carry the id of the connection they came from,
+//! so nothing from a dropped connection can act on the next one. Exactly one reconnect is ever in
+//! flight: only `Open` and `Connecting` lead to `Backoff`, and a loss is acted on once (the
+//! connection is taken out of `self.conn`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,11 +23,15 @@ use rand::{Rng, SeedableRng};
 
 use super::ClientConfig;
 use super::backoff;
+use super::clock::{Clock, Clocked, Deadlines, Timer};
 use super::connection::{self, ConnectError, Dial, FrameReader, Writer};
 use super::heartbeat::HeartbeatState;
 use super::messages::MessageState;
 use crate::metrics::{self, ATTEMPT_WINDOW, record_us, record_us_corrected, slot};
 use crate::scenario::{DropMode, HeartbeatMode, MessageRate, ResetOn};
+
+/// Most open-loop messages sent at once when the actor fell behind its schedule.
+const MAX_MESSAGE_BURST: u32 = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -94,10 +99,7 @@ struct Conn {
     /// A future waiting for the socket to become writable again (only when it was full).
     flush_wait: Option<SpawnHandle>,
     heartbeat: HeartbeatState,
-    heartbeat_ticker: Option<SpawnHandle>,
-    heartbeat_timeout: Option<SpawnHandle>,
     messages: Option<MessageState>,
-    message_ticker: Option<SpawnHandle>,
 }
 
 pub struct Client {
@@ -105,6 +107,7 @@ pub struct Client {
     cfg: Arc<ClientConfig>,
     rng: SmallRng,
     state: State,
+    deadlines: Deadlines,
     conn: Option<Conn>,
     next_conn_id: u64,
     /// Connect attempts since the last successful open.
@@ -119,8 +122,8 @@ pub struct Client {
     /// The fault that cost this client its connection, until it is open again.
     recovering: Option<FaultStarted>,
     ever_connected: bool,
-    /// The pending connect future or backoff timer.
-    pending: Option<SpawnHandle>,
+    /// The connect attempt in flight.
+    connecting: Option<SpawnHandle>,
     /// A connection we sent a close frame on (a `drop` with `mode: close`), kept until the server
     /// answers the close handshake or `close_grace` passes, while the client already reconnects.
     closing: Option<Conn>,
@@ -135,6 +138,7 @@ impl Client {
             cfg,
             rng,
             state: State::Connecting,
+            deadlines: Deadlines::default(),
             conn: None,
             next_conn_id: 0,
             attempts: 0,
@@ -144,7 +148,7 @@ impl Client {
             fault: None,
             recovering: None,
             ever_connected: false,
-            pending: None,
+            connecting: None,
             closing: None,
         }
     }
@@ -152,7 +156,6 @@ impl Client {
     fn connect(&mut self, ctx: &mut Context<Self>) {
         self.state = State::Connecting;
         self.attempts += 1;
-        metrics::record(|m| m.counters.connect_attempts += 1);
         let cfg = self.cfg.clone();
         let dial = Dial {
             source: cfg.source_ip(self.id),
@@ -163,16 +166,19 @@ impl Client {
         let started = Instant::now();
         let window = (started.saturating_duration_since(cfg.started).as_millis()
             / ATTEMPT_WINDOW.as_millis()) as usize;
-        metrics::record(|m| m.attempts.bump(window));
+        metrics::record(|m| {
+            m.counters.connect_attempts += 1;
+            m.attempts.bump(window);
+        });
         let attempt = async move {
             let open = connection::open(&cfg.endpoint, dial);
             tokio::time::timeout(cfg.connect_timeout, open)
                 .await
                 .unwrap_or(Err(ConnectError::Timeout))
         };
-        self.pending = Some(
+        self.connecting = Some(
             ctx.spawn(attempt.into_actor(self).map(move |result, act, ctx| {
-                act.pending = None;
+                act.connecting = None;
                 if act.state == State::Connecting {
                     act.connect_finished(result, started, ctx);
                 }
@@ -251,78 +257,46 @@ impl Client {
             reader,
             flush_wait: None,
             heartbeat: HeartbeatState::new(self.cfg.heartbeat.max_missed, now),
-            heartbeat_ticker: None,
-            heartbeat_timeout: None,
             messages: self
                 .cfg
                 .messages
                 .as_ref()
                 .map(|m| MessageState::new(m.size)),
-            message_ticker: None,
         });
-        self.start_heartbeat(id, ctx);
-        self.start_messages(id, ctx);
-    }
 
-    /// The first heartbeat goes out at a random offset in [0, interval) so that thousands of
-    /// clients do not fire in lockstep; then one every interval.
-    fn start_heartbeat(&mut self, id: u64, ctx: &mut Context<Self>) {
-        if self.cfg.heartbeat.mode == HeartbeatMode::None {
-            return;
+        // The first heartbeat goes out at a random offset in [0, interval) so that thousands of
+        // clients do not fire in lockstep; then one every interval.
+        if self.cfg.heartbeat.mode != HeartbeatMode::None {
+            let offset = self
+                .cfg
+                .heartbeat
+                .interval
+                .mul_f64(self.rng.random_range(0.0..1.0));
+            self.deadlines.set(Timer::Heartbeat, now + offset);
         }
-        let interval = self.cfg.heartbeat.interval;
-        let offset = interval.mul_f64(self.rng.random_range(0.0..1.0));
-        let handle = ctx.run_later(offset, move |act, ctx| {
-            let ticker = ctx.run_interval(interval, move |act, ctx| act.send_heartbeat(id, ctx));
-            if let Some(conn) = act.live(id) {
-                conn.heartbeat_ticker = Some(ticker);
-            }
-            act.send_heartbeat(id, ctx);
-        });
-        if let Some(conn) = self.live(id) {
-            conn.heartbeat_ticker = Some(handle);
-        }
-    }
-
-    fn start_messages(&mut self, id: u64, ctx: &mut Context<Self>) {
         match self.cfg.messages.as_ref().map(|m| m.rate) {
             None => {}
-            Some(MessageRate::Closed) => self.send_message(id, Instant::now(), ctx),
+            Some(MessageRate::Closed) => self.send_message(now),
             Some(MessageRate::PerSecond(rate)) => {
-                let period = Duration::from_secs_f64(1.0 / rate);
-                let offset = period.mul_f64(self.rng.random_range(0.0..1.0));
-                // Open loop: each message is stamped with its scheduled time, so a late send
-                // shows up as latency (no coordinated omission).
-                let handle = ctx.run_later(offset, move |act, ctx| {
-                    let first = Instant::now();
-                    let mut due = first;
-                    let ticker = ctx.run_interval(period, move |act, ctx| {
-                        due += period;
-                        act.send_message(id, due, ctx);
-                    });
-                    if let Some(conn) = act.live(id) {
-                        conn.message_ticker = Some(ticker);
-                    }
-                    act.send_message(id, first, ctx);
-                });
-                if let Some(conn) = self.live(id) {
-                    conn.message_ticker = Some(handle);
-                }
+                let offset = Duration::from_secs_f64(self.rng.random_range(0.0..1.0) / rate);
+                self.deadlines.set(Timer::Message, now + offset);
             }
         }
+        self.flush(ctx);
     }
 
-    /// The open connection, if it is still connection `id`.
-    fn live(&mut self, id: u64) -> Option<&mut Conn> {
-        self.conn
-            .as_mut()
-            .filter(|c| c.id == id && self.state == State::Open)
+    /// The open connection.
+    fn live(&mut self) -> Option<&mut Conn> {
+        self.conn.as_mut().filter(|_| self.state == State::Open)
     }
 
-    fn send_heartbeat(&mut self, id: u64, ctx: &mut Context<Self>) {
-        let cfg = self.cfg.clone();
-        let Some(conn) = self.live(id) else { return };
-        let seq = conn.heartbeat.sent(Instant::now());
+    /// Sends the heartbeat that was due at `due` and schedules the next one.
+    fn send_heartbeat(&mut self, due: Instant, now: Instant) {
+        let cfg = &*self.cfg;
+        let Some(conn) = self.conn.as_mut().filter(|_| self.state == State::Open) else {
+            return;
+        };
+        let seq = conn.heartbeat.sent(now);
         match &cfg.heartbeat.mode {
             HeartbeatMode::Ping => conn.writer.queue(OpCode::Ping, &seq.to_be_bytes()),
             HeartbeatMode::Text { payload, .. } => {
@@ -331,33 +305,56 @@ impl Client {
             HeartbeatMode::None => return,
         }
         metrics::record(|m| m.counters.heartbeats_sent += 1);
-        if conn.heartbeat_timeout.is_none() {
-            let timeout = cfg.heartbeat.timeout;
-            conn.heartbeat_timeout =
-                Some(ctx.run_later(timeout, move |act, ctx| act.heartbeat_timed_out(id, ctx)));
+        let interval = cfg.heartbeat.interval;
+        // Keep the schedule; if the actor fell a whole interval behind, start over from now.
+        let next = due + interval;
+        self.deadlines.set(
+            Timer::Heartbeat,
+            if next > now { next } else { now + interval },
+        );
+        if self.deadlines.get(Timer::Ack).is_none() {
+            self.deadlines.set(Timer::Ack, now + cfg.heartbeat.timeout);
         }
-        self.flush(ctx);
     }
 
-    fn heartbeat_timed_out(&mut self, id: u64, ctx: &mut Context<Self>) {
-        let Some(conn) = self.live(id) else { return };
-        conn.heartbeat_timeout = None;
+    /// The ack timeout fired: a miss; `max_missed` in a row declare the connection dead.
+    fn heartbeat_timed_out(&mut self, ctx: &mut Context<Self>) {
+        let Some(conn) = self.live() else { return };
+        let dead = conn.heartbeat.missed();
         metrics::record(|m| m.counters.heartbeat_misses += 1);
-        if conn.heartbeat.missed() {
+        if dead {
             // Dead: drop it without waiting for a close handshake.
             self.lost(Cause::HeartbeatTimeout, ctx);
         }
     }
 
-    fn send_message(&mut self, id: u64, due: Instant, ctx: &mut Context<Self>) {
-        let Some(conn) = self.live(id) else { return };
+    /// Queues one application message stamped with `due` (its scheduled send time).
+    fn send_message(&mut self, due: Instant) {
+        let Some(conn) = self.live() else { return };
         let Some(messages) = conn.messages.as_mut() else {
             return;
         };
-        let payload = messages.next(due);
-        conn.writer.queue(OpCode::Binary, payload);
+        conn.writer.queue(OpCode::Binary, messages.next(due));
         metrics::record(|m| m.counters.messages_sent += 1);
-        self.flush(ctx);
+    }
+
+    /// Open loop: every message whose scheduled time has come, each stamped with that time, so a
+    /// late send shows up as latency (no coordinated omission).
+    fn send_due_messages(&mut self, mut due: Instant, now: Instant) {
+        let Some(MessageRate::PerSecond(rate)) = self.cfg.messages.as_ref().map(|m| m.rate) else {
+            return;
+        };
+        let period = Duration::from_secs_f64(1.0 / rate);
+        let mut burst = 0;
+        while due <= now && burst < MAX_MESSAGE_BURST {
+            self.send_message(due);
+            due += period;
+            burst += 1;
+        }
+        if due <= now {
+            due = now + period; // hopelessly behind: skip ahead rather than flood
+        }
+        self.deadlines.set(Timer::Message, due);
     }
 
     /// Writes what is queued; if the socket is full, waits for it to drain.
@@ -397,15 +394,23 @@ impl Client {
         }
     }
 
+    /// The connection showed life: the pending timeout is off and misses start over.
+    fn disarm(&mut self) {
+        self.deadlines.clear(Timer::Ack);
+        if let Some(conn) = self.conn.as_mut() {
+            conn.heartbeat.reset();
+        }
+    }
+
     fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
         let now = Instant::now();
         let cfg = self.cfg.clone();
+        if cfg.heartbeat.reset_on == ResetOn::Any {
+            self.disarm();
+        }
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
-        if cfg.heartbeat.reset_on == ResetOn::Any {
-            disarm(conn, ctx);
-        }
         let ack = match (&frame, &cfg.heartbeat.mode) {
             (Frame::Pong(p), HeartbeatMode::Ping) => <[u8; 8]>::try_from(&p[..])
                 .ok()
@@ -417,7 +422,7 @@ impl Client {
         };
         if let Some(seq) = ack {
             let rtt = conn.heartbeat.acked(seq, now);
-            disarm(conn, ctx);
+            self.disarm();
             metrics::record(|m| {
                 m.counters.heartbeat_acks += 1;
                 if let Some(rtt) = rtt {
@@ -443,8 +448,8 @@ impl Client {
                     cfg.messages.as_ref().map(|m| m.rate),
                     Some(MessageRate::Closed)
                 ) {
-                    let id = conn.id;
-                    self.send_message(id, Instant::now(), ctx);
+                    self.send_message(Instant::now());
+                    self.flush(ctx);
                 }
             }
             Frame::Close(reason) => {
@@ -456,6 +461,13 @@ impl Client {
                 self.lost(Cause::CloseFrame(code), ctx);
             }
             Frame::Pong(_) | Frame::Continuation(_) => {}
+        }
+    }
+
+    /// Stops the connection's timers (the socket itself lives on in `conn`).
+    fn clear_connection_timers(&mut self) {
+        for timer in [Timer::Heartbeat, Timer::Ack, Timer::Message] {
+            self.deadlines.clear(timer);
         }
     }
 
@@ -486,6 +498,7 @@ impl Client {
         lost_messages: u64,
         ctx: &mut Context<Self>,
     ) {
+        self.clear_connection_timers();
         let noticed = self.fault.take();
         self.recovering = noticed;
         metrics::record(|m| {
@@ -531,12 +544,7 @@ impl Client {
             &mut self.rng,
         );
         self.last_delay = delay;
-        self.pending = Some(ctx.run_later(delay, |act, ctx| {
-            act.pending = None;
-            if act.state == State::Backoff {
-                act.connect(ctx);
-            }
-        }));
+        self.deadlines.set(Timer::Reconnect, Instant::now() + delay);
     }
 
     /// Manual close finished (server answered, went away, or the grace period ran out).
@@ -548,58 +556,70 @@ impl Client {
         ctx.stop();
     }
 
-    /// Sends close `code` and keeps the connection aside until the server answers (or
+    /// Keeps a connection we sent a close frame on aside until the server answers (or
     /// `close_grace`), so the frame is not lost to the socket closing right behind it.
     fn linger(&mut self, mut conn: Conn, ctx: &mut Context<Self>) {
         self.close_lingering(ctx);
-        for handle in [
-            conn.heartbeat_ticker.take(),
-            conn.heartbeat_timeout.take(),
-            conn.message_ticker.take(),
-            conn.flush_wait.take(),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        if let Some(handle) = conn.flush_wait.take() {
             ctx.cancel_future(handle);
         }
-        let id = conn.id;
         self.closing = Some(conn);
-        ctx.run_later(self.cfg.close_grace, move |act, ctx| {
-            if act.closing.as_ref().is_some_and(|c| c.id == id) {
-                act.close_lingering(ctx);
-            }
-        });
+        self.deadlines
+            .set(Timer::Linger, Instant::now() + self.cfg.close_grace);
     }
 
     fn close_lingering(&mut self, ctx: &mut Context<Self>) {
+        self.deadlines.clear(Timer::Linger);
         if let Some(conn) = self.closing.take() {
             release(conn, ctx);
         }
     }
 }
 
-/// The ack (or any frame, with `reset_on: any`) arrived: the pending timeout is off, misses reset.
-fn disarm(conn: &mut Conn, ctx: &mut Context<Client>) {
-    if let Some(handle) = conn.heartbeat_timeout.take() {
+/// Cancels the futures tied to a connection; dropping it closes the socket.
+fn release(conn: Conn, ctx: &mut Context<Client>) {
+    ctx.cancel_future(conn.reader);
+    if let Some(handle) = conn.flush_wait {
         ctx.cancel_future(handle);
     }
-    conn.heartbeat.reset();
 }
 
-/// Cancels everything tied to a connection; dropping it closes the socket.
-fn release(conn: Conn, ctx: &mut Context<Client>) {
-    for handle in [
-        Some(conn.reader),
-        conn.flush_wait,
-        conn.heartbeat_ticker,
-        conn.heartbeat_timeout,
-        conn.message_ticker,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        ctx.cancel_future(handle);
+impl Clocked for Client {
+    fn deadlines(&mut self) -> &mut Deadlines {
+        &mut self.deadlines
+    }
+
+    fn on_clock(&mut self, now: Instant, ctx: &mut Context<Self>) {
+        if self.deadlines.take_due(Timer::Linger, now).is_some() {
+            self.close_lingering(ctx);
+        }
+        if self.deadlines.take_due(Timer::Close, now).is_some() {
+            self.finish(ctx);
+            return;
+        }
+        if self.deadlines.take_due(Timer::Reconnect, now).is_some() && self.state == State::Backoff
+        {
+            self.connect(ctx);
+        }
+        if self.state != State::Open {
+            return;
+        }
+        // A timeout first: a connection it kills sends no more heartbeats.
+        if self.deadlines.take_due(Timer::Ack, now).is_some() {
+            self.heartbeat_timed_out(ctx);
+        }
+        let mut wrote = false;
+        if let Some(due) = self.deadlines.take_due(Timer::Heartbeat, now) {
+            self.send_heartbeat(due, now);
+            wrote = true;
+        }
+        if let Some(due) = self.deadlines.take_due(Timer::Message, now) {
+            self.send_due_messages(due, now);
+            wrote = true;
+        }
+        if wrote {
+            self.flush(ctx);
+        }
     }
 }
 
@@ -608,6 +628,7 @@ impl Actor for Client {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::record(|m| m.counters.clients_started += 1);
+        ctx.spawn(Clock::new());
         self.connect(ctx);
     }
 
@@ -662,29 +683,22 @@ impl Handler<Stop> for Client {
 
     fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
         let previous = std::mem::replace(&mut self.state, State::Stopped);
-        if let Some(handle) = self.pending.take() {
+        self.deadlines.clear(Timer::Reconnect);
+        if let Some(handle) = self.connecting.take() {
             ctx.cancel_future(handle);
         }
         match previous {
             State::Open => {
+                self.clear_connection_timers();
                 let Some(conn) = self.conn.as_mut() else {
                     return;
                 };
-                for handle in [
-                    conn.heartbeat_ticker.take(),
-                    conn.heartbeat_timeout.take(),
-                    conn.message_ticker.take(),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    ctx.cancel_future(handle);
-                }
                 conn.writer
                     .queue_close(Some(CloseReason::from(CloseCode::Normal)));
                 metrics::record(|m| m.counters.closed_manually += 1);
                 self.flush(ctx);
-                ctx.run_later(self.cfg.close_grace, |act, ctx| act.finish(ctx));
+                self.deadlines
+                    .set(Timer::Close, Instant::now() + self.cfg.close_grace);
             }
             State::Connecting | State::Backoff => ctx.stop(),
             State::Stopped | State::GaveUp => {}

@@ -4,6 +4,7 @@
 
 pub mod actor;
 pub mod backoff;
+mod clock;
 pub mod connection;
 pub mod heartbeat;
 mod messages;
