@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::coordinator::Shard;
+
 #[derive(Debug, Parser)]
 #[command(name = "wschaos", version, about = "WebSocket load and chaos tester")]
 pub struct Cli {
@@ -27,6 +29,21 @@ pub enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Run only clients i, i+n, ... of the scenario (`i/n`), e.g. one pod of n.
+        #[arg(long, value_name = "i/n")]
+        shard: Option<Shard>,
+        /// Run N shard processes of this scenario and merge their reports.
+        #[arg(long, value_name = "N", conflicts_with = "shard")]
+        procs: Option<u32>,
+    },
+    /// Merge the reports of shards of one run into one report.
+    Merge {
+        /// Report directories (or report.json files) of the shards.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Where the merged report.json goes.
+        #[arg(long, default_value = "reports/merged")]
+        out: PathBuf,
     },
     /// Validate scenario files without running them.
     Check {

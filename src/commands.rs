@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 
 use crate::cli::{Cli, Command};
 use crate::report::print_summary;
-use crate::run::{RunError, RunOptions, run};
+use crate::run::{RunError, RunOptions, default_report_dir, run};
 use crate::scenario::{self, ScenarioError};
 use crate::server::EmbeddedServer;
+use crate::shards::{ShardError, merge_dirs, run_procs};
 
 /// Exit codes: 0 ok, 1 a threshold failed, 2 bad input or setup error, 130 interrupted.
 pub mod exit {
@@ -24,6 +25,8 @@ pub enum Error {
     Run(#[from] RunError),
     #[error("{0}")]
     Serve(String),
+    #[error(transparent)]
+    Shards(#[from] ShardError),
 }
 
 impl Error {
@@ -40,18 +43,36 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             out,
             seed,
             quiet,
+            shard,
+            procs,
         } => {
             let scenario = scenario::load(&file)?;
-            let finished = run(scenario, &RunOptions { out, seed })?;
+            let (report, dir) = match procs {
+                Some(procs) if procs > 1 => {
+                    let seed = seed.unwrap_or(scenario.seed);
+                    let dir = out.unwrap_or_else(|| default_report_dir(&scenario.name));
+                    (run_procs(&file, procs, seed, &dir)?, dir)
+                }
+                _ => {
+                    let finished = run(scenario, &RunOptions { out, seed, shard })?;
+                    (finished.report, finished.dir)
+                }
+            };
             if !quiet {
-                print_summary(&finished.report);
-                println!("\nreport: {}", finished.dir.join("report.json").display());
+                print_summary(&report);
+                println!("\nreport: {}", dir.join("report.json").display());
             }
-            Ok(if finished.report.interrupted {
+            Ok(if report.interrupted {
                 exit::INTERRUPTED
             } else {
                 exit::OK
             })
+        }
+        Command::Merge { reports, out } => {
+            let merged = merge_dirs(&reports, &out)?;
+            print_summary(&merged);
+            println!("\nreport: {}", out.join("report.json").display());
+            Ok(exit::OK)
         }
         Command::Check { files } => {
             for file in &files {

@@ -102,6 +102,48 @@ const COLLECT_EVERY: Duration = Duration::from_secs(1);
 /// Extra time after the close grace for clients to finish before the run stops waiting.
 const DRAIN_SLACK: Duration = Duration::from_secs(2);
 
+/// Which clients this process runs: client ids `index`, `index + count`, ... (`--shard i/n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    pub fn owns(self, client: u32) -> bool {
+        client % self.count == self.index
+    }
+
+    /// Position of an owned client in this shard's arrival order.
+    pub fn local_index(self, client: u32) -> usize {
+        (client / self.count) as usize
+    }
+
+    /// How many of `total` clients this shard runs.
+    pub fn size_of(self, total: u32) -> usize {
+        (total / self.count + u32::from(self.index < total % self.count)) as usize
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `i/n` with 0 <= i < n.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parsed = s
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+        match parsed {
+            Some((index, count)) if count > 0 && index < count => Ok(Shard { index, count }),
+            _ => Err(format!(
+                "expected i/n with 0 <= i < n, like 0/4, found {s:?}"
+            )),
+        }
+    }
+}
+
 /// What a finished run hands back.
 pub struct Outcome {
     pub record: RunRecord,
@@ -118,7 +160,11 @@ pub struct Coordinator {
     scenario: Arc<Scenario>,
     client_cfg: Arc<ClientConfig>,
     arbiters: Vec<ArbiterHandle>,
+    /// This shard's clients, in arrival order.
     clients: Vec<Addr<Client>>,
+    /// Clients of the whole run that have arrived so far (this shard's and others').
+    arrived: u32,
+    shard: Shard,
     /// Taken out while a kill or revive is in progress.
     target: Option<ManagedTarget>,
     proxy: Option<Box<dyn FaultSwitch>>,
@@ -143,11 +189,14 @@ impl Coordinator {
         arbiters: Vec<ArbiterHandle>,
         target: Option<ManagedTarget>,
         proxy: Option<Box<dyn FaultSwitch>>,
+        shard: Shard,
         done: oneshot::Sender<Outcome>,
     ) -> Self {
         let rng = SmallRng::seed_from_u64(scenario.seed ^ 0xC00D_1A70);
         Self {
-            clients: Vec::with_capacity(scenario.clients.count as usize),
+            clients: Vec::with_capacity(shard.size_of(scenario.clients.count)),
+            arrived: 0,
+            shard,
             scenario,
             client_cfg,
             arbiters,
@@ -172,21 +221,27 @@ impl Coordinator {
     }
 
     /// Spawns the arrivals that are due: client i arrives at `ramp * i / count`.
+    /// Spawns the arrivals that are due: client i arrives at `ramp * i / count` (only this
+    /// shard's clients: i, i + n, ...).
     fn spawn_due(&mut self) {
         if self.ending {
             return;
         }
-        let count = self.scenario.clients.count as usize;
+        let count = self.scenario.clients.count;
         let ramp = self.scenario.clients.ramp;
         let due = if ramp.is_zero() {
             count
         } else {
             let share = self.started.elapsed().as_secs_f64() / ramp.as_secs_f64();
-            ((share * count as f64).floor() as usize + 1).min(count)
+            ((share * f64::from(count)).floor() as u32 + 1).min(count)
         };
-        while self.clients.len() < due {
-            let id = self.clients.len() as u32;
-            let arbiter = &self.arbiters[id as usize % self.arbiters.len()];
+        while self.arrived < due {
+            let id = self.arrived;
+            self.arrived += 1;
+            if !self.shard.owns(id) {
+                continue;
+            }
+            let arbiter = &self.arbiters[self.clients.len() % self.arbiters.len()];
             let cfg = self.client_cfg.clone();
             self.clients
                 .push(Client::start_in_arbiter(arbiter, move |_| {
@@ -195,14 +250,24 @@ impl Coordinator {
         }
     }
 
-    /// Chooses the clients a fault touches: each spawned client with probability `fraction`.
+    /// Chooses the clients a fault touches: each arrived client with probability `fraction`.
+    /// Every shard draws for every client, so all shards agree on the victims.
     fn choose(&mut self, fraction: f64) -> Vec<u32> {
-        if fraction >= 1.0 {
-            return (0..self.clients.len() as u32).collect();
-        }
-        (0..self.clients.len() as u32)
-            .filter(|_| self.rng.random_bool(fraction.clamp(0.0, 1.0)))
+        let all = 0..self.arrived;
+        let chosen: Vec<u32> = if fraction >= 1.0 {
+            all.collect()
+        } else {
+            all.filter(|_| self.rng.random_bool(fraction.clamp(0.0, 1.0)))
+                .collect()
+        };
+        chosen
+            .into_iter()
+            .filter(|id| self.shard.owns(*id))
             .collect()
+    }
+
+    fn client(&self, id: u32) -> Option<&Addr<Client>> {
+        self.clients.get(self.shard.local_index(id))
     }
 
     /// Sends a fault event to the clients it touches.
@@ -212,7 +277,7 @@ impl Coordinator {
         Client: Handler<M>,
     {
         for id in victims {
-            if let Some(client) = self.clients.get(*id as usize) {
+            if let Some(client) = self.client(*id) {
                 client.do_send(msg);
             }
         }
@@ -247,7 +312,7 @@ impl Coordinator {
                 // Every client must know of the fault before its socket can die of it.
                 let notices: Vec<_> = victims
                     .iter()
-                    .filter_map(|id| self.clients.get(*id as usize))
+                    .filter_map(|id| self.client(*id))
                     .map(|client| client.send(started))
                     .collect();
                 let kill = async move {
@@ -266,7 +331,7 @@ impl Coordinator {
                 self.faults[index].ended_s = Some(self.faults[index].started_s);
                 let sends: Vec<_> = victims
                     .iter()
-                    .filter_map(|id| self.clients.get(*id as usize))
+                    .filter_map(|id| self.client(*id))
                     .map(|client| {
                         client.send(DropConnection {
                             mode,

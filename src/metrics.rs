@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Highest value a histogram holds: one hour in microseconds.
 const MAX_US: u64 = 3_600_000_000;
@@ -16,7 +16,7 @@ const MAX_US: u64 = 3_600_000_000;
 macro_rules! counters {
     ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
         /// Event counts of a run (or of one arbiter's share of one second of it).
-        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
         pub struct Counters { $( $(#[$doc])* pub $name: u64, )* }
 
         impl Counters {

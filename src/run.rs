@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use crate::chaos::FaultSwitch;
 use crate::chaos::process::TargetProcess;
 use crate::client::{ClientConfig, Endpoint};
-use crate::coordinator::{Coordinator, Interrupt, ManagedTarget, Outcome, ack_matcher};
+use crate::coordinator::{Coordinator, Interrupt, ManagedTarget, Outcome, Shard, ack_matcher};
 use crate::report::{Report, ScenarioInfo};
 use crate::scenario::{Scenario, TargetUrl, WsUrl};
 use crate::server::EmbeddedServer;
@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
+    /// Runs only this share of the clients (`--shard i/n`).
+    pub shard: Option<Shard>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +76,7 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     let dir = options
         .out
         .clone()
-        .unwrap_or_else(|| default_report_dir(&scenario.name, started_at));
+        .unwrap_or_else(|| report_dir_at(&scenario.name, started_at));
     std::fs::create_dir_all(&dir).map_err(|source| RunError::Report {
         dir: dir.clone(),
         source,
@@ -126,6 +128,7 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         handles,
         target,
         proxy,
+        options.shard.unwrap_or(Shard::WHOLE),
         done_tx,
     )
     .start();
@@ -137,7 +140,8 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     for arbiter in &arbiters {
         arbiter.stop();
     }
-    let report = build_report(&scenario, &url, started_at, outcome).await;
+    let mut report = build_report(&scenario, &url, started_at, outcome).await;
+    report.shard = options.shard.map(|s| format!("{}/{}", s.index, s.count));
     crate::report::write_json(&report, &dir).map_err(|source| RunError::Report {
         dir: dir.clone(),
         source,
@@ -241,7 +245,12 @@ async fn build_report(
     Report::new(info, rfc3339, outcome.record, server_counts)
 }
 
-fn default_report_dir(name: &str, started_at: time::OffsetDateTime) -> PathBuf {
+/// `reports/<name>-<UTC timestamp>` for a run starting now.
+pub fn default_report_dir(name: &str) -> PathBuf {
+    report_dir_at(name, time::OffsetDateTime::now_utc())
+}
+
+fn report_dir_at(name: &str, started_at: time::OffsetDateTime) -> PathBuf {
     let stamp = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let stamp = started_at.format(&stamp).unwrap_or_default();
     PathBuf::from("reports").join(format!("{name}-{stamp}"))

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use actix_ws::Message;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Largest frame the server accepts (the scenario's message size is capped below this).
 const MAX_FRAME: usize = 2 * 1024 * 1024;
@@ -27,7 +27,7 @@ pub struct ServerStats {
 }
 
 /// A snapshot of [`ServerStats`] for reports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerCounts {
     /// WebSocket upgrades accepted.
     pub upgrades: u64,

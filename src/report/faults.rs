@@ -2,16 +2,16 @@
 //! back, and the shape of the reconnect storm it caused.
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::{ATTEMPT_WINDOW, AttemptSeries, FaultShare};
 
 /// A fault as it was applied, and what it did.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FaultRecord {
     /// Position on the scenario's (sorted) fault timeline.
     pub index: usize,
-    pub kind: &'static str,
+    pub kind: String,
     /// Seconds since the run started.
     pub started_s: f64,
     pub ended_s: Option<f64>,
@@ -36,7 +36,7 @@ pub struct FaultRecord {
     pub storm: Option<Storm>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Percentiles {
     pub p50: u64,
     pub p99: u64,
@@ -58,14 +58,14 @@ impl Percentiles {
 
 /// Time from the fault's start until a share of the clients that noticed were open again;
 /// `None` where that share never made it back.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Recovery {
     pub p50: Option<u64>,
     pub p99: Option<u64>,
     pub all: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Storm {
     pub window_s: f64,
     pub attempts: u64,
@@ -74,10 +74,10 @@ pub struct Storm {
 }
 
 impl FaultRecord {
-    pub fn started(index: usize, kind: &'static str, started_s: f64, targeted: usize) -> Self {
+    pub fn started(index: usize, kind: &str, started_s: f64, targeted: usize) -> Self {
         Self {
             index,
-            kind,
+            kind: kind.to_string(),
             started_s,
             ended_s: None,
             clients_targeted: targeted as u64,

@@ -3,10 +3,12 @@
 
 mod faults;
 mod json;
+mod merge;
 mod summary;
 
 pub use faults::{FaultRecord, Percentiles, Recovery, Storm};
 pub use json::write_json;
+pub use merge::{MergeError, merge, read_report};
 pub use summary::print_summary;
 
 use std::collections::BTreeMap;
@@ -14,7 +16,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::{Counters, Metrics};
 use crate::server::ServerCounts;
@@ -22,7 +24,7 @@ use crate::server::ServerCounts;
 /// Bumped whenever a field of `report.json` changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
     pub tool: String,
@@ -35,7 +37,7 @@ pub struct Report {
     /// Close frames received from the server, by close code.
     pub close_codes: BTreeMap<String, u64>,
     /// Microseconds, except `reconnect_attempts` (a count).
-    pub histograms: BTreeMap<&'static str, HistogramSummary>,
+    pub histograms: BTreeMap<String, HistogramSummary>,
     /// One point per second of the run.
     pub timeline: Vec<TimelinePoint>,
     pub faults: Vec<FaultRecord>,
@@ -43,9 +45,13 @@ pub struct Report {
     pub server: Option<ServerCounts>,
     /// True when the run was cut short (Ctrl-C) rather than running its full duration.
     pub interrupted: bool,
+    /// `i/n` when this report covers one shard of the clients (`--shard`); absent for a whole
+    /// run or a merged one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioInfo {
     pub name: String,
     pub seed: u64,
@@ -54,7 +60,7 @@ pub struct ScenarioInfo {
     pub target: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ratios {
     /// Heartbeat acks received / heartbeats sent (1.0 when none were sent).
     pub heartbeat_delivered: f64,
@@ -81,7 +87,7 @@ impl Ratios {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HistogramSummary {
     pub count: u64,
     pub min: u64,
@@ -125,7 +131,7 @@ impl HistogramSummary {
 }
 
 /// One second of the run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TimelinePoint {
     /// Seconds since the run started.
     pub t_s: f64,
@@ -198,12 +204,13 @@ impl Report {
                 .hist
                 .named()
                 .into_iter()
-                .map(|(name, h)| (name, HistogramSummary::of(h)))
+                .map(|(name, h)| (name.to_string(), HistogramSummary::of(h)))
                 .collect(),
             timeline: record.timeline,
             faults: record.faults,
             server,
             interrupted: record.interrupted,
+            shard: None,
         }
     }
 }

@@ -108,6 +108,7 @@ pub fn run_scenario_in(scenario: Scenario, dir: &std::path::Path) -> Finished {
     let options = RunOptions {
         out: Some(dir.join("report")),
         seed: None,
+        shard: None,
     };
     let finished = run(scenario, &options).expect("run succeeds");
     assert!(finished.dir.join("report.json").exists());

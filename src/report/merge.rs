@@ -1,0 +1,229 @@
+//! Several shard reports of one run (`--shard i/n`, `--procs N`, or pods of an Indexed Job)
+//! into one: counters add up, histograms are decoded and added (never percentiles averaged),
+//! and figures that only exist as percentiles per shard take the worst shard's value.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::Deserializer;
+
+use super::{HistogramSummary, Ratios, Report};
+use crate::metrics::Counters;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a wschaos report: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: report schema {found}, this wschaos reads {expected}")]
+    Schema {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("{path}: histogram {name} is not a valid HdrHistogram: {reason}")]
+    Histogram {
+        path: PathBuf,
+        name: String,
+        reason: String,
+    },
+    #[error("nothing to merge: give report directories or report.json files")]
+    Empty,
+}
+
+/// Reads `report.json` from a report directory, or the file itself.
+pub fn read_report(path: &Path) -> Result<Report, MergeError> {
+    let file = if path.is_dir() {
+        path.join("report.json")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|source| MergeError::Read {
+        path: file.clone(),
+        source,
+    })?;
+    let report: Report = serde_json::from_str(&text).map_err(|source| MergeError::Parse {
+        path: file.clone(),
+        source,
+    })?;
+    if report.schema_version != super::SCHEMA_VERSION {
+        return Err(MergeError::Schema {
+            path: file,
+            found: report.schema_version,
+            expected: super::SCHEMA_VERSION,
+        });
+    }
+    Ok(report)
+}
+
+fn decode(path: &Path, name: &str, hdr: &str) -> Result<Histogram<u64>, MergeError> {
+    let err = |reason: String| MergeError::Histogram {
+        path: path.to_path_buf(),
+        name: name.to_string(),
+        reason,
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(hdr)
+        .map_err(|e| err(e.to_string()))?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| err(format!("{e:?}")))
+}
+
+/// Merges shard reports (paths only name errors).
+pub fn merge(reports: &[(PathBuf, Report)]) -> Result<Report, MergeError> {
+    let Some((_, first)) = reports.first() else {
+        return Err(MergeError::Empty);
+    };
+    let mut merged = first.clone();
+    merged.shard = None;
+    let mut counters = Counters::default();
+    let mut close_codes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    for (path, report) in reports {
+        counters.add(&report.counters);
+        for (code, n) in &report.close_codes {
+            *close_codes.entry(code.clone()).or_default() += n;
+        }
+        for (name, summary) in &report.histograms {
+            let h = decode(path, name, &summary.hdr)?;
+            match histograms.get_mut(name) {
+                Some(total) => {
+                    let _ = total.add(&h);
+                }
+                None => {
+                    histograms.insert(name.clone(), h);
+                }
+            }
+        }
+    }
+    merged.ratios = Ratios::from_counters(&counters);
+    merged.counters = counters;
+    merged.close_codes = close_codes;
+    merged.histograms = histograms
+        .iter()
+        .map(|(name, h)| (name.clone(), HistogramSummary::of(Some(h))))
+        .collect();
+    merged.elapsed_s = reports.iter().map(|(_, r)| r.elapsed_s).fold(0.0, f64::max);
+    merged.interrupted = reports.iter().any(|(_, r)| r.interrupted);
+    merged.started_at = reports
+        .iter()
+        .map(|(_, r)| r.started_at.clone())
+        .min()
+        .unwrap_or_default();
+    merge_timeline(&mut merged, reports);
+    merge_faults(&mut merged, reports);
+    merged.server =
+        reports
+            .iter()
+            .filter_map(|(_, r)| r.server)
+            .reduce(|a, b| crate::server::ServerCounts {
+                upgrades: a.upgrades + b.upgrades,
+                close_frames: a.close_frames + b.close_frames,
+                echoed: a.echoed + b.echoed,
+                pongs: a.pongs + b.pongs,
+                open: a.open + b.open,
+            });
+    Ok(merged)
+}
+
+/// Second by second: counts add up; RTT percentiles are the worst shard's.
+fn merge_timeline(merged: &mut Report, reports: &[(PathBuf, Report)]) {
+    let len = reports
+        .iter()
+        .map(|(_, r)| r.timeline.len())
+        .max()
+        .unwrap_or(0);
+    merged.timeline = (0..len)
+        .filter_map(|i| {
+            let points: Vec<_> = reports
+                .iter()
+                .filter_map(|(_, r)| r.timeline.get(i))
+                .collect();
+            let mut p = points.first().copied()?.clone();
+            for q in &points[1..] {
+                p.connected += q.connected;
+                p.connects += q.connects;
+                p.disconnects += q.disconnects;
+                p.reconnects += q.reconnects;
+                p.connect_failures += q.connect_failures;
+                p.heartbeats_sent += q.heartbeats_sent;
+                p.heartbeat_acks += q.heartbeat_acks;
+                p.heartbeat_rtt_p50_us = p.heartbeat_rtt_p50_us.max(q.heartbeat_rtt_p50_us);
+                p.heartbeat_rtt_p99_us = p.heartbeat_rtt_p99_us.max(q.heartbeat_rtt_p99_us);
+            }
+            Some(p)
+        })
+        .collect();
+}
+
+/// Fault by fault: counts add up; latency percentiles and storm peaks are the worst shard's.
+fn merge_faults(merged: &mut Report, reports: &[(PathBuf, Report)]) {
+    for fault in &mut merged.faults {
+        let same: Vec<_> = reports
+            .iter()
+            .skip(1)
+            .filter_map(|(_, r)| r.faults.iter().find(|f| f.index == fault.index))
+            .collect();
+        for other in same {
+            fault.clients_targeted += other.clients_targeted;
+            fault.connections_cut += other.connections_cut;
+            fault.noticed += other.noticed;
+            fault.reopened += other.reopened;
+            fault.messages_lost += other.messages_lost;
+            fault.ended_s = match (fault.ended_s, other.ended_s) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            fault.detection_us = worst(fault.detection_us, other.detection_us, |a, b| {
+                a.p50 = a.p50.max(b.p50);
+                a.p99 = a.p99.max(b.p99);
+                a.max = a.max.max(b.max);
+                a.mean = a.mean.max(b.mean);
+            });
+            fault.reconnect_attempts = worst(
+                fault.reconnect_attempts,
+                other.reconnect_attempts,
+                |a, b| {
+                    a.p50 = a.p50.max(b.p50);
+                    a.p99 = a.p99.max(b.p99);
+                    a.max = a.max.max(b.max);
+                    a.mean = a.mean.max(b.mean);
+                },
+            );
+            fault.recovery_us = worst(fault.recovery_us, other.recovery_us, |a, b| {
+                let max = |x: Option<u64>, y: Option<u64>| Some(x?.max(y?));
+                a.p50 = max(a.p50, b.p50);
+                a.p99 = max(a.p99, b.p99);
+                a.all = max(a.all, b.all);
+            });
+            fault.storm = worst(fault.storm, other.storm, |a, b| {
+                // Shards share the clock, so their storms overlap: attempts and the mean add up;
+                // the sum of peaks bounds the merged peak from above.
+                a.attempts += b.attempts;
+                a.mean_per_100ms += b.mean_per_100ms;
+                a.peak_per_100ms += b.peak_per_100ms;
+                a.window_s = a.window_s.max(b.window_s);
+            });
+        }
+    }
+}
+
+fn worst<T: Copy>(a: Option<T>, b: Option<T>, combine: impl Fn(&mut T, &T)) -> Option<T> {
+    match (a, b) {
+        (Some(mut a), Some(b)) => {
+            combine(&mut a, &b);
+            Some(a)
+        }
+        (a, b) => a.or(b),
+    }
+}

@@ -1,0 +1,120 @@
+//! Past one process: `--shard i/n`, `--procs N` and `merge` add up to the whole run.
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use wschaos::coordinator::Shard;
+use wschaos::run::{RunOptions, run};
+use wschaos::scenario::*;
+
+fn wschaos() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wschaos"))
+}
+
+fn json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report.json")).expect("valid JSON")
+}
+
+#[test]
+fn procs_runs_shards_and_merges_histograms_and_counters() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("tiny.yaml");
+    std::fs::write(
+        &file,
+        "name: tiny\nduration: 1500ms\ntarget: {url: embedded}\n\
+         clients: {count: 41, heartbeat: {interval: 200ms, timeout: 400ms}}\n",
+    )
+    .expect("write scenario");
+    let out = dir.path().join("out");
+    let status = wschaos()
+        .arg("run")
+        .arg(&file)
+        .args(["--procs", "2", "--quiet", "--out"])
+        .arg(&out)
+        .status()
+        .expect("run wschaos");
+    assert_eq!(status.code(), Some(0));
+
+    let merged = json(&out.join("report.json"));
+    let shards = [
+        json(&out.join("shard-0/report.json")),
+        json(&out.join("shard-1/report.json")),
+    ];
+    assert_eq!(shards[0]["shard"], "0/2");
+    assert_eq!(shards[0]["counters"]["clients_started"], 21);
+    assert_eq!(shards[1]["counters"]["clients_started"], 20);
+    assert_eq!(merged["counters"]["clients_connected"], 41);
+    assert_eq!(shards[0]["scenario"]["seed"], shards[1]["scenario"]["seed"]);
+    let count = |r: &serde_json::Value| {
+        r["histograms"]["heartbeat_rtt"]["count"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert!(count(&merged) > 0);
+    assert_eq!(count(&merged), count(&shards[0]) + count(&shards[1]));
+    let max = |r: &serde_json::Value| {
+        r["histograms"]["heartbeat_rtt"]["max"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert_eq!(max(&merged), max(&shards[0]).max(max(&shards[1])));
+
+    // `wschaos merge` over the same shard directories gives the same figures.
+    let again = dir.path().join("again");
+    let status = wschaos()
+        .arg("merge")
+        .arg(out.join("shard-0"))
+        .arg(out.join("shard-1"))
+        .arg("--out")
+        .arg(&again)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("merge");
+    assert_eq!(status.code(), Some(0));
+    let remerged = json(&again.join("report.json"));
+    assert_eq!(remerged["counters"], merged["counters"]);
+    assert_eq!(remerged["histograms"], merged["histograms"]);
+}
+
+#[test]
+fn shards_agree_on_which_clients_a_fault_picks() {
+    let base = || {
+        let mut s = scenario(TargetUrl::Embedded, 60, ms(1200));
+        s.faults = vec![Fault {
+            at: ms(600),
+            duration: None,
+            fraction: 0.5,
+            kind: FaultKind::Drop {
+                mode: DropMode::Reset,
+            },
+        }];
+        s
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let targeted = |shard: Option<Shard>, name: &str| {
+        let options = RunOptions {
+            out: Some(dir.path().join(name)),
+            seed: Some(11),
+            shard,
+        };
+        let report = run(base(), &options).expect("run").report;
+        report.faults[0].clients_targeted
+    };
+    let whole = targeted(None, "whole");
+    let halves = targeted(Some(Shard { index: 0, count: 2 }), "a")
+        + targeted(Some(Shard { index: 1, count: 2 }), "b");
+    assert!(whole > 10 && whole < 50, "{whole}");
+    assert_eq!(halves, whole);
+}
+
+#[test]
+fn a_bad_shard_is_rejected() {
+    let out = wschaos()
+        .args(["run", "scenarios/basic.yaml", "--shard", "2/2"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run wschaos");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 <= i < n"));
+}
