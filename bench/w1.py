@@ -9,16 +9,11 @@ Figures: connected, seconds the full fleet was held, heartbeats delivered as a s
 N x 35 expected (30 s fully ramped + half of the 10 s ramp), peak RSS, KiB per connection and
 the marginal KiB per connection between the smallest and largest N, CPU seconds, RTT p50/p99.
 """
-import json
 import os
-import re
-import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "wschaos")
+from harness import BIN, Server, build, run_tool, sources, workdir
 
 SCENARIO = """name: w1-{n}
 seed: 1
@@ -33,41 +28,10 @@ clients:
 """
 
 
-def time_v(path):
-    """Peak RSS (KiB) and CPU seconds from /usr/bin/time -v output."""
-    text = open(path).read()
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
-    user = float(re.search(r"User time \(seconds\): ([\d.]+)", text).group(1))
-    system = float(re.search(r"System time \(seconds\): ([\d.]+)", text).group(1))
-    return rss, user, system
-
-
 def run(n, work):
-    server = subprocess.Popen(
-        [BIN, "serve", "--port", "0", "--workers", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        addr = server.stdout.readline().strip()
-        # Four source addresses: one address has ~28k ephemeral ports per destination, and the
-        # kernel's port search slows down well before that.
-        sources = ", ".join(f"127.0.0.{i}" for i in range(2, 6))
-        scenario = os.path.join(work, f"w1-{n}.yaml")
-        with open(scenario, "w") as f:
-            f.write(SCENARIO.format(n=n, addr=addr, sources=sources))
-        out = os.path.join(work, f"out-{n}")
-        timing = os.path.join(work, f"time-{n}.txt")
-        subprocess.run(
-            ["/usr/bin/time", "-v", "-o", timing, BIN, "run", scenario, "--out", out, "--quiet"],
-            check=False,
-        )
-        report = json.load(open(os.path.join(out, "report.json")))
-    finally:
-        server.kill()
-        server.wait()
-    rss, user, system = time_v(timing)
+    with Server() as server:
+        scenario = SCENARIO.format(n=n, addr=server.addr, sources=sources())
+        report, rss, user, system = run_tool(scenario, work, f"w1-{n}")
     c = report["counters"]
     held = sum(1 for p in report["timeline"] if p["connected"] >= n)
     rtt = report["histograms"]["heartbeat_rtt"]
@@ -87,10 +51,9 @@ def run(n, work):
 
 def main():
     sizes = [int(a) for a in sys.argv[1:]] or [1000, 5000, 10000, 19000]
-    if not os.path.exists(BIN):
-        subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
+    build()
     rows = []
-    with tempfile.TemporaryDirectory() as work:
+    with workdir() as work:
         for n in sizes:
             rows.append(run(n, work))
             time.sleep(2)

@@ -481,12 +481,18 @@ impl Coordinator {
                 record.complete(share, &self.totals.attempts);
             }
         }
+        let all_connected_s = self
+            .totals
+            .last_first_open
+            .filter(|_| self.totals.counters.clients_connected >= self.clients.len() as u64)
+            .map(|t| t.saturating_duration_since(self.started).as_secs_f64());
         let outcome = Outcome {
             record: RunRecord {
                 totals: std::mem::take(&mut self.totals),
                 timeline: std::mem::take(&mut self.timeline),
                 faults: std::mem::take(&mut self.faults),
                 elapsed_s: self.elapsed_s(),
+                all_connected_s,
                 interrupted: self.interrupted,
             },
             target: self.target.take(),

@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -263,6 +263,8 @@ pub struct Metrics {
     /// Per fault on the timeline, by its index.
     pub faults: Vec<FaultShare>,
     pub attempts: AttemptSeries,
+    /// When the last client to open for the first time did so (the fleet was complete).
+    pub last_first_open: Option<Instant>,
 }
 
 impl Metrics {
@@ -280,6 +282,7 @@ impl Metrics {
             mine.add(theirs);
         }
         self.attempts.add(&other.attempts);
+        self.last_first_open = self.last_first_open.max(other.last_first_open);
     }
 
     /// The share of fault `index`, created on first use.

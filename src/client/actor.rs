@@ -220,7 +220,10 @@ impl Client {
         let recovered = self.recovering.take();
         metrics::record(|m| {
             m.counters.connects += 1;
-            m.counters.clients_connected += u64::from(first_open);
+            if first_open {
+                m.counters.clients_connected += 1;
+                m.last_first_open = Some(now);
+            }
             record_us(&mut m.hist.connect_time, now - started);
             if let Some((took, attempts)) = reconnect {
                 m.counters.reconnects += 1;
@@ -334,7 +337,7 @@ impl Client {
         let Some(messages) = conn.messages.as_mut() else {
             return;
         };
-        conn.writer.queue(OpCode::Binary, messages.next(due));
+        conn.writer.queue(OpCode::Text, messages.next(due));
         metrics::record(|m| m.counters.messages_sent += 1);
     }
 

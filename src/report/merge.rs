@@ -115,6 +115,10 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Result<Report, MergeError> {
         .collect();
     merged.elapsed_s = reports.iter().map(|(_, r)| r.elapsed_s).fold(0.0, f64::max);
     merged.interrupted = reports.iter().any(|(_, r)| r.interrupted);
+    merged.all_connected_s = reports
+        .iter()
+        .map(|(_, r)| r.all_connected_s)
+        .try_fold(0.0, |acc: f64, t| Some(acc.max(t?)));
     merged.started_at = reports
         .iter()
         .map(|(_, r)| r.started_at.clone())

@@ -32,6 +32,9 @@ pub struct Report {
     /// UTC, RFC 3339.
     pub started_at: String,
     pub elapsed_s: f64,
+    /// Seconds from the start until the last client opened its first connection.
+    #[serde(default)]
+    pub all_connected_s: Option<f64>,
     pub counters: Counters,
     pub ratios: Ratios,
     /// Close frames received from the server, by close code.
@@ -176,6 +179,7 @@ pub struct RunRecord {
     pub timeline: Vec<TimelinePoint>,
     pub faults: Vec<FaultRecord>,
     pub elapsed_s: f64,
+    pub all_connected_s: Option<f64>,
     pub interrupted: bool,
 }
 
@@ -193,6 +197,7 @@ impl Report {
             scenario,
             started_at,
             elapsed_s: record.elapsed_s,
+            all_connected_s: record.all_connected_s,
             counters: totals.counters.clone(),
             ratios: Ratios::from_counters(&totals.counters),
             close_codes: totals
