@@ -24,9 +24,26 @@ pub enum Command {
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Print nothing but errors.
+        /// Print nothing but errors (no progress bar, no summary).
         #[arg(long, short)]
         quiet: bool,
+        /// A pass/fail criterion checked after the scenario's own, e.g. "heartbeat_rtt.p99 < 50ms"
+        /// (repeatable). Exit code 1 when one fails.
+        #[arg(long = "threshold", value_name = "EXPR")]
+        thresholds: Vec<String>,
+        /// Print the final report.json to stdout (and nothing else there).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two runs figure by figure; exit code 1 on a regression beyond the tolerance.
+    Compare {
+        /// The baseline: a report directory or its report.json.
+        base: PathBuf,
+        /// The run to judge: a report directory or its report.json.
+        new: PathBuf,
+        /// How much worse a figure may get before it counts as a regression (10% or 0.1).
+        #[arg(long, default_value = "10%")]
+        tolerance: String,
     },
     /// Validate scenario files without running them.
     Check {

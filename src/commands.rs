@@ -1,17 +1,22 @@
 //! What each subcommand does, and the exit code it maps to.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command};
-use crate::report::print_summary;
-use crate::run::{RunError, RunOptions, run};
+use crate::progress::TerminalProgress;
+use crate::report::compare::{self, CompareError};
+use crate::report::{Threshold, render_summary};
+use crate::run::{Finished, RunError, RunOptions, run};
 use crate::scenario::{self, ScenarioError};
 use crate::server::EmbeddedServer;
 
-/// Exit codes: 0 ok, 1 a threshold failed, 2 bad input or setup error, 130 interrupted.
+/// Exit codes: 0 ok, 1 a threshold failed (or `compare` found a regression), 2 bad input or
+/// setup error, 130 interrupted.
 pub mod exit {
     pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
     pub const INTERRUPTED: u8 = 130;
 }
@@ -24,6 +29,12 @@ pub enum Error {
     Run(#[from] RunError),
     #[error("{0}")]
     Serve(String),
+    #[error("{0}")]
+    Threshold(String),
+    #[error(transparent)]
+    Compare(#[from] CompareError),
+    #[error("cannot print the report: {0}")]
+    Output(String),
 }
 
 impl Error {
@@ -40,19 +51,14 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             out,
             seed,
             quiet,
-        } => {
-            let scenario = scenario::load(&file)?;
-            let finished = run(scenario, &RunOptions { out, seed })?;
-            if !quiet {
-                print_summary(&finished.report);
-                println!("\nreport: {}", finished.dir.join("report.json").display());
-            }
-            Ok(if finished.report.interrupted {
-                exit::INTERRUPTED
-            } else {
-                exit::OK
-            })
-        }
+            thresholds,
+            json,
+        } => run_command(&file, out, seed, quiet, &thresholds, json),
+        Command::Compare {
+            base,
+            new,
+            tolerance,
+        } => compare_command(&base, &new, &tolerance),
         Command::Check { files } => {
             for file in &files {
                 let scenario = scenario::load(file)?;
@@ -73,6 +79,90 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             workers,
         } => serve(SocketAddr::new(host, port), workers),
     }
+}
+
+fn run_command(
+    file: &Path,
+    out: Option<PathBuf>,
+    seed: Option<u64>,
+    quiet: bool,
+    exprs: &[String],
+    json: bool,
+) -> Result<u8, Error> {
+    let scenario = scenario::load(file)?;
+    let thresholds = exprs
+        .iter()
+        .map(|expr| {
+            Threshold::parse(expr).map_err(|err| {
+                Error::Threshold(format!(
+                    "--threshold {expr:?}: at offset {}: {err}",
+                    err.offset
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let show_progress = !quiet && !json && std::io::stdout().is_terminal();
+    let (progress, bar) = if show_progress {
+        let (tx, bar) = TerminalProgress::start(scenario.duration);
+        (Some(tx), Some(bar))
+    } else {
+        (None, None)
+    };
+    let options = RunOptions {
+        out,
+        seed,
+        thresholds,
+        progress,
+    };
+    let result = run(scenario, &options);
+    drop(options);
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let Finished { report, dir } = result?;
+    if json {
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| Error::Output(e.to_string()))?;
+        println!("{text}");
+        if !quiet {
+            eprint!("{}", render_summary(&report));
+            eprintln!("\nreport: {}", dir.display());
+        }
+    } else if !quiet {
+        print!("{}", render_summary(&report));
+        println!("\nreport: {}", dir.display());
+    }
+    Ok(if report.interrupted {
+        exit::INTERRUPTED
+    } else if report.thresholds_hold() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+fn compare_command(base: &Path, new: &Path, tolerance: &str) -> Result<u8, Error> {
+    let tolerance = compare::parse_tolerance(tolerance)?;
+    let base_report = compare::load(base)?;
+    let new_report = compare::load(new)?;
+    let name = |r: &serde_json::Value| r["scenario"]["name"].as_str().unwrap_or("?").to_string();
+    println!(
+        "base {} ({})\nnew  {} ({})\n",
+        base.display(),
+        name(&base_report),
+        new.display(),
+        name(&new_report)
+    );
+    if name(&base_report) != name(&new_report) {
+        println!("note: the two reports come from different scenarios\n");
+    }
+    let comparison = compare::compare(&base_report, &new_report, tolerance);
+    print!("{}", comparison.render());
+    Ok(if comparison.regressions().next().is_some() {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
 }
 
 fn serve(addr: SocketAddr, workers: usize) -> Result<u8, Error> {

@@ -3,6 +3,7 @@
 //! client, drains, and hands back the totals.
 
 use std::sync::Arc;
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -13,7 +14,8 @@ use tokio::sync::oneshot;
 
 use crate::client::{Client, ClientConfig, DropConnection, FaultStarted, Stop};
 use crate::metrics::{self, Metrics};
-use crate::report::{FaultRecord, RunRecord, TimelinePoint};
+use crate::progress::Progress;
+use crate::report::{FaultRecord, RttInterval, RunRecord, TimelinePoint};
 use crate::scenario::{Fault, FaultKind, Scenario};
 use crate::server::EmbeddedServer;
 
@@ -46,6 +48,10 @@ pub struct Coordinator {
     started: Instant,
     totals: Metrics,
     timeline: Vec<TimelinePoint>,
+    /// Each second's heartbeat RTT histogram, compact, for the interval log.
+    rtt_intervals: Vec<RttInterval>,
+    /// Where each second's progress goes (the terminal bar), if anywhere.
+    progress: Option<Sender<Progress>>,
     faults: Vec<FaultRecord>,
     ending: bool,
     drain_deadline: Instant,
@@ -73,6 +79,8 @@ impl Coordinator {
             started: Instant::now(),
             totals: Metrics::default(),
             timeline: Vec::new(),
+            rtt_intervals: Vec::new(),
+            progress: None,
             faults: Vec::new(),
             ending: false,
             drain_deadline: Instant::now(),
@@ -80,6 +88,12 @@ impl Coordinator {
             timers: Vec::new(),
             done: Some(done),
         }
+    }
+
+    /// Sends each second's progress to `tx` (dropped once the run is over).
+    pub fn with_progress(mut self, tx: Option<Sender<Progress>>) -> Self {
+        self.progress = tx;
+        self
     }
 
     fn elapsed_s(&self) -> f64 {
@@ -221,7 +235,33 @@ impl Coordinator {
     }
 
     fn on_second(&mut self, second: Metrics, _ctx: &mut Context<Self>) {
-        let point = TimelinePoint::new(self.elapsed_s(), &self.totals.counters, &second);
+        let now_s = self.elapsed_s();
+        let point = TimelinePoint::new(now_s, &self.totals.counters, &second);
+        let start_s = self.rtt_intervals.last().map_or(0.0, RttInterval::end_s);
+        self.rtt_intervals.push(RttInterval::of(
+            &second.hist.heartbeat_rtt,
+            start_s,
+            now_s - start_s,
+        ));
+        if let Some(tx) = &self.progress {
+            let progress = Progress {
+                elapsed_s: now_s,
+                duration_s: self.scenario.duration.as_secs_f64(),
+                connected: point.connected,
+                clients: self.scenario.clients.count,
+                reconnects: self.totals.counters.reconnects,
+                heartbeat_rtt_p99_us: point.heartbeat_rtt_p99_us,
+                active_faults: self
+                    .faults
+                    .iter()
+                    .filter(|f| f.ended_s.is_none_or(|end| end >= start_s))
+                    .map(|f| f.kind)
+                    .collect(),
+            };
+            if tx.send(progress).is_err() {
+                self.progress = None;
+            }
+        }
         self.timeline.push(point);
     }
 
@@ -256,12 +296,14 @@ impl Coordinator {
             record: RunRecord {
                 totals: std::mem::take(&mut self.totals),
                 timeline: std::mem::take(&mut self.timeline),
+                heartbeat_rtt_intervals: std::mem::take(&mut self.rtt_intervals),
                 faults: std::mem::take(&mut self.faults),
                 elapsed_s: self.elapsed_s(),
                 interrupted: self.interrupted,
             },
             server: self.server.take(),
         };
+        self.progress = None;
         let _ = done.send(outcome);
         ctx.stop();
     }

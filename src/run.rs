@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -11,7 +12,8 @@ use tokio::sync::oneshot;
 
 use crate::client::{ClientConfig, Endpoint};
 use crate::coordinator::{Coordinator, Interrupt, Outcome};
-use crate::report::{Report, ScenarioInfo};
+use crate::progress::Progress;
+use crate::report::{Report, ScenarioInfo, Threshold, threshold};
 use crate::scenario::{FaultKind, Scenario, TargetUrl, WsUrl};
 use crate::server::EmbeddedServer;
 
@@ -26,6 +28,10 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
+    /// Checked after the scenario's own thresholds (`--threshold`).
+    pub thresholds: Vec<Threshold>,
+    /// Receives one `Progress` per second of the run (the terminal bar).
+    pub progress: Option<Sender<Progress>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +73,13 @@ fn raise_file_limit(clients: u32) {
 }
 
 async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finished, RunError> {
+    let mut thresholds = threshold::parse_all(&scenario.thresholds).map_err(|(i, err)| {
+        RunError::Setup(format!(
+            "threshold {:?}: {err} (at offset {})",
+            scenario.thresholds[i], err.offset
+        ))
+    })?;
+    thresholds.extend(options.thresholds.iter().cloned());
     let started_at = time::OffsetDateTime::now_utc();
     let (server, url) = match &scenario.target.url {
         TargetUrl::Embedded => {
@@ -126,8 +139,9 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     let handles = arbiters.iter().map(Arbiter::handle).collect();
     let scenario = Arc::new(scenario);
     let (done_tx, done_rx) = oneshot::channel();
-    let coordinator =
-        Coordinator::new(scenario.clone(), client_cfg, handles, server, done_tx).start();
+    let coordinator = Coordinator::new(scenario.clone(), client_cfg, handles, server, done_tx)
+        .with_progress(options.progress.clone())
+        .start();
     actix_rt::spawn(watch_ctrl_c(coordinator));
 
     let outcome = done_rx
@@ -136,17 +150,16 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     for arbiter in &arbiters {
         arbiter.stop();
     }
-    let report = build_report(&scenario, &url, started_at, outcome).await;
+    let mut report = build_report(&scenario, &url, started_at, outcome).await;
+    report.evaluate(&thresholds);
     let dir = options
         .out
         .clone()
         .unwrap_or_else(|| default_report_dir(&scenario.name, started_at));
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| crate::report::write_json(&report, &dir))
-        .map_err(|source| RunError::Report {
-            dir: dir.clone(),
-            source,
-        })?;
+    report.write_all(&dir).map_err(|source| RunError::Report {
+        dir: dir.clone(),
+        source,
+    })?;
     Ok(Finished { report, dir })
 }
 

@@ -1,11 +1,23 @@
-//! What a run produced: the `Report` (one value holding every figure), written as `report.json`
-//! and printed as a terminal summary.
+//! What a run produced: the `Report` (one value holding every figure), written to the report
+//! directory (`report.json`, `summary.md`, `report.html`, `heartbeat_rtt.hlog`, `junit.xml`) and
+//! printed as a terminal summary.
 
+pub mod compare;
+mod hlog;
+mod html;
 mod json;
+mod junit;
+mod markdown;
 mod summary;
+pub mod threshold;
 
+pub use hlog::RttInterval;
 pub use json::write_json;
-pub use summary::print_summary;
+pub use summary::{human_us, print_summary, render as render_summary};
+pub use threshold::{Threshold, ThresholdResult};
+
+use std::io;
+use std::path::Path;
 
 use std::collections::BTreeMap;
 
@@ -41,6 +53,12 @@ pub struct Report {
     pub server: Option<ServerCounts>,
     /// True when the run was cut short (Ctrl-C) rather than running its full duration.
     pub interrupted: bool,
+    /// Every threshold (scenario file first, then `--threshold`), checked against this report.
+    pub thresholds: Vec<ThresholdResult>,
+    /// The heartbeat RTT histogram of every second (and of the drain after the end), for
+    /// `heartbeat_rtt.hlog`; their sum is `histograms.heartbeat_rtt`.
+    #[serde(skip)]
+    pub heartbeat_rtt_intervals: Vec<RttInterval>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,6 +148,13 @@ pub struct TimelinePoint {
     /// Heartbeat RTT percentiles over this second (0 when there was no ack).
     pub heartbeat_rtt_p50_us: u64,
     pub heartbeat_rtt_p99_us: u64,
+    /// This second's `disconnects`, by cause (as the `disconnects_*` counters).
+    pub disconnects_heartbeat_timeout: u64,
+    pub disconnects_close_frame: u64,
+    pub disconnects_io_error: u64,
+    pub disconnects_protocol_error: u64,
+    pub disconnects_server_gone: u64,
+    pub disconnects_dropped: u64,
 }
 
 impl TimelinePoint {
@@ -147,6 +172,12 @@ impl TimelinePoint {
             heartbeat_acks: c.heartbeat_acks,
             heartbeat_rtt_p50_us: rtt.value_at_quantile(0.5),
             heartbeat_rtt_p99_us: rtt.value_at_quantile(0.99),
+            disconnects_heartbeat_timeout: c.disconnects_heartbeat_timeout,
+            disconnects_close_frame: c.disconnects_close_frame,
+            disconnects_io_error: c.disconnects_io_error,
+            disconnects_protocol_error: c.disconnects_protocol_error,
+            disconnects_server_gone: c.disconnects_server_gone,
+            disconnects_dropped: c.disconnects_dropped,
         }
     }
 }
@@ -170,6 +201,8 @@ pub struct RunRecord {
     pub totals: Metrics,
     pub timeline: Vec<TimelinePoint>,
     pub faults: Vec<FaultRecord>,
+    /// Each second's heartbeat RTT histogram, compact (see `RttInterval`).
+    pub heartbeat_rtt_intervals: Vec<RttInterval>,
     pub elapsed_s: f64,
     pub interrupted: bool,
 }
@@ -182,6 +215,11 @@ impl Report {
         server: Option<ServerCounts>,
     ) -> Self {
         let totals = &record.totals;
+        let heartbeat_rtt_intervals = hlog::complete_intervals(
+            record.heartbeat_rtt_intervals,
+            &totals.hist.heartbeat_rtt,
+            record.elapsed_s,
+        );
         Self {
             schema_version: SCHEMA_VERSION,
             tool: format!("wschaos {}", env!("CARGO_PKG_VERSION")),
@@ -205,6 +243,28 @@ impl Report {
             faults: record.faults,
             server,
             interrupted: record.interrupted,
+            thresholds: Vec::new(),
+            heartbeat_rtt_intervals,
         }
+    }
+
+    /// Checks every threshold against this report and keeps the results.
+    pub fn evaluate(&mut self, thresholds: &[Threshold]) {
+        self.thresholds = thresholds.iter().map(|t| t.evaluate(self)).collect();
+    }
+
+    /// True when every threshold holds (or there are none).
+    pub fn thresholds_hold(&self) -> bool {
+        self.thresholds.iter().all(|t| t.passed)
+    }
+
+    /// Writes every report file into `dir` (created if missing).
+    pub fn write_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        write_json(self, dir)?;
+        markdown::write_markdown(self, dir)?;
+        html::write_html(self, dir)?;
+        hlog::write_hlog(self, dir)?;
+        junit::write_junit(self, dir)
     }
 }

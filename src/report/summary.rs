@@ -101,6 +101,12 @@ pub fn render(report: &Report) -> String {
             f.kind, f.started_s, f.clients_targeted, f.connections_cut
         );
     }
+    if !report.thresholds.is_empty() {
+        let _ = writeln!(out);
+        for t in &report.thresholds {
+            let _ = writeln!(out, "threshold {t}");
+        }
+    }
     out
 }
 
