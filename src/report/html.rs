@@ -19,8 +19,8 @@ use super::{FaultRecord, HistogramSummary, Report};
 const WIDTH: f64 = 1200.0;
 const HEIGHT: f64 = 320.0;
 const LEFT: f64 = 80.0;
-const RIGHT: f64 = 24.0;
-const TOP: f64 = 36.0;
+const RIGHT: f64 = 44.0;
+const TOP: f64 = 54.0;
 const BOTTOM: f64 = 48.0;
 /// Most bars a per-second chart draws; longer runs are summed into wider buckets.
 const MAX_BARS: usize = 300;
@@ -188,6 +188,13 @@ fn histograms_table(out: &mut String, report: &Report) {
          <th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>"
     );
     for (name, h) in &report.histograms {
+        if h.count == 0 {
+            let _ = writeln!(
+                out,
+                "<tr><td>{name}</td><td>0</td><td colspan=\"7\">no samples</td></tr>"
+            );
+            continue;
+        }
         let count_valued = *name == "reconnect_attempts";
         let fmt = |v: u64| {
             if count_valued {
@@ -518,9 +525,7 @@ fn rtt_chart(report: &Report, end_s: f64) -> String {
         y_max,
     };
     let mut out = String::new();
-    open_chart(&mut out, &frame, step, "heartbeat RTT", |v| {
-        human_us(v.round() as u64)
-    });
+    open_chart(&mut out, &frame, step, "heartbeat RTT", tick_us);
     fault_bands(&mut out, &frame, &report.faults);
     // A second without acks has no RTT: the line breaks there.
     let series = |f: fn(&super::TimelinePoint) -> u64| -> Vec<(f64, Option<f64>)> {
@@ -728,6 +733,22 @@ fn distribution_chart(summary: Option<&HistogramSummary>, color: &str) -> String
     out
 }
 
+/// A microsecond tick label without a needless decimal: `0`, `500us`, `2ms`, `1.5s`.
+fn tick_us(us: f64) -> String {
+    if us <= 0.0 {
+        return "0".into();
+    }
+    let (value, unit) = if us < 1e3 {
+        (us, "us")
+    } else if us < 1e6 {
+        (us / 1e3, "ms")
+    } else {
+        (us / 1e6, "s")
+    };
+    let text = format!("{value:.1}");
+    format!("{}{unit}", text.trim_end_matches(".0"))
+}
+
 /// The log x axis: a labelled tick at every power of ten, faint ticks at 2..9 times it.
 fn decade_axis(out: &mut String, frame: &Frame) {
     let mut decade = frame.x_min;
@@ -739,7 +760,7 @@ fn decade_axis(out: &mut String, frame: &Frame) {
              <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#444\">{}</text>",
             HEIGHT - BOTTOM + 5.0,
             HEIGHT - BOTTOM + 22.0,
-            human_us(decade.round() as u64)
+            tick_us(decade)
         );
         for m in 2..10 {
             let minor = decade * f64::from(m);

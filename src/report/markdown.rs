@@ -106,6 +106,10 @@ pub fn render(report: &Report) -> String {
          |---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (name, h) in &report.histograms {
+        if h.count == 0 {
+            let _ = writeln!(out, "| {name} | 0 | | | | | | | no samples |");
+            continue;
+        }
         let fmt = |v: u64| {
             if *name == "reconnect_attempts" {
                 v.to_string()
