@@ -101,7 +101,7 @@ fn a_target_that_dies_for_good_still_gets_its_report() {
             "name: dies\nseed: 9\nduration: 2500ms\ntarget: {{url: \"ws://{addr}/\"}}\n\
              clients: {{count: 10, heartbeat: {{interval: 200ms, timeout: 400ms}},\n  \
              reconnect: {{backoff: fixed, initial: 100ms, jitter: none}}}}\n\
-             thresholds: [\"clients.gave_up == 0\", \"reconnect.success_rate == 100%\"]\n"
+             thresholds: [\"clients.gave_up == 0\", \"reconnects > 0\"]\n"
         ),
     );
     let out_dir = dir.path().join("out");
@@ -131,7 +131,7 @@ fn a_target_that_dies_for_good_still_gets_its_report() {
         json["counters"]["connect_failures"].as_u64() > Some(0),
         "{json}"
     );
-    // Nothing came back: the lost connections never reconnected, and that threshold fails.
+    // Nothing came back: no connection was re-opened, and that threshold fails.
     assert_eq!(json["counters"]["reconnects"], 0);
     assert_eq!(json["thresholds"][1]["passed"], false);
     assert_eq!(status.code(), Some(1));

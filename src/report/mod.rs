@@ -74,7 +74,8 @@ pub struct ScenarioInfo {
 pub struct Ratios {
     /// Heartbeat acks received / heartbeats sent (1.0 when none were sent).
     pub heartbeat_delivered: f64,
-    /// Re-opens / connections lost (1.0 when none were lost).
+    /// Re-opens / connections lost, not counting losses whose reconnect was still pending when
+    /// the run ended (1.0 when none were lost).
     pub reconnect_success: f64,
     /// Echoes received / messages sent (1.0 when none were sent).
     pub message_delivered: f64,
@@ -91,7 +92,10 @@ impl Ratios {
         };
         Self {
             heartbeat_delivered: ratio(c.heartbeat_acks, c.heartbeats_sent),
-            reconnect_success: ratio(c.reconnects, c.disconnects()),
+            reconnect_success: ratio(
+                c.reconnects,
+                c.disconnects().saturating_sub(c.reconnects_pending_at_end),
+            ),
             message_delivered: ratio(c.messages_received, c.messages_sent),
         }
     }
