@@ -262,7 +262,10 @@ struct Frame {
     x_min: f64,
     x_max: f64,
     x_log: bool,
+    /// Bottom of the y axis: 0, or a power of ten when `y_log`.
+    y_min: f64,
     y_max: f64,
+    y_log: bool,
 }
 
 impl Frame {
@@ -280,7 +283,13 @@ impl Frame {
     }
 
     fn y(&self, v: f64) -> f64 {
-        HEIGHT - BOTTOM - v / self.y_max.max(f64::EPSILON) * (HEIGHT - TOP - BOTTOM)
+        let share = if self.y_log {
+            let lo = self.y_min.log10();
+            (v.max(self.y_min).log10() - lo) / (self.y_max.log10() - lo).max(f64::EPSILON)
+        } else {
+            (v - self.y_min) / (self.y_max - self.y_min).max(f64::EPSILON)
+        };
+        HEIGHT - BOTTOM - share * (HEIGHT - TOP - BOTTOM)
     }
 }
 
@@ -319,8 +328,27 @@ fn open_chart(
         "<svg viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\"><rect x=\"0\" y=\"0\" width=\"{WIDTH}\" \
          height=\"{HEIGHT}\" fill=\"#fff\"/>"
     );
-    let mut v = 0.0;
-    while v <= frame.y_max + y_step * 1e-6 {
+    let mut ticks = Vec::new();
+    if frame.y_log {
+        // Every power of ten; 2x and 5x as well when the axis spans few decades.
+        let few = frame.y_max / frame.y_min <= 100.0;
+        let mut decade = frame.y_min;
+        while decade <= frame.y_max * 1.000_001 {
+            for m in [1.0, 2.0, 5.0] {
+                if (m == 1.0 || few) && decade * m <= frame.y_max * 1.000_001 {
+                    ticks.push(decade * m);
+                }
+            }
+            decade *= 10.0;
+        }
+    } else {
+        let mut v = frame.y_min;
+        while v <= frame.y_max + y_step * 1e-6 {
+            ticks.push(v);
+            v += y_step;
+        }
+    }
+    for v in ticks {
         let y = frame.y(v);
         let _ = write!(
             out,
@@ -331,7 +359,6 @@ fn open_chart(
             y + 5.0,
             esc(&label(v))
         );
-        v += y_step;
     }
     let _ = write!(
         out,
@@ -479,7 +506,9 @@ fn connected_chart(report: &Report, end_s: f64) -> String {
         x_min: 0.0,
         x_max: end_s,
         x_log: false,
+        y_min: 0.0,
         y_max,
+        y_log: false,
     };
     let mut out = String::new();
     open_chart(&mut out, &frame, step, "connections open", |v| {
@@ -512,20 +541,28 @@ fn connected_chart(report: &Report, end_s: f64) -> String {
 }
 
 fn rtt_chart(report: &Report, end_s: f64) -> String {
-    let max = report
-        .timeline
-        .iter()
-        .map(|p| p.heartbeat_rtt_p99_us as f64)
-        .fold(0.0, f64::max);
-    let (y_max, step) = y_scale(max, true);
+    // Log scale: p50 and p99 are often decades apart.
+    let acked = report.timeline.iter().filter(|p| p.heartbeat_acks > 0);
+    let max = acked
+        .clone()
+        .map(|p| p.heartbeat_rtt_p99_us)
+        .max()
+        .unwrap_or(1000);
+    let min = acked.map(|p| p.heartbeat_rtt_p50_us).min().unwrap_or(100);
+    let y_min = 10f64.powf((min.max(1) as f64).log10().floor());
+    let y_max = 10f64
+        .powf((max.max(1) as f64).log10().ceil())
+        .max(y_min * 10.0);
     let frame = Frame {
         x_min: 0.0,
         x_max: end_s,
         x_log: false,
+        y_min,
         y_max,
+        y_log: true,
     };
     let mut out = String::new();
-    open_chart(&mut out, &frame, step, "heartbeat RTT", tick_us);
+    open_chart(&mut out, &frame, 1.0, "heartbeat RTT (log scale)", tick_us);
     fault_bands(&mut out, &frame, &report.faults);
     // A second without acks has no RTT: the line breaks there.
     let series = |f: fn(&super::TimelinePoint) -> u64| -> Vec<(f64, Option<f64>)> {
@@ -594,7 +631,9 @@ fn events_chart(report: &Report, end_s: f64) -> String {
         x_min: 0.0,
         x_max: end_s,
         x_log: false,
+        y_min: 0.0,
         y_max,
+        y_log: false,
     };
     let per = if bucket == 1 {
         "per second".to_string()
@@ -663,7 +702,9 @@ fn distribution_chart(summary: Option<&HistogramSummary>, color: &str) -> String
             x_min: 1.0,
             x_max: 1e6,
             x_log: true,
+            y_min: 0.0,
             y_max: 1.0,
+            y_log: false,
         };
         open_chart(&mut out, &frame, 1.0, "share of samples", |_| String::new());
         decade_axis(&mut out, &frame);
@@ -690,7 +731,9 @@ fn distribution_chart(summary: Option<&HistogramSummary>, color: &str) -> String
         x_min: 10f64.powf(lo_decade),
         x_max: 10f64.powf(hi_decade),
         x_log: true,
+        y_min: 0.0,
         y_max,
+        y_log: false,
     };
     open_chart(&mut out, &frame, step, "% of samples", |v| format!("{v}%"));
     for (i, count) in counts.iter().enumerate() {
