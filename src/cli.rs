@@ -44,6 +44,10 @@ pub enum Command {
         /// How much worse a figure may get before it counts as a regression (10% or 0.1).
         #[arg(long, default_value = "10%")]
         tolerance: String,
+        /// Latency changes smaller than this never count as regressions (e.g. 1ms), however
+        /// large relative to the base.
+        #[arg(long, default_value = "0")]
+        min_delta: String,
     },
     /// Validate scenario files without running them.
     Check {

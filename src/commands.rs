@@ -58,7 +58,8 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             base,
             new,
             tolerance,
-        } => compare_command(&base, &new, &tolerance),
+            min_delta,
+        } => compare_command(&base, &new, &tolerance, &min_delta),
         Command::Check { files } => {
             for file in &files {
                 let scenario = scenario::load(file)?;
@@ -141,8 +142,11 @@ fn run_command(
     })
 }
 
-fn compare_command(base: &Path, new: &Path, tolerance: &str) -> Result<u8, Error> {
-    let tolerance = compare::parse_tolerance(tolerance)?;
+fn compare_command(base: &Path, new: &Path, tolerance: &str, min_delta: &str) -> Result<u8, Error> {
+    let limits = compare::Limits {
+        tolerance: compare::parse_tolerance(tolerance)?,
+        min_delta_us: compare::parse_min_delta(min_delta)?,
+    };
     let base_report = compare::load(base)?;
     let new_report = compare::load(new)?;
     let name = |r: &serde_json::Value| r["scenario"]["name"].as_str().unwrap_or("?").to_string();
@@ -156,7 +160,7 @@ fn compare_command(base: &Path, new: &Path, tolerance: &str) -> Result<u8, Error
     if name(&base_report) != name(&new_report) {
         println!("note: the two reports come from different scenarios\n");
     }
-    let comparison = compare::compare(&base_report, &new_report, tolerance);
+    let comparison = compare::compare(&base_report, &new_report, limits);
     print!("{}", comparison.render());
     Ok(if comparison.regressions().next().is_some() {
         exit::FAILED

@@ -28,19 +28,21 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// One line for people: `connected 1990/2000  reconnects 12  rtt p99 1.2ms  faults: drop`.
+    /// One line for people: `connected 1990/2000  reconnects 12  rtt p99 1.2ms  faults: drop`
+    /// (`rtt p99 -` when no heartbeat was acknowledged in the last second).
     pub fn line(&self) -> String {
         let faults = if self.active_faults.is_empty() {
             "none".to_string()
         } else {
             self.active_faults.join(", ")
         };
+        let rtt = match self.heartbeat_rtt_p99_us {
+            0 => "-".to_string(),
+            us => human_us(us),
+        };
         format!(
-            "connected {}/{}  reconnects {}  rtt p99 {}  faults: {faults}",
-            self.connected,
-            self.clients,
-            self.reconnects,
-            human_us(self.heartbeat_rtt_p99_us)
+            "connected {}/{}  reconnects {}  rtt p99 {rtt}  faults: {faults}",
+            self.connected, self.clients, self.reconnects
         )
     }
 }

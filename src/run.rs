@@ -156,10 +156,16 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         .out
         .clone()
         .unwrap_or_else(|| default_report_dir(&scenario.name, started_at));
+    let writing = std::time::Instant::now();
     report.write_all(&dir).map_err(|source| RunError::Report {
         dir: dir.clone(),
         source,
     })?;
+    tracing::info!(
+        took_ms = writing.elapsed().as_millis() as u64,
+        dir = %dir.display(),
+        "report written"
+    );
     Ok(Finished { report, dir })
 }
 

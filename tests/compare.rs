@@ -86,6 +86,12 @@ fn compare_flags_a_doubled_p99_and_passes_identical_reports() {
     // The same change is no regression with a tolerance above it; the reverse is "better".
     let (code, text) = compare(&finished.dir, &slower_dir, &["--tolerance", "150%"]);
     assert_eq!(code, Some(0), "{text}");
+    let (code, text) = compare(&finished.dir, &slower_dir, &["--min-delta", "10s"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "a latency change under --min-delta is no regression: {text}"
+    );
     let (code, text) = compare(&slower_dir, &finished.dir, &[]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("better"), "{text}");

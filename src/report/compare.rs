@@ -1,6 +1,7 @@
 //! `wschaos compare BASE NEW`: every figure of two `report.json` files side by side with the
 //! change and a verdict. A regression is a latency statistic that grew, a delivery or success
-//! ratio that dropped, or an error counter that grew, by more than the tolerance.
+//! ratio that dropped, or an error counter that grew, by more than the tolerance (and, for
+//! latencies, by more than an optional absolute floor, `--min-delta`).
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,8 @@ pub enum CompareError {
     NotAReport { path: PathBuf, what: String },
     #[error("bad --tolerance {0:?}: expected a percentage like 10% (or a fraction like 0.1)")]
     Tolerance(String),
+    #[error("bad --min-delta {0:?}: expected a duration like 1ms, 500us or 0s")]
+    MinDelta(String),
 }
 
 /// Reads a report: `path` is a report directory or a `report.json` file.
@@ -83,6 +86,26 @@ pub fn parse_tolerance(text: &str) -> Result<f64, CompareError> {
     }
 }
 
+/// `1ms`, `500us`, `0s` (or `0`) in microseconds.
+pub fn parse_min_delta(text: &str) -> Result<f64, CompareError> {
+    let trimmed = text.trim();
+    if trimmed == "0" {
+        return Ok(0.0);
+    }
+    humantime::parse_duration(trimmed)
+        .map(|d| d.as_secs_f64() * 1e6)
+        .map_err(|_| CompareError::MinDelta(text.to_string()))
+}
+
+/// What counts as a regression.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Relative change allowed (0.1 = 10%).
+    pub tolerance: f64,
+    /// Latency changes up to this many microseconds are never regressions.
+    pub min_delta_us: f64,
+}
+
 /// Which way a figure should go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -124,7 +147,7 @@ pub struct Row {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
     pub rows: Vec<Row>,
-    pub tolerance: f64,
+    pub limits: Limits,
 }
 
 impl Comparison {
@@ -166,10 +189,18 @@ impl Comparison {
             );
         }
         let regressions = self.regressions().count();
+        let floor = if self.limits.min_delta_us > 0.0 {
+            format!(
+                " (latencies: and beyond {})",
+                human_us(self.limits.min_delta_us.round() as u64)
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "\n{regressions} regression(s) beyond the {:.1}% tolerance",
-            self.tolerance * 100.0
+            "\n{regressions} regression(s) beyond the {:.1}% tolerance{floor}",
+            self.limits.tolerance * 100.0
         );
         out
     }
@@ -184,7 +215,8 @@ fn format_value(unit: Unit, value: f64) -> String {
     }
 }
 
-fn judge(direction: Direction, base: f64, new: f64, tolerance: f64) -> Verdict {
+/// `floor`: an absolute change that is never a regression (in the figure's unit).
+fn judge(direction: Direction, base: f64, new: f64, tolerance: f64, floor: f64) -> Verdict {
     if direction == Direction::Neutral {
         return Verdict::Info;
     }
@@ -198,10 +230,11 @@ fn judge(direction: Direction, base: f64, new: f64, tolerance: f64) -> Verdict {
     if !worse {
         return Verdict::Better;
     }
-    let beyond = match direction {
-        Direction::LowerIsBetter => new > base * (1.0 + tolerance),
-        _ => new < base * (1.0 - tolerance),
-    };
+    let beyond = (new - base).abs() > floor
+        && match direction {
+            Direction::LowerIsBetter => new > base * (1.0 + tolerance),
+            _ => new < base * (1.0 - tolerance),
+        };
     if beyond {
         Verdict::Regression
     } else {
@@ -210,11 +243,16 @@ fn judge(direction: Direction, base: f64, new: f64, tolerance: f64) -> Verdict {
 }
 
 /// Compares every histogram statistic, counter and ratio the two reports hold.
-pub fn compare(base: &Value, new: &Value, tolerance: f64) -> Comparison {
+pub fn compare(base: &Value, new: &Value, limits: Limits) -> Comparison {
     let mut rows = Vec::new();
     let mut push = |figure: String, b: f64, n: f64, direction: Direction, unit: Unit| {
+        let floor = if unit == Unit::Micros {
+            limits.min_delta_us
+        } else {
+            0.0
+        };
         rows.push(Row {
-            verdict: judge(direction, b, n, tolerance),
+            verdict: judge(direction, b, n, limits.tolerance, floor),
             figure,
             base: b,
             new: n,
@@ -274,7 +312,7 @@ pub fn compare(base: &Value, new: &Value, tolerance: f64) -> Comparison {
             Unit::Count,
         );
     }
-    Comparison { rows, tolerance }
+    Comparison { rows, limits }
 }
 
 /// The keys of object `section` in either report, in order (base first).
@@ -299,14 +337,32 @@ mod tests {
     #[test]
     fn verdicts_follow_direction_and_tolerance() {
         use Direction::*;
-        assert_eq!(judge(LowerIsBetter, 100.0, 200.0, 0.1), Verdict::Regression);
-        assert_eq!(judge(LowerIsBetter, 100.0, 109.0, 0.1), Verdict::Worse);
-        assert_eq!(judge(LowerIsBetter, 100.0, 50.0, 0.1), Verdict::Better);
-        assert_eq!(judge(LowerIsBetter, 0.0, 1.0, 0.1), Verdict::Regression);
-        assert_eq!(judge(HigherIsBetter, 1.0, 0.95, 0.1), Verdict::Worse);
-        assert_eq!(judge(HigherIsBetter, 1.0, 0.85, 0.1), Verdict::Regression);
-        assert_eq!(judge(Neutral, 1.0, 100.0, 0.1), Verdict::Info);
-        assert_eq!(judge(LowerIsBetter, 5.0, 5.0, 0.0), Verdict::Same);
+        assert_eq!(
+            judge(LowerIsBetter, 100.0, 200.0, 0.1, 0.0),
+            Verdict::Regression
+        );
+        assert_eq!(judge(LowerIsBetter, 100.0, 109.0, 0.1, 0.0), Verdict::Worse);
+        assert_eq!(judge(LowerIsBetter, 100.0, 50.0, 0.1, 0.0), Verdict::Better);
+        assert_eq!(
+            judge(LowerIsBetter, 0.0, 1.0, 0.1, 0.0),
+            Verdict::Regression
+        );
+        assert_eq!(judge(HigherIsBetter, 1.0, 0.95, 0.1, 0.0), Verdict::Worse);
+        assert_eq!(
+            judge(HigherIsBetter, 1.0, 0.85, 0.1, 0.0),
+            Verdict::Regression
+        );
+        assert_eq!(judge(Neutral, 1.0, 100.0, 0.1, 0.0), Verdict::Info);
+        assert_eq!(judge(LowerIsBetter, 5.0, 5.0, 0.0, 0.0), Verdict::Same);
+        // Doubled, but by less than the floor: worse, not a regression.
+        assert_eq!(
+            judge(LowerIsBetter, 300.0, 600.0, 0.1, 1000.0),
+            Verdict::Worse
+        );
+        assert_eq!(
+            judge(LowerIsBetter, 300.0, 1400.0, 0.1, 1000.0),
+            Verdict::Regression
+        );
     }
 
     #[test]
@@ -316,5 +372,8 @@ mod tests {
         assert_eq!(parse_tolerance(" 0 % ").ok(), Some(0.0));
         assert!(parse_tolerance("-5%").is_err());
         assert!(parse_tolerance("ten").is_err());
+        assert_eq!(parse_min_delta("1ms").ok(), Some(1000.0));
+        assert_eq!(parse_min_delta("0").ok(), Some(0.0));
+        assert!(parse_min_delta("soon").is_err());
     }
 }

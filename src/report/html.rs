@@ -821,3 +821,58 @@ fn decade_axis(out: &mut String, frame: &Frame) {
     }
     axis_lines(out, "value (log scale)");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_and_steps() {
+        assert_eq!(tick_us(0.0), "0");
+        assert_eq!(tick_us(500.0), "500us");
+        assert_eq!(tick_us(2000.0), "2ms");
+        assert_eq!(tick_us(1_500_000.0), "1.5s");
+        assert_eq!(nice_step(45.0, 10.0), 5.0);
+        assert_eq!(nice_step(1800.0, 10.0), 200.0);
+        assert_eq!(y_scale(2000.0, true), (2000.0, 500.0));
+        assert_eq!(y_scale(0.0, true), (1.0, 1.0));
+    }
+
+    #[test]
+    fn faults_become_bands_even_when_instant_or_unfinished() {
+        let frame = Frame {
+            x_min: 0.0,
+            x_max: 10.0,
+            x_log: false,
+            y_min: 0.0,
+            y_max: 1.0,
+            y_log: false,
+        };
+        let fault = |kind, started_s, ended_s| FaultRecord {
+            kind,
+            started_s,
+            ended_s,
+            clients_targeted: 1,
+            connections_cut: 1,
+        };
+        let mut out = String::new();
+        fault_bands(
+            &mut out,
+            &frame,
+            &[
+                fault("drop", 2.0, Some(2.0)),
+                fault("server_kill", 5.0, None),
+            ],
+        );
+        assert_eq!(out.matches("<rect").count(), 2);
+        assert!(
+            out.contains("width=\"3.0\""),
+            "an instant fault is a thin band: {out}"
+        );
+        let to_end = format!("width=\"{:.1}\"", frame.x(10.0) - frame.x(5.0));
+        assert!(
+            out.contains(&to_end),
+            "an unfinished one runs to the end: {out}"
+        );
+    }
+}
