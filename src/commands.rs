@@ -160,6 +160,11 @@ fn compare_command(base: &Path, new: &Path, tolerance: &str, min_delta: &str) ->
     if name(&base_report) != name(&new_report) {
         println!("note: the two reports come from different scenarios\n");
     }
+    for (which, report) in [("base", &base_report), ("new", &new_report)] {
+        if report["interrupted"] == true {
+            println!("note: the {which} run was interrupted: its figures cover only part of it\n");
+        }
+    }
     let comparison = compare::compare(&base_report, &new_report, limits);
     print!("{}", comparison.render());
     Ok(if comparison.regressions().next().is_some() {
