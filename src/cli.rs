@@ -26,7 +26,7 @@ pub enum Command {
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Print nothing but errors.
+        /// Print nothing but errors (no progress bar, no summary).
         #[arg(long, short)]
         quiet: bool,
         /// Run only clients i, i+n, ... of the scenario (`i/n`), e.g. one pod of n.
@@ -35,15 +35,36 @@ pub enum Command {
         /// Run N shard processes of this scenario and merge their reports.
         #[arg(long, value_name = "N", conflicts_with = "shard")]
         procs: Option<u32>,
+        /// A pass/fail criterion checked after the scenario's own, e.g. "heartbeat_rtt.p99 < 50ms"
+        /// (repeatable). Exit code 1 when one fails.
+        #[arg(long = "threshold", value_name = "EXPR")]
+        thresholds: Vec<String>,
+        /// Print the final report.json to stdout (and nothing else there).
+        #[arg(long)]
+        json: bool,
     },
-    /// Merge the reports of shards of one run into one report.
+    /// Merge the reports of shards of one run into one report (thresholds re-checked on it).
     Merge {
         /// Report directories (or report.json files) of the shards.
         #[arg(required = true)]
         reports: Vec<PathBuf>,
-        /// Where the merged report.json goes.
+        /// Where the merged report goes.
         #[arg(long, default_value = "reports/merged")]
         out: PathBuf,
+    },
+    /// Compare two runs figure by figure; exit code 1 on a regression beyond the tolerance.
+    Compare {
+        /// The baseline: a report directory or its report.json.
+        base: PathBuf,
+        /// The run to judge: a report directory or its report.json.
+        new: PathBuf,
+        /// How much worse a figure may get before it counts as a regression (10% or 0.1).
+        #[arg(long, default_value = "10%")]
+        tolerance: String,
+        /// Latency changes smaller than this never count as regressions (e.g. 1ms), however
+        /// large relative to the base.
+        #[arg(long, default_value = "0")]
+        min_delta: String,
     },
     /// Validate scenario files without running them.
     Check {

@@ -1,18 +1,23 @@
 //! What each subcommand does, and the exit code it maps to.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
+use std::path::Path;
 
 use crate::cli::{Cli, Command};
-use crate::report::print_summary;
+use crate::progress::TerminalProgress;
+use crate::report::compare::{self, CompareError};
+use crate::report::{Report, Threshold, render_summary};
 use crate::run::{RunError, RunOptions, default_report_dir, run};
 use crate::scenario::{self, ScenarioError};
 use crate::server::EmbeddedServer;
 use crate::shards::{ShardError, merge_dirs, run_procs};
 
-/// Exit codes: 0 ok, 1 a threshold failed, 2 bad input or setup error, 130 interrupted.
+/// Exit codes: 0 ok, 1 a threshold failed (or `compare` found a regression), 2 bad input or
+/// setup error, 130 interrupted.
 pub mod exit {
     pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
     pub const INTERRUPTED: u8 = 130;
 }
@@ -27,6 +32,12 @@ pub enum Error {
     Serve(String),
     #[error(transparent)]
     Shards(#[from] ShardError),
+    #[error("{0}")]
+    Threshold(String),
+    #[error(transparent)]
+    Compare(#[from] CompareError),
+    #[error("cannot print the report: {0}")]
+    Output(String),
 }
 
 impl Error {
@@ -45,35 +56,33 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             quiet,
             shard,
             procs,
-        } => {
-            let scenario = scenario::load(&file)?;
-            let (report, dir) = match procs {
-                Some(procs) if procs > 1 => {
-                    let seed = seed.unwrap_or(scenario.seed);
-                    let dir = out.unwrap_or_else(|| default_report_dir(&scenario.name));
-                    (run_procs(&file, procs, seed, &dir)?, dir)
-                }
-                _ => {
-                    let finished = run(scenario, &RunOptions { out, seed, shard })?;
-                    (finished.report, finished.dir)
-                }
-            };
-            if !quiet {
-                print_summary(&report);
-                println!("\nreport: {}", dir.join("report.json").display());
-            }
-            Ok(if report.interrupted {
-                exit::INTERRUPTED
-            } else {
-                exit::OK
-            })
-        }
+            thresholds,
+            json,
+        } => run_command(
+            &file,
+            RunOptions {
+                out,
+                seed,
+                shard,
+                ..RunOptions::default()
+            },
+            procs,
+            quiet,
+            &thresholds,
+            json,
+        ),
         Command::Merge { reports, out } => {
-            let merged = merge_dirs(&reports, &out)?;
-            print_summary(&merged);
-            println!("\nreport: {}", out.join("report.json").display());
-            Ok(exit::OK)
+            let mut merged = merge_dirs(&reports)?;
+            let exprs: Vec<String> = merged.thresholds.iter().map(|t| t.expr.clone()).collect();
+            let thresholds = parse_thresholds(&exprs)?;
+            finish_report(&mut merged, &out, &thresholds, false, false)
         }
+        Command::Compare {
+            base,
+            new,
+            tolerance,
+            min_delta,
+        } => compare_command(&base, &new, &tolerance, &min_delta),
         Command::Check { files } => {
             for file in &files {
                 let scenario = scenario::load(file)?;
@@ -94,6 +103,130 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             workers,
         } => serve(SocketAddr::new(host, port), workers),
     }
+}
+
+/// `--threshold` expressions, with errors that name the flag and the offset.
+fn parse_thresholds(exprs: &[String]) -> Result<Vec<Threshold>, Error> {
+    exprs
+        .iter()
+        .map(|expr| {
+            Threshold::parse(expr).map_err(|err| {
+                Error::Threshold(format!(
+                    "--threshold {expr:?}: at offset {}: {err}",
+                    err.offset
+                ))
+            })
+        })
+        .collect()
+}
+
+fn run_command(
+    file: &Path,
+    mut options: RunOptions,
+    procs: Option<u32>,
+    quiet: bool,
+    exprs: &[String],
+    json: bool,
+) -> Result<u8, Error> {
+    let scenario = scenario::load(file)?;
+    options.thresholds = parse_thresholds(exprs)?;
+    if let Some(procs) = procs.filter(|p| *p > 1) {
+        // The scenario's thresholds were checked when it loaded.
+        let mut thresholds = parse_thresholds(&scenario.thresholds)?;
+        thresholds.append(&mut options.thresholds);
+        let seed = options.seed.unwrap_or(scenario.seed);
+        let dir = options
+            .out
+            .unwrap_or_else(|| default_report_dir(&scenario.name));
+        let mut merged = run_procs(file, procs, seed, &dir)?;
+        return finish_report(&mut merged, &dir, &thresholds, quiet, json);
+    }
+    let show_progress = !quiet && !json && std::io::stdout().is_terminal();
+    let bar = if show_progress {
+        let (tx, bar) = TerminalProgress::start(scenario.duration);
+        options.progress = Some(tx);
+        Some(bar)
+    } else {
+        None
+    };
+    let result = run(scenario, &options);
+    drop(options);
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let finished = result?;
+    print_outcome(&finished.report, &finished.dir, quiet, json)
+}
+
+/// Checks thresholds on a report assembled here (merged shards), writes it, prints it.
+fn finish_report(
+    report: &mut Report,
+    dir: &Path,
+    thresholds: &[Threshold],
+    quiet: bool,
+    json: bool,
+) -> Result<u8, Error> {
+    report.evaluate(thresholds);
+    report.write_all(dir).map_err(|source| RunError::Report {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    print_outcome(report, dir, quiet, json)
+}
+
+/// Prints the summary (or the JSON) and maps the outcome to the exit code.
+fn print_outcome(report: &Report, dir: &Path, quiet: bool, json: bool) -> Result<u8, Error> {
+    if json {
+        let text =
+            serde_json::to_string_pretty(report).map_err(|e| Error::Output(e.to_string()))?;
+        println!("{text}");
+        if !quiet {
+            eprint!("{}", render_summary(report));
+            eprintln!("\nreport: {}", dir.display());
+        }
+    } else if !quiet {
+        print!("{}", render_summary(report));
+        println!("\nreport: {}", dir.display());
+    }
+    Ok(if report.interrupted {
+        exit::INTERRUPTED
+    } else if report.thresholds_hold() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+fn compare_command(base: &Path, new: &Path, tolerance: &str, min_delta: &str) -> Result<u8, Error> {
+    let limits = compare::Limits {
+        tolerance: compare::parse_tolerance(tolerance)?,
+        min_delta_us: compare::parse_min_delta(min_delta)?,
+    };
+    let base_report = compare::load(base)?;
+    let new_report = compare::load(new)?;
+    let name = |r: &serde_json::Value| r["scenario"]["name"].as_str().unwrap_or("?").to_string();
+    println!(
+        "base {} ({})\nnew  {} ({})\n",
+        base.display(),
+        name(&base_report),
+        new.display(),
+        name(&new_report)
+    );
+    if name(&base_report) != name(&new_report) {
+        println!("note: the two reports come from different scenarios\n");
+    }
+    for (which, report) in [("base", &base_report), ("new", &new_report)] {
+        if report["interrupted"] == true {
+            println!("note: the {which} run was interrupted: its figures cover only part of it\n");
+        }
+    }
+    let comparison = compare::compare(&base_report, &new_report, limits);
+    print!("{}", comparison.render());
+    Ok(if comparison.regressions().next().is_some() {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
 }
 
 fn serve(addr: SocketAddr, workers: usize) -> Result<u8, Error> {

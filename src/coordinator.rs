@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -16,7 +17,8 @@ use crate::chaos::process::TargetProcess;
 use crate::chaos::{AckMatcher, FaultSwitch, ProxyFault, Victims};
 use crate::client::{Client, ClientConfig, DropConnection, FaultEnded, FaultStarted, Stop};
 use crate::metrics::{self, Metrics};
-use crate::report::{FaultRecord, RunRecord, TimelinePoint};
+use crate::progress::Progress;
+use crate::report::{FaultRecord, RttInterval, RunRecord, TimelinePoint};
 use crate::scenario::{Fault, FaultKind, HeartbeatMode, KillSignal, Scenario};
 use crate::server::EmbeddedServer;
 
@@ -172,6 +174,10 @@ pub struct Coordinator {
     started: Instant,
     totals: Metrics,
     timeline: Vec<TimelinePoint>,
+    /// Each second's heartbeat RTT histogram, compact, for the interval log.
+    rtt_intervals: Vec<RttInterval>,
+    /// Where each second's progress goes (the terminal bar), if anywhere.
+    progress: Option<Sender<Progress>>,
     faults: Vec<FaultRecord>,
     /// Proxy faults switched on and not yet off.
     active: Vec<usize>,
@@ -206,6 +212,8 @@ impl Coordinator {
             started: Instant::now(),
             totals: Metrics::default(),
             timeline: Vec::new(),
+            rtt_intervals: Vec::new(),
+            progress: None,
             faults: Vec::new(),
             active: Vec::new(),
             ending: false,
@@ -214,6 +222,12 @@ impl Coordinator {
             timers: Vec::new(),
             done: Some(done),
         }
+    }
+
+    /// Sends each second's progress to `tx` (dropped once the run is over).
+    pub fn with_progress(mut self, tx: Option<Sender<Progress>>) -> Self {
+        self.progress = tx;
+        self
     }
 
     fn elapsed_s(&self) -> f64 {
@@ -439,7 +453,33 @@ impl Coordinator {
     }
 
     fn on_second(&mut self, second: Metrics, _ctx: &mut Context<Self>) {
-        let point = TimelinePoint::new(self.elapsed_s(), &self.totals.counters, &second);
+        let now_s = self.elapsed_s();
+        let point = TimelinePoint::new(now_s, &self.totals.counters, &second);
+        let start_s = self.rtt_intervals.last().map_or(0.0, RttInterval::end_s);
+        self.rtt_intervals.push(RttInterval::of(
+            second.hist.heartbeat_rtt.as_ref(),
+            start_s,
+            now_s - start_s,
+        ));
+        if let Some(tx) = &self.progress {
+            let progress = Progress {
+                elapsed_s: now_s,
+                duration_s: self.scenario.duration.as_secs_f64(),
+                connected: point.connected,
+                clients: self.scenario.clients.count,
+                reconnects: self.totals.counters.reconnects,
+                heartbeat_rtt_p99_us: point.heartbeat_rtt_p99_us,
+                active_faults: self
+                    .faults
+                    .iter()
+                    .filter(|f| f.ended_s.is_none_or(|end| end >= start_s))
+                    .map(|f| f.kind.clone())
+                    .collect(),
+            };
+            if tx.send(progress).is_err() {
+                self.progress = None;
+            }
+        }
         self.timeline.push(point);
     }
 
@@ -490,6 +530,7 @@ impl Coordinator {
             record: RunRecord {
                 totals: std::mem::take(&mut self.totals),
                 timeline: std::mem::take(&mut self.timeline),
+                heartbeat_rtt_intervals: std::mem::take(&mut self.rtt_intervals),
                 faults: std::mem::take(&mut self.faults),
                 elapsed_s: self.elapsed_s(),
                 all_connected_s,
@@ -497,6 +538,7 @@ impl Coordinator {
             },
             target: self.target.take(),
         };
+        self.progress = None;
         let _ = done.send(outcome);
         ctx.stop();
     }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod commands;
 pub mod coordinator;
 pub mod metrics;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod scenario;

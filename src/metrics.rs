@@ -58,6 +58,9 @@ counters! {
     closed_manually,
     /// Successful re-opens after a lost connection.
     reconnects,
+    /// Lost connections whose reconnect was still pending (backoff or connecting) when the
+    /// client was manually closed: the run ended before it could come back.
+    reconnects_pending_at_end,
     /// Clients that hit `max_attempts` and stopped.
     gave_up,
     heartbeats_sent,

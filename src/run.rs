@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -13,7 +14,8 @@ use crate::chaos::FaultSwitch;
 use crate::chaos::process::TargetProcess;
 use crate::client::{ClientConfig, Endpoint};
 use crate::coordinator::{Coordinator, Interrupt, ManagedTarget, Outcome, Shard, ack_matcher};
-use crate::report::{Report, ScenarioInfo};
+use crate::progress::Progress;
+use crate::report::{Report, ScenarioInfo, Threshold, threshold};
 use crate::scenario::{Scenario, TargetUrl, WsUrl};
 use crate::server::EmbeddedServer;
 
@@ -30,6 +32,10 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Runs only this share of the clients (`--shard i/n`).
     pub shard: Option<Shard>,
+    /// Checked after the scenario's own thresholds (`--threshold`).
+    pub thresholds: Vec<Threshold>,
+    /// Receives one `Progress` per second of the run (the terminal bar).
+    pub progress: Option<Sender<Progress>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +78,13 @@ pub fn raise_file_limit(needed: u32) {
 }
 
 async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finished, RunError> {
+    let mut thresholds = threshold::parse_all(&scenario.thresholds).map_err(|(i, err)| {
+        RunError::Setup(format!(
+            "threshold {:?}: {err} (at offset {})",
+            scenario.thresholds[i], err.offset
+        ))
+    })?;
+    thresholds.extend(options.thresholds.iter().cloned());
     let started_at = time::OffsetDateTime::now_utc();
     let dir = options
         .out
@@ -131,6 +144,7 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         options.shard.unwrap_or(Shard::WHOLE),
         done_tx,
     )
+    .with_progress(options.progress.clone())
     .start();
     actix_rt::spawn(watch_ctrl_c(coordinator));
 
@@ -142,10 +156,17 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     }
     let mut report = build_report(&scenario, &url, started_at, outcome).await;
     report.shard = options.shard.map(|s| format!("{}/{}", s.index, s.count));
-    crate::report::write_json(&report, &dir).map_err(|source| RunError::Report {
+    report.evaluate(&thresholds);
+    let writing = Instant::now();
+    report.write_all(&dir).map_err(|source| RunError::Report {
         dir: dir.clone(),
         source,
     })?;
+    tracing::info!(
+        took_ms = writing.elapsed().as_millis() as u64,
+        dir = %dir.display(),
+        "report written"
+    );
     Ok(Finished { report, dir })
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::report::{MergeError, Report, merge, read_report, write_json};
+use crate::report::{MergeError, Report, merge, read_report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
@@ -16,15 +16,11 @@ pub enum ShardError {
     Failed { index: u32, code: Option<i32> },
     #[error(transparent)]
     Merge(#[from] MergeError),
-    #[error("cannot write the merged report to {dir}: {source}")]
-    Write {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
 }
 
-/// Runs `procs` shards of `file` as child processes with reports in `dir/shard-<i>`, then
-/// merges them into `dir/report.json`. `seed` must be fixed so all shards agree on the run.
+/// Runs `procs` shards of `file` as child processes with reports in `dir/shard-<i>` and
+/// returns their merge (the caller checks thresholds and writes it). `seed` must be fixed so all
+/// shards agree on the run.
 pub fn run_procs(file: &Path, procs: u32, seed: u64, dir: &Path) -> Result<Report, ShardError> {
     let exe = std::env::current_exe().map_err(|source| ShardError::Spawn { index: 0, source })?;
     let mut children: Vec<(u32, Child)> = Vec::new();
@@ -60,12 +56,7 @@ pub fn run_procs(file: &Path, procs: u32, seed: u64, dir: &Path) -> Result<Repor
             read_report(&path).map(|r| (path, r))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let merged = merge(&reports)?;
-    write_json(&merged, dir).map_err(|source| ShardError::Write {
-        dir: dir.to_path_buf(),
-        source,
-    })?;
-    Ok(merged)
+    Ok(merge(&reports)?)
 }
 
 /// Waits for every shard. Ctrl-C reaches the children too (same process group): each ends its
@@ -113,18 +104,11 @@ fn wait_all(children: &mut [(u32, Child)]) -> Result<(), ShardError> {
     })
 }
 
-/// `wschaos merge`: reads shard reports and writes the merged one into `out`.
-pub fn merge_dirs(inputs: &[PathBuf], out: &Path) -> Result<Report, ShardError> {
+/// `wschaos merge`: reads shard reports and merges them.
+pub fn merge_dirs(inputs: &[PathBuf]) -> Result<Report, ShardError> {
     let reports = inputs
         .iter()
         .map(|p| read_report(p).map(|r| (p.clone(), r)))
         .collect::<Result<Vec<_>, _>>()?;
-    let merged = merge(&reports)?;
-    std::fs::create_dir_all(out)
-        .and_then(|()| write_json(&merged, out))
-        .map_err(|source| ShardError::Write {
-            dir: out.to_path_buf(),
-            source,
-        })?;
-    Ok(merged)
+    Ok(merge(&reports)?)
 }

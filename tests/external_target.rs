@@ -52,7 +52,7 @@ fn managed_serve(count: u32, duration_ms: u64, signal: KillSignal) -> (Scenario,
 fn signal_kill_makes_every_client_reconnect_after_the_downtime_and_leaves_nothing_running() {
     let (s, needle) = managed_serve(50, 3500, KillSignal::Kill);
     let dir = tempfile::tempdir().expect("temp dir");
-    let finished = run_scenario_in(s, dir.path());
+    let finished = run_scenario_in(s, dir.path(), Default::default());
     let report = finished.report;
     let c = &report.counters;
     assert_eq!(c.clients_connected, 50);

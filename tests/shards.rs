@@ -97,6 +97,7 @@ fn shards_agree_on_which_clients_a_fault_picks() {
             out: Some(dir.path().join(name)),
             seed: Some(11),
             shard,
+            ..RunOptions::default()
         };
         let report = run(base(), &options).expect("run").report;
         report.faults[0].clients_targeted

@@ -703,7 +703,13 @@ impl Handler<Stop> for Client {
                 self.deadlines
                     .set(Timer::Close, Instant::now() + self.cfg.close_grace);
             }
-            State::Connecting | State::Backoff => ctx.stop(),
+            State::Connecting | State::Backoff => {
+                // Lost and not back yet: the reconnect the run's end prevented.
+                if self.lost_at.is_some() {
+                    metrics::record(|m| m.counters.reconnects_pending_at_end += 1);
+                }
+                ctx.stop()
+            }
             State::Stopped | State::GaveUp => {}
         }
     }

@@ -1,15 +1,27 @@
-//! What a run produced: the `Report` (one value holding every figure), written as `report.json`
-//! and printed as a terminal summary.
+//! What a run produced: the `Report` (one value holding every figure), written to the report
+//! directory (`report.json`, `summary.md`, `report.html`, `heartbeat_rtt.hlog`, `junit.xml`) and
+//! printed as a terminal summary.
 
+pub mod compare;
 mod faults;
+mod hlog;
+mod html;
 mod json;
+mod junit;
+mod markdown;
 mod merge;
 mod summary;
+pub mod threshold;
 
 pub use faults::{FaultRecord, Percentiles, Recovery, Storm};
+pub use hlog::RttInterval;
 pub use json::write_json;
 pub use merge::{MergeError, merge, read_report};
-pub use summary::print_summary;
+pub use summary::{human_us, print_summary, render as render_summary};
+pub use threshold::{Threshold, ThresholdResult};
+
+use std::io;
+use std::path::Path;
 
 use std::collections::BTreeMap;
 
@@ -52,6 +64,12 @@ pub struct Report {
     /// run or a merged one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// Every threshold (scenario file first, then `--threshold`), checked against this report.
+    pub thresholds: Vec<ThresholdResult>,
+    /// The heartbeat RTT histogram of every second (and of the drain after the end), for
+    /// `heartbeat_rtt.hlog`; their sum is `histograms.heartbeat_rtt`.
+    #[serde(skip)]
+    pub heartbeat_rtt_intervals: Vec<RttInterval>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,7 +85,8 @@ pub struct ScenarioInfo {
 pub struct Ratios {
     /// Heartbeat acks received / heartbeats sent (1.0 when none were sent).
     pub heartbeat_delivered: f64,
-    /// Re-opens / connections lost (1.0 when none were lost).
+    /// Re-opens / connections lost, not counting losses whose reconnect was still pending when
+    /// the run ended (1.0 when none were lost).
     pub reconnect_success: f64,
     /// Echoes received / messages sent (1.0 when none were sent).
     pub message_delivered: f64,
@@ -84,7 +103,10 @@ impl Ratios {
         };
         Self {
             heartbeat_delivered: ratio(c.heartbeat_acks, c.heartbeats_sent),
-            reconnect_success: ratio(c.reconnects, c.disconnects()),
+            reconnect_success: ratio(
+                c.reconnects,
+                c.disconnects().saturating_sub(c.reconnects_pending_at_end),
+            ),
             message_delivered: ratio(c.messages_received, c.messages_sent),
         }
     }
@@ -150,6 +172,13 @@ pub struct TimelinePoint {
     /// Heartbeat RTT percentiles over this second (0 when there was no ack).
     pub heartbeat_rtt_p50_us: u64,
     pub heartbeat_rtt_p99_us: u64,
+    /// This second's `disconnects`, by cause (as the `disconnects_*` counters).
+    pub disconnects_heartbeat_timeout: u64,
+    pub disconnects_close_frame: u64,
+    pub disconnects_io_error: u64,
+    pub disconnects_protocol_error: u64,
+    pub disconnects_server_gone: u64,
+    pub disconnects_dropped: u64,
 }
 
 impl TimelinePoint {
@@ -168,6 +197,12 @@ impl TimelinePoint {
             heartbeat_acks: c.heartbeat_acks,
             heartbeat_rtt_p50_us: quantile(0.5),
             heartbeat_rtt_p99_us: quantile(0.99),
+            disconnects_heartbeat_timeout: c.disconnects_heartbeat_timeout,
+            disconnects_close_frame: c.disconnects_close_frame,
+            disconnects_io_error: c.disconnects_io_error,
+            disconnects_protocol_error: c.disconnects_protocol_error,
+            disconnects_server_gone: c.disconnects_server_gone,
+            disconnects_dropped: c.disconnects_dropped,
         }
     }
 }
@@ -178,6 +213,8 @@ pub struct RunRecord {
     pub totals: Metrics,
     pub timeline: Vec<TimelinePoint>,
     pub faults: Vec<FaultRecord>,
+    /// Each second's heartbeat RTT histogram, compact (see `RttInterval`).
+    pub heartbeat_rtt_intervals: Vec<RttInterval>,
     pub elapsed_s: f64,
     pub all_connected_s: Option<f64>,
     pub interrupted: bool,
@@ -191,6 +228,11 @@ impl Report {
         server: Option<ServerCounts>,
     ) -> Self {
         let totals = &record.totals;
+        let heartbeat_rtt_intervals = hlog::complete_intervals(
+            record.heartbeat_rtt_intervals,
+            totals.hist.heartbeat_rtt.as_ref(),
+            record.elapsed_s,
+        );
         Self {
             schema_version: SCHEMA_VERSION,
             tool: format!("wschaos {}", env!("CARGO_PKG_VERSION")),
@@ -216,6 +258,28 @@ impl Report {
             server,
             interrupted: record.interrupted,
             shard: None,
+            thresholds: Vec::new(),
+            heartbeat_rtt_intervals,
         }
+    }
+
+    /// Checks every threshold against this report and keeps the results.
+    pub fn evaluate(&mut self, thresholds: &[Threshold]) {
+        self.thresholds = thresholds.iter().map(|t| t.evaluate(self)).collect();
+    }
+
+    /// True when every threshold holds (or there are none).
+    pub fn thresholds_hold(&self) -> bool {
+        self.thresholds.iter().all(|t| t.passed)
+    }
+
+    /// Writes every report file into `dir` (created if missing).
+    pub fn write_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        write_json(self, dir)?;
+        markdown::write_markdown(self, dir)?;
+        html::write_html(self, dir)?;
+        hlog::write_hlog(self, dir)?;
+        junit::write_junit(self, dir)
     }
 }

@@ -133,6 +133,12 @@ pub fn render(report: &Report) -> String {
             ),
         );
     }
+    if !report.thresholds.is_empty() {
+        let _ = writeln!(out);
+        for t in &report.thresholds {
+            let _ = writeln!(out, "threshold {t}");
+        }
+    }
     out
 }
 

@@ -25,6 +25,7 @@ use super::model::{
     Jitter, KillSignal, MessageRate, Messages, Reconnect, ResetOn, Scenario, Target, TargetCommand,
     TargetUrl, TcpKeepalive, WsUrl,
 };
+use crate::report::threshold::{Threshold, ThresholdError};
 
 // ---------------------------------------------------------------------------------------------
 // Limits and defaults
@@ -115,7 +116,8 @@ struct RawScenario {
     /// Default: no faults. Faults on the timeline, in any order (the model sorts them by `at`).
     #[serde(default)]
     faults: Vec<RawFault>,
-    /// Default: none. Threshold expressions, kept verbatim; each must be non-empty.
+    /// Default: none. Threshold expressions (`METRIC.STAT OP VALUE[UNIT]`, see
+    /// `report::threshold`), kept verbatim once they parse.
     #[serde(default)]
     thresholds: Vec<Spanned<String>>,
 }
@@ -542,16 +544,18 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, t)| {
                 if t.value.trim().is_empty() {
-                    Err(self.error(
+                    return Err(self.error(
                         &t,
                         &format!("thresholds[{i}]"),
                         format!(
                             "expected a threshold expression like \"heartbeat_rtt.p99 < 50ms\", found {:?}",
                             t.value
                         ),
-                    ))
-                } else {
-                    Ok(t.value)
+                    ));
+                }
+                match Threshold::parse(&t.value) {
+                    Ok(_) => Ok(t.value),
+                    Err(err) => Err(self.threshold_error(&t, i, &err)),
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -565,6 +569,26 @@ impl Validator<'_> {
             faults,
             thresholds,
         })
+    }
+
+    /// A bad threshold, placed on its bad token: the string's column, past an opening quote,
+    /// plus the token's offset in the expression.
+    fn threshold_error(
+        &self,
+        t: &Spanned<String>,
+        index: usize,
+        err: &ThresholdError,
+    ) -> ScenarioError {
+        let (line, column) = line_column(&t.referenced);
+        let chars = t.value.chars().count() as u64;
+        let quoted = t.referenced.span().len() > chars;
+        let offset = t.value.get(..err.offset).map_or(0, |s| s.chars().count());
+        ScenarioError::Invalid {
+            file: self.file.to_string(),
+            line,
+            column: column + usize::from(quoted) + offset,
+            message: format!("thresholds[{index}] {:?}: {err}", t.value),
+        }
     }
 
     fn name(&self, name: &Spanned<String>) -> Result<String, ScenarioError> {
@@ -2248,13 +2272,31 @@ faults:
 
     #[test]
     fn empty_threshold() {
-        let (line, column, message) = err(&with("thresholds: [\"a < 1ms\", \" \"]\n"));
-        assert_eq!((line, column), (7, 25));
+        let (line, column, message) = err(&with("thresholds: [\"messages.lost == 0\", \" \"]\n"));
+        assert_eq!((line, column), (7, 36));
         assert_eq!(
             message,
             "thresholds[1]: expected a threshold expression like \"heartbeat_rtt.p99 < 50ms\", \
              found \" \""
         );
+    }
+
+    #[test]
+    fn bad_thresholds_point_at_the_bad_token() {
+        let (line, column, message) = err(&with(
+            "thresholds: [\"clients.gave_up == 0\", \"heartbeat_rtt.p98 < 5ms\"]\n",
+        ));
+        // The string starts at column 38: its opening quote, then 14 characters to `p98`.
+        assert_eq!((line, column), (7, 53));
+        assert!(
+            message.starts_with("thresholds[1] \"heartbeat_rtt.p98 < 5ms\": unknown statistic"),
+            "{message}"
+        );
+        let (line, column, message) = err(&with("thresholds:\n  - heartbeat_rtt.p99 < 50\n"));
+        assert_eq!((line, column), (8, 25));
+        assert!(message.contains("add a unit"), "{message}");
+        let (line, column, _) = err(&with("thresholds: ['nope.p99 < 5ms']\n"));
+        assert_eq!((line, column), (7, 15));
     }
 
     #[test]

@@ -100,19 +100,40 @@ pub fn ws_url(addr: SocketAddr) -> TargetUrl {
 /// Runs a scenario with the report written to a temporary directory (gone afterwards).
 pub fn run_scenario(scenario: Scenario) -> Finished {
     let dir = tempfile::tempdir().expect("temp dir");
-    run_scenario_in(scenario, dir.path())
-}
-
-/// Runs a scenario with the report written to `dir/report`.
-pub fn run_scenario_in(scenario: Scenario, dir: &std::path::Path) -> Finished {
-    let options = RunOptions {
-        out: Some(dir.join("report")),
-        seed: None,
-        shard: None,
-    };
-    let finished = run(scenario, &options).expect("run succeeds");
+    let finished = run_scenario_in(scenario, dir.path(), RunOptions::default());
     assert!(finished.dir.join("report.json").exists());
     finished
+}
+
+/// Runs a scenario with `options`, the report written to `dir/report`.
+pub fn run_scenario_in(
+    scenario: Scenario,
+    dir: &std::path::Path,
+    mut options: RunOptions,
+) -> Finished {
+    options.out = Some(dir.join("report"));
+    run(scenario, &options).expect("run succeeds")
+}
+
+/// The five files every report directory holds.
+pub const REPORT_FILES: [&str; 5] = [
+    "report.json",
+    "summary.md",
+    "report.html",
+    "heartbeat_rtt.hlog",
+    "junit.xml",
+];
+
+/// Writes a scenario file into `dir` and returns its path.
+pub fn scenario_file(dir: &std::path::Path, name: &str, yaml: &str) -> std::path::PathBuf {
+    let file = dir.join(name);
+    std::fs::write(&file, yaml).expect("write scenario");
+    file
+}
+
+/// The real binary.
+pub fn wschaos() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_wschaos"))
 }
 
 /// A loopback port nothing listens on.

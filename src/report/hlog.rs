@@ -1,0 +1,161 @@
+//! `heartbeat_rtt.hlog`: the heartbeat RTT histogram of every second as an HdrHistogram interval
+//! log (V2 + DEFLATE, log format 1.3), readable by HdrHistogram's log tools and by the
+//! `hdrhistogram` crate's `serialization::interval_log` reader. Values are microseconds.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+
+use super::Report;
+
+/// One interval of heartbeat RTTs, kept compact (V2 + DEFLATE bytes, a few hundred bytes
+/// instead of a ~190 KB histogram) until the log is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RttInterval {
+    /// Seconds since the run started.
+    pub start_s: f64,
+    pub duration_s: f64,
+    /// The interval's histogram, HdrHistogram V2 + DEFLATE.
+    pub v2: Vec<u8>,
+}
+
+impl RttInterval {
+    /// The interval of `h` (`None`: nothing recorded in it).
+    pub fn of(h: Option<&Histogram<u64>>, start_s: f64, duration_s: f64) -> Self {
+        let empty;
+        let h = match h {
+            Some(h) => h,
+            None => {
+                empty = crate::metrics::histogram();
+                &empty
+            }
+        };
+        let mut v2 = Vec::new();
+        // Serialising into a Vec cannot fail for a valid histogram.
+        let _ = V2DeflateSerializer::new().serialize(h, &mut v2);
+        Self {
+            start_s,
+            duration_s: duration_s.max(0.0),
+            v2,
+        }
+    }
+
+    pub fn end_s(&self) -> f64 {
+        self.start_s + self.duration_s
+    }
+
+    /// The interval's histogram (`None` only if the bytes were damaged).
+    pub fn histogram(&self) -> Option<Histogram<u64>> {
+        Deserializer::new().deserialize(&mut &self.v2[..]).ok()
+    }
+}
+
+/// The recorded intervals plus, when the totals hold more than they add up to (the drain after
+/// the run's end collects metrics too), one final interval with the rest, up to `elapsed_s`.
+pub fn complete_intervals(
+    mut intervals: Vec<RttInterval>,
+    totals: Option<&Histogram<u64>>,
+    elapsed_s: f64,
+) -> Vec<RttInterval> {
+    let Some(totals) = totals else {
+        return intervals;
+    };
+    let mut merged = totals.clone();
+    merged.reset();
+    for h in intervals.iter().filter_map(RttInterval::histogram) {
+        let _ = merged.add(&h);
+    }
+    if totals.len() > merged.len() {
+        let mut rest = totals.clone();
+        if rest.subtract(&merged).is_ok() {
+            let start_s = intervals.last().map_or(0.0, RttInterval::end_s);
+            intervals.push(RttInterval::of(Some(&rest), start_s, elapsed_s - start_s));
+        }
+    }
+    intervals
+}
+
+/// The log's text.
+pub fn render(report: &Report) -> io::Result<Vec<u8>> {
+    let start = time::OffsetDateTime::parse(
+        &report.started_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map_or(0.0, |t| t.unix_timestamp_nanos() as f64 / 1e9);
+    let mut header = String::new();
+    let _ = writeln!(header, "#[Histogram log format version 1.3]");
+    let _ = writeln!(
+        header,
+        "#[StartTime: {start:.3} (seconds since epoch), {}]",
+        report.started_at
+    );
+    let _ = writeln!(header, "#[BaseTime: {start:.3} (seconds since epoch)]");
+    let _ = writeln!(
+        header,
+        "#wschaos {}: heartbeat RTT in microseconds, one interval per second",
+        report.scenario.name
+    );
+    let _ = writeln!(
+        header,
+        "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
+    );
+    let mut out = header.into_bytes();
+    let mut serializer = V2DeflateSerializer::new();
+    let mut writer = IntervalLogWriterBuilder::new().begin_log_with(&mut out, &mut serializer)?;
+    for interval in &report.heartbeat_rtt_intervals {
+        let Some(h) = interval.histogram() else {
+            continue;
+        };
+        writer
+            .write_histogram(
+                &h,
+                Duration::from_secs_f64(interval.start_s.max(0.0)),
+                Duration::from_secs_f64(interval.duration_s),
+                None,
+            )
+            .map_err(|e| io::Error::other(e.to_string()))?;
+    }
+    Ok(out)
+}
+
+pub fn write_hlog(report: &Report, dir: &Path) -> io::Result<()> {
+    std::fs::write(dir.join("heartbeat_rtt.hlog"), render(report)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hist(values: &[u64]) -> Histogram<u64> {
+        let mut h = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("bounds");
+        for v in values {
+            h.record(*v).expect("in range");
+        }
+        h
+    }
+
+    #[test]
+    fn the_rest_of_the_totals_becomes_a_final_interval() {
+        let intervals = vec![
+            RttInterval::of(Some(&hist(&[100, 200])), 0.0, 1.0),
+            RttInterval::of(Some(&hist(&[300])), 1.0, 1.0),
+        ];
+        let totals = hist(&[100, 200, 300, 5000, 6000]);
+        let all = complete_intervals(intervals, Some(&totals), 2.4);
+        assert_eq!(all.len(), 3);
+        let last = &all[2];
+        assert_eq!(last.start_s, 2.0);
+        assert!((last.duration_s - 0.4).abs() < 1e-9);
+        let rest = last.histogram().expect("decodes");
+        assert_eq!(rest.len(), 2);
+        assert_eq!(rest.max(), totals.max());
+
+        let same = complete_intervals(all.clone(), Some(&totals), 2.4);
+        assert_eq!(same, all, "nothing left over: no extra interval");
+    }
+}

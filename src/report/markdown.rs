@@ -1,0 +1,164 @@
+//! `summary.md`: the run on one page of Markdown (for a PR comment or a CI job summary):
+//! thresholds with measured values, clients, disconnect causes, histograms and faults.
+
+use std::fmt::Write;
+use std::io;
+use std::path::Path;
+
+use super::Report;
+use super::summary::human_us;
+
+pub fn render(report: &Report) -> String {
+    let s = &report.scenario;
+    let c = &report.counters;
+    let mut out = String::new();
+    let _ = writeln!(out, "# wschaos report: {}\n", s.name);
+    let verdict = if report.interrupted {
+        "**INTERRUPTED** (Ctrl-C): the figures cover the part that ran"
+    } else if report.thresholds.is_empty() {
+        "no thresholds"
+    } else if report.thresholds_hold() {
+        "**PASS**: every threshold holds"
+    } else {
+        "**FAIL**: a threshold failed"
+    };
+    let _ = writeln!(
+        out,
+        "{} clients against {} for {:.0}s (ran {:.1}s), seed {}, started {}, {}.\n\n{verdict}\n",
+        s.clients, s.target, s.duration_s, report.elapsed_s, s.seed, report.started_at, report.tool
+    );
+
+    if !report.thresholds.is_empty() {
+        let _ = writeln!(out, "## Thresholds\n");
+        let _ = writeln!(out, "| threshold | measured | result |\n|---|---:|---|");
+        for t in &report.thresholds {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} |",
+                t.expr,
+                t.measured_display,
+                if t.passed { "pass" } else { "**FAIL**" }
+            );
+        }
+        out.push('\n');
+    }
+
+    let _ = writeln!(out, "## Clients\n");
+    let _ = writeln!(out, "| figure | value |\n|---|---:|");
+    let rows: [(&str, String); 11] = [
+        (
+            "connected at least once",
+            format!("{} / {}", c.clients_connected, s.clients),
+        ),
+        ("gave up", c.gave_up.to_string()),
+        ("connects", c.connects.to_string()),
+        ("reconnects", c.reconnects.to_string()),
+        (
+            "reconnect success",
+            percent(report.ratios.reconnect_success),
+        ),
+        (
+            "connect failures (timeouts)",
+            format!("{} ({})", c.connect_failures, c.connect_timeouts),
+        ),
+        ("heartbeats sent", c.heartbeats_sent.to_string()),
+        (
+            "heartbeats acked",
+            format!(
+                "{} ({})",
+                c.heartbeat_acks,
+                percent(report.ratios.heartbeat_delivered)
+            ),
+        ),
+        ("heartbeats missed", c.heartbeat_misses.to_string()),
+        (
+            "messages sent / echoed / lost",
+            format!(
+                "{} / {} / {}",
+                c.messages_sent, c.messages_received, c.messages_lost
+            ),
+        ),
+        ("closed at the end", c.closed_manually.to_string()),
+    ];
+    for (name, value) in rows {
+        let _ = writeln!(out, "| {name} | {value} |");
+    }
+    out.push('\n');
+
+    let _ = writeln!(out, "## Disconnects by cause\n");
+    let _ = writeln!(out, "| cause | count |\n|---|---:|");
+    for (cause, n) in [
+        ("heartbeat timeout", c.disconnects_heartbeat_timeout),
+        ("close frame", c.disconnects_close_frame),
+        ("I/O error", c.disconnects_io_error),
+        ("protocol error", c.disconnects_protocol_error),
+        ("server gone (EOF)", c.disconnects_server_gone),
+        ("dropped by a fault", c.disconnects_dropped),
+    ] {
+        let _ = writeln!(out, "| {cause} | {n} |");
+    }
+    out.push('\n');
+
+    let _ = writeln!(out, "## Histograms\n");
+    let _ = writeln!(
+        out,
+        "| histogram | count | min | p50 | p90 | p99 | p99.9 | max | mean |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (name, h) in &report.histograms {
+        if h.count == 0 {
+            let _ = writeln!(out, "| {name} | 0 | | | | | | | no samples |");
+            continue;
+        }
+        let fmt = |v: u64| {
+            if *name == "reconnect_attempts" {
+                v.to_string()
+            } else {
+                human_us(v)
+            }
+        };
+        let mean = if *name == "reconnect_attempts" {
+            format!("{:.2}", h.mean)
+        } else {
+            human_us(h.mean.round() as u64)
+        };
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {mean} |",
+            h.count,
+            fmt(h.min),
+            fmt(h.p50),
+            fmt(h.p90),
+            fmt(h.p99),
+            fmt(h.p99_9),
+            fmt(h.max)
+        );
+    }
+    out.push('\n');
+
+    if !report.faults.is_empty() {
+        let _ = writeln!(out, "## Faults\n");
+        let _ = writeln!(
+            out,
+            "| kind | started | ended | clients targeted | connections cut |\n|---|---:|---:|---:|---:|"
+        );
+        for f in &report.faults {
+            let ended = f.ended_s.map_or("-".to_string(), |e| format!("{e:.1}s"));
+            let _ = writeln!(
+                out,
+                "| {} | {:.1}s | {ended} | {} | {} |",
+                f.kind, f.started_s, f.clients_targeted, f.connections_cut
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn percent(ratio: f64) -> String {
+    format!("{:.3}%", ratio * 100.0)
+}
+
+pub fn write_markdown(report: &Report, dir: &Path) -> io::Result<()> {
+    std::fs::write(dir.join("summary.md"), render(report))
+}

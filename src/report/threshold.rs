@@ -1,0 +1,519 @@
+//! Thresholds: pass/fail criteria `METRIC.STAT OP VALUE[UNIT]` (`heartbeat_rtt.p99 < 50ms`),
+//! parsed with the offset of any bad token and evaluated against a finished `Report`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::Report;
+use super::summary::human_us;
+use crate::metrics::Counters;
+
+/// Latency histograms (values in microseconds).
+const TIME_HISTOGRAMS: &[&str] = &[
+    "connect_time",
+    "heartbeat_rtt",
+    "reconnect_time",
+    "detection",
+    "message_rtt",
+];
+/// Histograms whose values are plain counts.
+const COUNT_HISTOGRAMS: &[&str] = &["reconnect_attempts"];
+const STATS: &[&str] = &["p50", "p90", "p99", "p99.9", "max", "mean", "min", "count"];
+/// Friendly names for counters: `(alias, counter field)`.
+const COUNTER_ALIASES: &[(&str, &str)] = &[
+    ("clients.started", "clients_started"),
+    ("clients.stopped", "clients_stopped"),
+    ("clients.connected", "clients_connected"),
+    ("clients.gave_up", "gave_up"),
+    ("connects", "connects"),
+    ("connect.attempts", "connect_attempts"),
+    ("connect.failures", "connect_failures"),
+    ("connect.timeouts", "connect_timeouts"),
+    ("reconnects", "reconnects"),
+    ("heartbeats.sent", "heartbeats_sent"),
+    ("heartbeats.acked", "heartbeat_acks"),
+    ("heartbeats.missed", "heartbeat_misses"),
+    ("messages.sent", "messages_sent"),
+    ("messages.received", "messages_received"),
+    ("messages.lost", "messages_lost"),
+];
+/// Ratios: `(name, field of report.ratios)`.
+const RATIOS: &[(&str, &str)] = &[
+    ("reconnect.success_rate", "reconnect_success"),
+    ("heartbeat.delivered_ratio", "heartbeat_delivered"),
+    ("messages.delivered_ratio", "message_delivered"),
+    ("ratios.reconnect_success", "reconnect_success"),
+    ("ratios.heartbeat_delivered", "heartbeat_delivered"),
+    ("ratios.message_delivered", "message_delivered"),
+];
+const TIME_UNITS: &str = "us, ms, s or m";
+
+/// What a threshold measures.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Metric {
+    /// A histogram statistic: `histogram` is a report key, `stat` one of `STATS`.
+    Histogram {
+        histogram: &'static str,
+        stat: &'static str,
+    },
+    /// A counter field of `report.counters` (or `disconnects`, their sum over causes).
+    Counter(String),
+    /// A field of `report.ratios` (0..=1).
+    Ratio(&'static str),
+}
+
+/// How a metric's value reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Microseconds.
+    Time,
+    Count,
+    /// 0..=1, shown as a percentage.
+    Ratio,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl Op {
+    fn holds(self, measured: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => measured < limit,
+            Op::Le => measured <= limit,
+            Op::Gt => measured > limit,
+            Op::Ge => measured >= limit,
+            Op::Eq => measured == limit,
+            Op::Ne => measured != limit,
+        }
+    }
+}
+
+/// A parsed threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The expression as written.
+    pub expr: String,
+    pub metric: Metric,
+    pub op: Op,
+    /// The limit in the metric's base unit: microseconds, a count, or a ratio 0..=1.
+    pub limit: f64,
+}
+
+/// Why an expression is not a threshold; `offset` is the byte offset of the bad token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ThresholdError {
+    pub offset: usize,
+    pub message: String,
+}
+
+fn error(offset: usize, message: impl Into<String>) -> ThresholdError {
+    ThresholdError {
+        offset,
+        message: message.into(),
+    }
+}
+
+/// A threshold checked against a report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ThresholdResult {
+    pub expr: String,
+    /// The measured value in the metric's base unit (microseconds, count, or ratio 0..=1).
+    pub measured: f64,
+    /// The measured value for people (`12.3ms`, `99.95%`, `3`).
+    pub measured_display: String,
+    pub passed: bool,
+}
+
+/// The expression's tokens with their byte offsets.
+struct Tokens<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn skip_space(&mut self) {
+        let rest = &self.text[self.pos..];
+        self.pos += rest.len() - rest.trim_start().len();
+    }
+
+    fn take_while(&mut self, f: impl Fn(char) -> bool) -> (usize, &'a str) {
+        self.skip_space();
+        let start = self.pos;
+        let rest = &self.text[start..];
+        let len = rest.find(|c: char| !f(c)).unwrap_or(rest.len());
+        self.pos += len;
+        (start, &rest[..len])
+    }
+}
+
+impl Threshold {
+    /// Parses `METRIC.STAT OP VALUE[UNIT]`.
+    pub fn parse(expr: &str) -> Result<Self, ThresholdError> {
+        let mut tokens = Tokens { text: expr, pos: 0 };
+        let (metric_at, name) =
+            tokens.take_while(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if name.is_empty() {
+            return Err(error(
+                metric_at,
+                "expected a metric like heartbeat_rtt.p99, clients.gave_up or reconnect.success_rate",
+            ));
+        }
+        let (metric, kind) = resolve(name, metric_at)?;
+
+        let (op_at, op_text) = tokens.take_while(|c| matches!(c, '<' | '>' | '=' | '!'));
+        let op = match op_text {
+            "<" => Op::Lt,
+            "<=" => Op::Le,
+            ">" => Op::Gt,
+            ">=" => Op::Ge,
+            "==" => Op::Eq,
+            "!=" => Op::Ne,
+            _ => {
+                let found = if op_text.is_empty() {
+                    expr[op_at..].split_whitespace().next().unwrap_or("nothing")
+                } else {
+                    op_text
+                };
+                return Err(error(
+                    op_at,
+                    format!("expected a comparison (<, <=, >, >=, ==, !=), found {found:?}"),
+                ));
+            }
+        };
+
+        let (value_at, number) = tokens.take_while(|c| c.is_ascii_digit() || c == '.');
+        let value: f64 = number.parse().map_err(|_| {
+            let found = expr[value_at..].trim();
+            error(
+                value_at,
+                format!("expected a number after {op_text}, found {found:?}"),
+            )
+        })?;
+        let unit_at = tokens.pos;
+        let unit = &expr[unit_at..];
+        let unit_text = unit.trim_end();
+        if unit_text.len() != unit_text.trim_start().len() {
+            return Err(error(
+                unit_at,
+                "write the unit right after the number (50ms, not 50 ms)",
+            ));
+        }
+        let limit = limit(kind, name, (value, value_at), (unit_text, unit_at))?;
+        Ok(Self {
+            expr: expr.trim().to_string(),
+            metric,
+            op,
+            limit,
+        })
+    }
+
+    fn kind(&self) -> Kind {
+        match &self.metric {
+            Metric::Histogram { histogram, stat } => histogram_kind(histogram, stat),
+            Metric::Counter(_) => Kind::Count,
+            Metric::Ratio(_) => Kind::Ratio,
+        }
+    }
+
+    /// The metric's value in `report`.
+    pub fn measure(&self, report: &Report) -> f64 {
+        match &self.metric {
+            Metric::Histogram { histogram, stat } => {
+                let Some(h) = report.histograms.get(*histogram) else {
+                    return 0.0;
+                };
+                match *stat {
+                    "p50" => h.p50 as f64,
+                    "p90" => h.p90 as f64,
+                    "p99" => h.p99 as f64,
+                    "p99.9" => h.p99_9 as f64,
+                    "max" => h.max as f64,
+                    "mean" => h.mean,
+                    "min" => h.min as f64,
+                    _ => h.count as f64,
+                }
+            }
+            Metric::Counter(field) => counter(&report.counters, field) as f64,
+            Metric::Ratio(field) => match *field {
+                "reconnect_success" => report.ratios.reconnect_success,
+                "heartbeat_delivered" => report.ratios.heartbeat_delivered,
+                _ => report.ratios.message_delivered,
+            },
+        }
+    }
+
+    pub fn evaluate(&self, report: &Report) -> ThresholdResult {
+        let measured = self.measure(report);
+        ThresholdResult {
+            expr: self.expr.clone(),
+            measured,
+            measured_display: display(self.kind(), measured),
+            passed: self.op.holds(measured, self.limit),
+        }
+    }
+}
+
+/// Parses every expression; the first error comes back with its index.
+pub fn parse_all(exprs: &[String]) -> Result<Vec<Threshold>, (usize, ThresholdError)> {
+    exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Threshold::parse(e).map_err(|err| (i, err)))
+        .collect()
+}
+
+fn histogram_kind(histogram: &str, stat: &str) -> Kind {
+    if stat == "count" || COUNT_HISTOGRAMS.contains(&histogram) {
+        Kind::Count
+    } else {
+        Kind::Time
+    }
+}
+
+fn resolve(name: &str, at: usize) -> Result<(Metric, Kind), ThresholdError> {
+    if let Some((_, field)) = RATIOS.iter().find(|(alias, _)| *alias == name) {
+        return Ok((Metric::Ratio(field), Kind::Ratio));
+    }
+    if let Some((_, field)) = COUNTER_ALIASES.iter().find(|(alias, _)| *alias == name) {
+        return Ok((Metric::Counter((*field).to_string()), Kind::Count));
+    }
+    if name == "disconnects" {
+        return Ok((Metric::Counter(name.to_string()), Kind::Count));
+    }
+    if let Some(field) = name.strip_prefix("counters.") {
+        let fields = counter_fields();
+        if fields.iter().any(|f| f == field) {
+            return Ok((Metric::Counter(field.to_string()), Kind::Count));
+        }
+        return Err(error(
+            at + "counters.".len(),
+            format!(
+                "unknown counter {field:?}; counters are {}",
+                fields.join(", ")
+            ),
+        ));
+    }
+    let histograms = || {
+        TIME_HISTOGRAMS
+            .iter()
+            .chain(COUNT_HISTOGRAMS)
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    let Some((hist, stat)) = name.split_once('.') else {
+        return Err(unknown_metric(name, at));
+    };
+    let Some(histogram) = histograms().into_iter().find(|h| *h == hist) else {
+        return Err(unknown_metric(name, at));
+    };
+    let Some(stat) = STATS.iter().find(|s| **s == stat) else {
+        return Err(error(
+            at + hist.len() + 1,
+            format!(
+                "unknown statistic {stat:?} of {hist}; expected one of {}",
+                STATS.join(", ")
+            ),
+        ));
+    };
+    Ok((
+        Metric::Histogram { histogram, stat },
+        histogram_kind(histogram, stat),
+    ))
+}
+
+fn unknown_metric(name: &str, at: usize) -> ThresholdError {
+    let aliases: Vec<&str> = COUNTER_ALIASES
+        .iter()
+        .map(|(a, _)| *a)
+        .chain(RATIOS.iter().take(3).map(|(a, _)| *a))
+        .collect();
+    error(
+        at,
+        format!(
+            "unknown metric {name:?}; expected HISTOGRAM.STAT (histograms {}, {}; stats {}), \
+             counters.FIELD, or one of {}",
+            TIME_HISTOGRAMS.join(", "),
+            COUNT_HISTOGRAMS.join(", "),
+            STATS.join(", "),
+            aliases.join(", ")
+        ),
+    )
+}
+
+/// The limit in the metric's base unit.
+fn limit(
+    kind: Kind,
+    name: &str,
+    (value, value_at): (f64, usize),
+    (unit, at): (&str, usize),
+) -> Result<f64, ThresholdError> {
+    match kind {
+        Kind::Time => {
+            let scale = match unit {
+                "us" => 1.0,
+                "ms" => 1e3,
+                "s" => 1e6,
+                "m" => 60e6,
+                "" => {
+                    return Err(error(
+                        value_at,
+                        format!("{name} is a time: add a unit ({TIME_UNITS}), e.g. {value}ms"),
+                    ));
+                }
+                other => {
+                    return Err(error(
+                        at,
+                        format!("unknown time unit {other:?}; expected {TIME_UNITS}"),
+                    ));
+                }
+            };
+            Ok(value * scale)
+        }
+        Kind::Ratio => match unit {
+            // Rounded so that 99.9% is exactly the ratio 0.999.
+            "%" if value <= 100.0 => Ok((value / 100.0 * 1e12).round() / 1e12),
+            "" if value <= 1.0 => Ok(value),
+            "%" | "" => Err(error(
+                value_at,
+                format!("{name} is a ratio: a percentage up to 100% or a fraction up to 1"),
+            )),
+            other => Err(error(
+                at,
+                format!("{name} is a ratio: expected % or no unit, found {other:?}"),
+            )),
+        },
+        Kind::Count => {
+            if unit.is_empty() {
+                Ok(value)
+            } else {
+                Err(error(
+                    at,
+                    format!("{name} is a count: it takes no unit, found {unit:?}"),
+                ))
+            }
+        }
+    }
+}
+
+fn counter_fields() -> Vec<String> {
+    match serde_json::to_value(Counters::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn counter(counters: &Counters, field: &str) -> u64 {
+    if field == "disconnects" {
+        return counters.disconnects();
+    }
+    serde_json::to_value(counters)
+        .ok()
+        .and_then(|v| v.get(field).and_then(serde_json::Value::as_u64))
+        .unwrap_or(0)
+}
+
+fn display(kind: Kind, value: f64) -> String {
+    match kind {
+        Kind::Time => human_us(value.round() as u64),
+        Kind::Count if value.fract() == 0.0 => format!("{value:.0}"),
+        Kind::Count => format!("{value:.2}"),
+        Kind::Ratio => format!("{:.3}%", value * 100.0),
+    }
+}
+
+impl fmt::Display for ThresholdResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} (measured {})",
+            if self.passed { "PASS" } else { "FAIL" },
+            self.expr,
+            self.measured_display
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(expr: &str) -> Threshold {
+        match Threshold::parse(expr) {
+            Ok(t) => t,
+            Err(e) => panic!("{expr}: {e} at {}", e.offset),
+        }
+    }
+
+    fn bad(expr: &str) -> (usize, String) {
+        match Threshold::parse(expr) {
+            Ok(t) => panic!("{expr} parsed as {t:?}"),
+            Err(e) => (e.offset, e.message),
+        }
+    }
+
+    #[test]
+    fn parses_every_form() {
+        let t = ok("heartbeat_rtt.p99 < 50ms");
+        assert_eq!(
+            t.metric,
+            Metric::Histogram {
+                histogram: "heartbeat_rtt",
+                stat: "p99"
+            }
+        );
+        assert_eq!((t.op, t.limit), (Op::Lt, 50_000.0));
+        assert_eq!(ok("reconnect_time.p99.9<=1.5s").limit, 1_500_000.0);
+        assert_eq!(ok("detection.max >= 2m").limit, 120e6);
+        assert_eq!(ok("message_rtt.mean != 10us").op, Op::Ne);
+        assert_eq!(ok("connect_time.count > 10").limit, 10.0);
+        assert_eq!(ok("reconnect_attempts.p99 <= 3").limit, 3.0);
+        assert_eq!(ok("reconnect.success_rate >= 99.9%").limit, 0.999);
+        assert_eq!(ok("heartbeat.delivered_ratio > 0.99").limit, 0.99);
+        let gave_up = ok("clients.gave_up == 0");
+        assert_eq!(gave_up.metric, Metric::Counter("gave_up".into()));
+        assert_eq!(
+            ok("counters.disconnects_dropped < 5").metric,
+            Metric::Counter("disconnects_dropped".into())
+        );
+        assert_eq!(ok("  messages.lost == 0  ").expr, "messages.lost == 0");
+        assert_eq!(
+            ok("disconnects < 3").metric,
+            Metric::Counter("disconnects".into())
+        );
+    }
+
+    #[test]
+    fn errors_point_at_the_bad_token() {
+        assert_eq!(bad("heartbeat_rt.p99 < 5ms").0, 0);
+        let (at, message) = bad("heartbeat_rtt.p98 < 5ms");
+        assert_eq!(at, 14);
+        assert!(message.contains("unknown statistic \"p98\""), "{message}");
+        let (at, message) = bad("counters.nope == 0");
+        assert_eq!(at, 9);
+        assert!(message.contains("gave_up"), "{message}");
+        let (at, message) = bad("heartbeat_rtt.p99 =< 5ms");
+        assert_eq!(at, 18);
+        assert!(message.contains("\"=<\""), "{message}");
+        assert_eq!(bad("heartbeat_rtt.p99 5ms").0, 18);
+        let (at, message) = bad("heartbeat_rtt.p99 < 50");
+        assert_eq!(at, 20);
+        assert!(message.contains("add a unit"), "{message}");
+        assert_eq!(bad("heartbeat_rtt.p99 < 50 ms").0, 22);
+        assert_eq!(bad("heartbeat_rtt.p99 < 50h").0, 22);
+        assert_eq!(bad("heartbeat_rtt.p99 < fast").0, 20);
+        assert_eq!(bad("clients.gave_up == 0ms").0, 20);
+        assert_eq!(bad("reconnect.success_rate >= 99.9").0, 26);
+        assert_eq!(bad("reconnect.success_rate >= 120%").0, 26);
+        assert_eq!(bad("").0, 0);
+        assert_eq!(bad("< 5ms").0, 0);
+    }
+}
