@@ -81,5 +81,12 @@ pub enum Command {
         /// Worker threads.
         #[arg(long, default_value_t = 1)]
         workers: usize,
+        /// Processes sharing the port (SO_REUSEPORT), for more connections than one process's
+        /// descriptor limit allows.
+        #[arg(long, default_value_t = 1)]
+        procs: u32,
+        /// Listen with SO_REUSEPORT (set for the extra processes of --procs).
+        #[arg(long, hide = true)]
+        reuse_port: bool,
     },
 }

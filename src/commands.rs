@@ -101,7 +101,9 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             host,
             port,
             workers,
-        } => serve(SocketAddr::new(host, port), workers),
+            procs,
+            reuse_port,
+        } => serve(SocketAddr::new(host, port), workers, procs, reuse_port),
     }
 }
 
@@ -229,14 +231,56 @@ fn compare_command(base: &Path, new: &Path, tolerance: &str, min_delta: &str) ->
     })
 }
 
-fn serve(addr: SocketAddr, workers: usize) -> Result<u8, Error> {
+fn serve(addr: SocketAddr, workers: usize, procs: u32, reuse_port: bool) -> Result<u8, Error> {
     crate::run::raise_file_limit(0);
     actix_rt::System::new().block_on(async move {
-        let server = EmbeddedServer::start(addr, workers)
+        let shared = reuse_port || procs > 1;
+        let server = EmbeddedServer::start_shared(addr, workers, shared)
             .map_err(|err| Error::Serve(format!("cannot listen on {addr}: {err}")))?;
+        // The others bind the port this one got (port 0 resolves here).
+        let _siblings = (1..procs)
+            .map(|_| Sibling::start(server.addr(), workers))
+            .collect::<Result<Vec<_>, _>>()?;
         println!("{}", server.addr());
         let _ = std::io::stdout().flush();
         let _ = tokio::signal::ctrl_c().await;
         Ok(exit::OK)
     })
+}
+
+/// One more `wschaos serve` process on the same port; it dies with this one.
+struct Sibling(std::process::Child);
+
+impl Sibling {
+    fn start(addr: SocketAddr, workers: usize) -> Result<Self, Error> {
+        use std::os::unix::process::CommandExt;
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::Serve(format!("cannot find this executable: {e}")))?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(["serve", "--reuse-port", "--host"])
+            .arg(addr.ip().to_string())
+            .arg("--port")
+            .arg(addr.port().to_string())
+            .arg("--workers")
+            .arg(workers.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
+        // SAFETY: prctl is async-signal-safe; it only asks for SIGKILL when the parent dies.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        cmd.spawn()
+            .map(Sibling)
+            .map_err(|e| Error::Serve(format!("cannot start another serve process: {e}")))
+    }
+}
+
+impl Drop for Sibling {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

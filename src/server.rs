@@ -77,6 +77,8 @@ impl Drop for OpenSession {
 pub struct EmbeddedServer {
     addr: SocketAddr,
     workers: usize,
+    /// Share the port with other processes (SO_REUSEPORT): `serve --procs N`.
+    reuse_port: bool,
     handle: Option<ServerHandle>,
     stats: Arc<ServerStats>,
 }
@@ -84,9 +86,16 @@ pub struct EmbeddedServer {
 impl EmbeddedServer {
     /// Binds `addr` (port 0: an ephemeral port) and starts serving.
     pub fn start(addr: SocketAddr, workers: usize) -> io::Result<Self> {
+        Self::start_shared(addr, workers, false)
+    }
+
+    /// Like `start`; with `reuse_port` several processes can listen on the same port and the
+    /// kernel spreads connections over them (each process has its own descriptor limit).
+    pub fn start_shared(addr: SocketAddr, workers: usize, reuse_port: bool) -> io::Result<Self> {
         let mut server = Self {
             addr,
             workers: workers.max(1),
+            reuse_port,
             handle: None,
             stats: Arc::default(),
         };
@@ -104,8 +113,12 @@ impl EmbeddedServer {
         .workers(self.workers)
         .backlog(4096)
         .max_connections(100_000)
-        .disable_signals()
-        .bind(self.addr)?;
+        .disable_signals();
+        let http = if self.reuse_port {
+            http.listen(shared_listener(self.addr)?)?
+        } else {
+            http.bind(self.addr)?
+        };
         // Port 0 resolves to a real port once; restarts rebind that same port.
         if let Some(bound) = http.addrs().first() {
             self.addr = *bound;
@@ -142,6 +155,21 @@ impl EmbeddedServer {
     pub fn is_running(&self) -> bool {
         self.handle.is_some()
     }
+}
+
+/// A listening socket with SO_REUSEADDR and SO_REUSEPORT.
+fn shared_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 async fn echo(
