@@ -1,6 +1,16 @@
 //! Chaos applied between clients and target: the frame-aware proxy (`proxy`, `frame`) and the
 //! vocabulary the coordinator uses to switch its faults on and off (`ProxyFault`, `Victims`).
 
+mod control;
+pub mod frame;
+pub mod proxy;
+mod pump;
+mod spec;
+pub mod toxics;
+
+pub use control::{ProxyControl, ProxyStats};
+pub use proxy::{ProxyConfig, RunningProxy, serve, spawn};
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +39,12 @@ impl Direction {
 
     pub fn includes_downstream(self) -> bool {
         matches!(self, Direction::Downstream | Direction::Both)
+    }
+
+    /// Whether a fault configured for `self` acts on bytes travelling `way`.
+    pub fn covers(self, way: Direction) -> bool {
+        (way.includes_upstream() && self.includes_upstream())
+            || (way.includes_downstream() && self.includes_downstream())
     }
 }
 
@@ -68,9 +84,15 @@ pub enum ProxyFault {
         jitter: Duration,
     },
     /// At most `bytes_per_s` per connection in `direction`.
-    Bandwidth { direction: Direction, bytes_per_s: u64 },
+    Bandwidth {
+        direction: Direction,
+        bytes_per_s: u64,
+    },
     /// Data frames (text, binary, continuation) in `direction` are dropped with `probability`.
-    FrameLoss { direction: Direction, probability: f64 },
+    FrameLoss {
+        direction: Direction,
+        probability: f64,
+    },
     /// A connection that carried no bytes either way for `idle` is closed (both sides, FIN),
     /// as nginx's proxy_read_timeout or a cloud load balancer does.
     IdleTimeout { idle: Duration },
