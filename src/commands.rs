@@ -2,7 +2,9 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use crate::chaos::{AckMatcher, ProxyConfig, ProxyControl, ProxyFault, Victims};
 use crate::cli::{Cli, Command};
 use crate::report::print_summary;
 use crate::run::{RunError, RunOptions, run};
@@ -24,6 +26,8 @@ pub enum Error {
     Run(#[from] RunError),
     #[error("{0}")]
     Serve(String),
+    #[error("{0}")]
+    Proxy(String),
 }
 
 impl Error {
@@ -72,6 +76,17 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             port,
             workers,
         } => serve(SocketAddr::new(host, port), workers),
+        Command::Proxy {
+            listen,
+            upstream,
+            faults,
+            ack_text,
+            max_frame,
+            seed,
+        } => {
+            let ack = ack_text.map_or(AckMatcher::Pong, |text| AckMatcher::Text(text.into()));
+            proxy(listen, &upstream, faults, ack, max_frame, seed)
+        }
     }
 }
 
@@ -82,6 +97,45 @@ fn serve(addr: SocketAddr, workers: usize) -> Result<u8, Error> {
         println!("{}", server.addr());
         let _ = std::io::stdout().flush();
         let _ = tokio::signal::ctrl_c().await;
+        Ok(exit::OK)
+    })
+}
+
+fn proxy(
+    listen: SocketAddr,
+    upstream: &str,
+    faults: Vec<ProxyFault>,
+    ack: AckMatcher,
+    max_frame: u64,
+    seed: u64,
+) -> Result<u8, Error> {
+    let url =
+        scenario::parse_ws_url(upstream).map_err(|e| Error::Proxy(format!("--upstream: {e}")))?;
+    actix_rt::System::new().block_on(async move {
+        // IPv6 hosts are kept bracketed for the Host header; the resolver wants them bare.
+        let host = url.host.trim_start_matches('[').trim_end_matches(']');
+        let upstream = tokio::net::lookup_host((host, url.port))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| Error::Proxy(format!("cannot resolve the address of {url}")))?;
+        let control = Arc::new(ProxyControl::new());
+        for (id, fault) in faults.into_iter().enumerate() {
+            control.activate(id, fault, Victims::All);
+        }
+        let config = ProxyConfig {
+            upstream,
+            ack,
+            max_frame,
+            seed,
+        };
+        let proxy = crate::chaos::spawn(listen, config, control.clone())
+            .map_err(|err| Error::Proxy(format!("cannot listen on {listen}: {err}")))?;
+        println!("{}", proxy.addr());
+        let _ = std::io::stdout().flush();
+        let _ = tokio::signal::ctrl_c().await;
+        drop(proxy);
+        eprintln!("{:?}", control.stats());
         Ok(exit::OK)
     })
 }
