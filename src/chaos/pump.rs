@@ -249,13 +249,15 @@ impl<'a> Pump<'a> {
                 self.wake.notified().await;
                 continue;
             }
+            self.write_due(&writer, now)?;
             if eof && self.outbox.is_empty() {
                 writer.shutdown().await?;
                 return Ok(());
             }
             let step = self.step(now);
             let read = !eof && self.outbox.queued < MAX_QUEUED;
-            if read {
+            if read && self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
+                // Once the bytes read before have been written, this reuses the same memory.
                 self.buf.reserve(READ_SIZE);
             }
             let (lane, len, due) = match step {
@@ -271,11 +273,7 @@ impl<'a> Pump<'a> {
                     if written == 0 {
                         return Err(io::Error::from(io::ErrorKind::WriteZero).into());
                     }
-                    self.outbox.advance(lane, written);
-                    if let Some(bucket) = &mut self.bucket {
-                        bucket.spend(written);
-                    }
-                    self.shared.activity.touch(Instant::now());
+                    self.wrote(lane, written, Instant::now());
                 }
                 got = reader.read_buf(&mut self.buf), if read => {
                     let now = Instant::now();
@@ -291,6 +289,27 @@ impl<'a> Pump<'a> {
                 () = sleep_until(due.unwrap_or(now)), if due.is_some() => {}
             }
         }
+    }
+
+    /// Writes what is due without waiting, until the socket is full or nothing is due.
+    fn write_due(&mut self, writer: &OwnedWriteHalf, now: Instant) -> io::Result<()> {
+        while let Step::Write(lane, len) = self.step(now) {
+            match writer.try_write(&self.outbox.front(lane)[..len]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => self.wrote(lane, written, now),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
+    fn wrote(&mut self, lane: Lane, written: usize, now: Instant) {
+        self.outbox.advance(lane, written);
+        if let Some(bucket) = &mut self.bucket {
+            bucket.spend(written);
+        }
+        self.shared.activity.touch(now);
     }
 
     /// Picks up fault changes: the toxics, and the token bucket of a bandwidth cap.
