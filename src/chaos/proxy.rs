@@ -154,20 +154,18 @@ async fn handle(
     counters
         .connections_open
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    let counter = match &ended {
-        Ok(()) => return,
-        Err(ConnError::BadRequest(_)) => &counters.bad_requests,
-        Err(ConnError::BadResponse(_)) => &counters.bad_responses,
-        Err(ConnError::Connect(_)) => &counters.upstream_connect_failures,
-        Err(ConnError::Pump(PumpError::TooLarge(_))) => &counters.oversized_frames,
-        Err(ConnError::Pump(PumpError::Io(_))) => {
-            tracing::debug!(index, error = ?ended, "proxied connection failed");
-            return;
-        }
+    let Err(err) = ended else {
+        return;
     };
-    if let Err(err) = ended {
-        tracing::debug!(index, %err, "proxied connection closed");
-    }
+    tracing::debug!(index, %err, "proxied connection closed");
+    let counter = match err {
+        ConnError::BadRequest(_) => &counters.bad_requests,
+        ConnError::BadResponse(_) => &counters.bad_responses,
+        ConnError::Connect(_) => &counters.upstream_connect_failures,
+        ConnError::Pump(PumpError::TooLarge(_)) => &counters.oversized_frames,
+        // Resets and broken pipes: the peers' doing (a server kill, a client drop).
+        ConnError::Pump(PumpError::Io(_)) => return,
+    };
     add(counter, 1);
 }
 
@@ -179,7 +177,7 @@ async fn connection(
     control: &ProxyControl,
 ) -> Result<(), ConnError> {
     client.set_nodelay(true)?;
-    let (mut request, client_bytes) = read_head(&mut client)
+    let (request, client_bytes) = read_head(&mut client)
         .await
         .map_err(ConnError::BadRequest)?;
     let client_id = client_id(&request);
@@ -187,10 +185,11 @@ async fn connection(
 
     // A victim's new connection hangs here, its head read, while a partition lasts.
     let mut applied = Applied::new(client_id);
-    while {
+    loop {
         applied.refresh(control);
-        applied.paused()
-    } {
+        if !applied.paused() {
+            break;
+        }
         wakeups.watchdog.notified().await;
     }
 
@@ -201,7 +200,7 @@ async fn connection(
     };
     server.set_nodelay(true)?;
     server.write_all(&request).await?;
-    request.clear();
+    drop(request); // heads are not kept for the connection's life
     let (response, server_bytes) = read_head(&mut server)
         .await
         .map_err(ConnError::BadResponse)?;
