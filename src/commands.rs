@@ -112,12 +112,9 @@ fn proxy(
     let url =
         scenario::parse_ws_url(upstream).map_err(|e| Error::Proxy(format!("--upstream: {e}")))?;
     actix_rt::System::new().block_on(async move {
-        // IPv6 hosts are kept bracketed for the Host header; the resolver wants them bare.
-        let host = url.host.trim_start_matches('[').trim_end_matches(']');
-        let upstream = tokio::net::lookup_host((host, url.port))
+        let upstream = url
+            .resolve()
             .await
-            .ok()
-            .and_then(|mut addrs| addrs.next())
             .ok_or_else(|| Error::Proxy(format!("cannot resolve the address of {url}")))?;
         let control = Arc::new(ProxyControl::new());
         for (id, fault) in faults.into_iter().enumerate() {
