@@ -1,10 +1,11 @@
 //! Command-line interface (clap derive).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::chaos::ProxyFault;
 use crate::coordinator::Shard;
 
 #[derive(Debug, Parser)]
@@ -88,5 +89,29 @@ pub enum Command {
         /// Listen with SO_REUSEPORT (set for the extra processes of --procs).
         #[arg(long, hide = true)]
         reuse_port: bool,
+    },
+    /// Run the chaos proxy standalone in front of a WebSocket server (prints its address on
+    /// the first line). Faults given here apply to every connection for the proxy's whole life.
+    Proxy {
+        /// Where clients connect; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        listen: SocketAddr,
+        /// The server behind the proxy: ws://host:port (the path comes from each client).
+        #[arg(long)]
+        upstream: String,
+        /// A fault: KIND [key=value]..., e.g. "delay_pongs delay=200ms jitter=20ms",
+        /// partition, stop_acking, "latency direction=downstream latency=50ms",
+        /// "bandwidth bytes_per_s=10000", "frame_loss probability=0.1", "idle_timeout idle=30s".
+        #[arg(long = "fault", value_name = "SPEC")]
+        faults: Vec<ProxyFault>,
+        /// Heartbeat acks are text frames equal to TEXT (default: acks are pongs).
+        #[arg(long, value_name = "TEXT")]
+        ack_text: Option<String>,
+        /// Largest frame payload forwarded, in bytes; a bigger frame closes its connection.
+        #[arg(long, default_value_t = crate::chaos::proxy::DEFAULT_MAX_FRAME)]
+        max_frame: u64,
+        /// Seed for jitter and frame-loss draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }

@@ -3,7 +3,9 @@
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
+use crate::chaos::{AckMatcher, ProxyConfig, ProxyControl, ProxyFault, Victims};
 use crate::cli::{Cli, Command};
 use crate::progress::TerminalProgress;
 use crate::report::compare::{self, CompareError};
@@ -38,6 +40,8 @@ pub enum Error {
     Compare(#[from] CompareError),
     #[error("cannot print the report: {0}")]
     Output(String),
+    #[error("{0}")]
+    Proxy(String),
 }
 
 impl Error {
@@ -104,6 +108,17 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             procs,
             reuse_port,
         } => serve(SocketAddr::new(host, port), workers, procs, reuse_port),
+        Command::Proxy {
+            listen,
+            upstream,
+            faults,
+            ack_text,
+            max_frame,
+            seed,
+        } => {
+            let ack = ack_text.map_or(AckMatcher::Pong, |text| AckMatcher::Text(text.into()));
+            proxy(listen, &upstream, faults, ack, max_frame, seed)
+        }
     }
 }
 
@@ -283,4 +298,40 @@ impl Drop for Sibling {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+fn proxy(
+    listen: SocketAddr,
+    upstream: &str,
+    faults: Vec<ProxyFault>,
+    ack: AckMatcher,
+    max_frame: u64,
+    seed: u64,
+) -> Result<u8, Error> {
+    let url =
+        scenario::parse_ws_url(upstream).map_err(|e| Error::Proxy(format!("--upstream: {e}")))?;
+    actix_rt::System::new().block_on(async move {
+        let upstream = url
+            .resolve()
+            .await
+            .ok_or_else(|| Error::Proxy(format!("cannot resolve the address of {url}")))?;
+        let control = Arc::new(ProxyControl::new());
+        for (id, fault) in faults.into_iter().enumerate() {
+            control.activate(id, fault, Victims::All);
+        }
+        let config = ProxyConfig {
+            upstream,
+            ack,
+            max_frame,
+            seed,
+        };
+        let proxy = crate::chaos::spawn(listen, config, control.clone())
+            .map_err(|err| Error::Proxy(format!("cannot listen on {listen}: {err}")))?;
+        println!("{}", proxy.addr());
+        let _ = std::io::stdout().flush();
+        let _ = tokio::signal::ctrl_c().await;
+        drop(proxy);
+        eprintln!("{:?}", control.stats());
+        Ok(exit::OK)
+    })
 }

@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::oneshot;
 
 use crate::chaos::process::TargetProcess;
-use crate::chaos::{AckMatcher, FaultSwitch, ProxyFault, Victims};
+use crate::chaos::{AckMatcher, ProxyControl, ProxyFault, Victims};
 use crate::client::{Client, ClientConfig, DropConnection, FaultEnded, FaultStarted, Stop};
 use crate::metrics::{self, Metrics};
 use crate::progress::Progress;
@@ -169,7 +169,7 @@ pub struct Coordinator {
     shard: Shard,
     /// Taken out while a kill or revive is in progress.
     target: Option<ManagedTarget>,
-    proxy: Option<Box<dyn FaultSwitch>>,
+    proxy: Option<Arc<ProxyControl>>,
     rng: SmallRng,
     started: Instant,
     totals: Metrics,
@@ -194,7 +194,7 @@ impl Coordinator {
         client_cfg: Arc<ClientConfig>,
         arbiters: Vec<ArbiterHandle>,
         target: Option<ManagedTarget>,
-        proxy: Option<Box<dyn FaultSwitch>>,
+        proxy: Option<Arc<ProxyControl>>,
         shard: Shard,
         done: oneshot::Sender<Outcome>,
     ) -> Self {

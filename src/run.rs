@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::chaos::FaultSwitch;
 use crate::chaos::process::TargetProcess;
+use crate::chaos::{ProxyConfig, ProxyControl, RunningProxy};
 use crate::client::{ClientConfig, Endpoint};
 use crate::coordinator::{Coordinator, Interrupt, ManagedTarget, Outcome, Shard, ack_matcher};
 use crate::progress::Progress;
@@ -101,12 +101,16 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         _ => resolve(&url).await?,
     };
     let needs_proxy = scenario.faults.iter().any(|f| f.kind.needs_proxy());
-    let (connect_to, proxy) = if needs_proxy {
-        let (addr, switch) = start_proxy(&scenario, upstream)?;
-        (addr, Some(switch))
+    // Kept alive until the run ends; dropping it closes the proxy.
+    let running_proxy = if needs_proxy {
+        Some(start_proxy(&scenario, upstream)?)
     } else {
-        (upstream, None)
+        None
     };
+    let connect_to = running_proxy
+        .as_ref()
+        .map_or(upstream, |(proxy, _)| proxy.addr());
+    let proxy = running_proxy.as_ref().map(|(_, control)| control.clone());
 
     let max_frame = scenario
         .clients
@@ -201,24 +205,26 @@ async fn start_target(
 }
 
 async fn resolve(url: &WsUrl) -> Result<SocketAddr, RunError> {
-    // IPv6 hosts are kept bracketed for the Host header; the resolver wants them bare.
-    let host = url.host.trim_start_matches('[').trim_end_matches(']');
-    tokio::net::lookup_host((host, url.port))
+    url.resolve()
         .await
-        .ok()
-        .and_then(|mut addrs| addrs.next())
         .ok_or_else(|| RunError::Setup(format!("cannot resolve the address of {url}")))
 }
 
-/// Puts the chaos proxy between clients and `upstream`; returns where clients connect.
+/// Puts the chaos proxy between clients and `upstream` (on this thread) for the run's faults.
 fn start_proxy(
     scenario: &Scenario,
     upstream: SocketAddr,
-) -> Result<(SocketAddr, Box<dyn FaultSwitch>), RunError> {
-    let _ = (ack_matcher(&scenario.clients.heartbeat.mode), upstream);
-    Err(RunError::Setup(
-        "this scenario's faults need the chaos proxy, which this build does not have yet".into(),
-    ))
+) -> Result<(RunningProxy, Arc<ProxyControl>), RunError> {
+    let control = Arc::new(ProxyControl::new());
+    let config = ProxyConfig {
+        ack: ack_matcher(&scenario.clients.heartbeat.mode),
+        seed: scenario.seed,
+        ..ProxyConfig::new(upstream)
+    };
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let proxy = crate::chaos::spawn(loopback, config, control.clone())
+        .map_err(|err| RunError::Setup(format!("cannot start the chaos proxy: {err}")))?;
+    Ok((proxy, control))
 }
 
 /// First Ctrl-C: a clean early end (the report is still written). Second: exit at once.

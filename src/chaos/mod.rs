@@ -1,7 +1,16 @@
 //! Chaos applied between clients and target: the frame-aware proxy (`proxy`, `frame`) and the
 //! vocabulary the coordinator uses to switch its faults on and off (`ProxyFault`, `Victims`).
 
+mod control;
+pub mod frame;
 pub mod process;
+pub mod proxy;
+mod pump;
+mod spec;
+pub mod toxics;
+
+pub use control::{ProxyControl, ProxyStats};
+pub use proxy::{ProxyConfig, RunningProxy, serve, spawn};
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,6 +40,12 @@ impl Direction {
 
     pub fn includes_downstream(self) -> bool {
         matches!(self, Direction::Downstream | Direction::Both)
+    }
+
+    /// Whether a fault configured for `self` acts on bytes travelling `way`.
+    pub fn covers(self, way: Direction) -> bool {
+        (way.includes_upstream() && self.includes_upstream())
+            || (way.includes_downstream() && self.includes_downstream())
     }
 }
 
@@ -93,12 +108,4 @@ pub enum AckMatcher {
     Text(Bytes),
     /// No heartbeat: nothing is an ack.
     Nothing,
-}
-
-/// Switches proxy faults on and off; the coordinator's only handle on the proxy.
-pub trait FaultSwitch {
-    /// Fault number `id` starts acting on `victims`.
-    fn activate(&self, id: usize, fault: ProxyFault, victims: Victims);
-    /// Fault number `id` stops; connections it held (a partition) flow again.
-    fn deactivate(&self, id: usize);
 }

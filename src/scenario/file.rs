@@ -1311,7 +1311,7 @@ fn is_token_char(c: char) -> bool {
 
 /// Parses `embedded` or `ws://host[:port][/path][?query]`. The error is a message without the
 /// key path.
-fn parse_url(url: &str) -> Result<TargetUrl, String> {
+pub(super) fn parse_url(url: &str) -> Result<TargetUrl, String> {
     let generic = || format!("expected {URL_FORMS}, found {url:?}");
     if url == "embedded" {
         return Ok(TargetUrl::Embedded);

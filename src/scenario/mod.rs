@@ -35,6 +35,14 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     parse(&text, &file)
 }
 
+/// Parses a `ws://host[:port][/path]` URL the way a scenario's `target.url` is parsed.
+pub fn parse_ws_url(url: &str) -> Result<WsUrl, String> {
+    match file::parse_url(url)? {
+        TargetUrl::Ws(url) => Ok(url),
+        TargetUrl::Embedded => Err(format!("expected ws://host[:port], found {url:?}")),
+    }
+}
+
 /// Parses and validates scenario text; `file` is only used in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
     file::parse(text, file)

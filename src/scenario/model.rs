@@ -59,6 +59,18 @@ impl WsUrl {
     }
 }
 
+impl WsUrl {
+    /// The first address the host resolves to.
+    pub async fn resolve(&self) -> Option<std::net::SocketAddr> {
+        // IPv6 hosts are kept bracketed for the Host header; the resolver wants them bare.
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        tokio::net::lookup_host((host, self.port))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+    }
+}
+
 impl std::fmt::Display for WsUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ws://{}:{}{}", self.host, self.port, self.path)

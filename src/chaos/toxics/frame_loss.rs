@@ -1,0 +1,66 @@
+//! FrameLoss: data frames (text, binary, continuation) travelling `direction` are dropped with
+//! `probability`; control frames (close, ping, pong) always pass.
+
+use rand::Rng;
+use rand::rngs::SmallRng;
+
+use super::{Fate, FrameInfo, Toxic};
+use crate::chaos::Direction;
+
+#[derive(Debug, Clone, Copy)]
+pub struct FrameLoss {
+    pub direction: Direction,
+    pub probability: f64,
+}
+
+impl Toxic for FrameLoss {
+    fn frame(&self, way: Direction, frame: &FrameInfo, fate: &mut Fate, rng: &mut SmallRng) {
+        if self.direction.covers(way)
+            && frame.header.is_data()
+            && rng.random::<f64>() < self.probability
+        {
+            fate.drop = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::frame::{BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT};
+    use crate::chaos::toxics::test_support::{fate, info, rng};
+
+    #[test]
+    fn certain_loss_drops_data_frames_but_never_control_frames() {
+        let toxic = FrameLoss {
+            direction: Direction::Both,
+            probability: 1.0,
+        };
+        for way in [Direction::Upstream, Direction::Downstream] {
+            for opcode in [TEXT, BINARY, CONTINUATION] {
+                assert!(fate(&toxic, way, opcode, false).drop);
+            }
+            for opcode in [CLOSE, PING, PONG] {
+                assert!(!fate(&toxic, way, opcode, true).drop);
+            }
+        }
+    }
+
+    #[test]
+    fn loss_follows_the_probability() {
+        let toxic = FrameLoss {
+            direction: Direction::Upstream,
+            probability: 0.25,
+        };
+        let mut rng = rng();
+        let dropped = (0..10_000)
+            .filter(|_| {
+                let mut fate = Fate::default();
+                toxic.frame(Direction::Upstream, &info(TEXT, false), &mut fate, &mut rng);
+                fate.drop
+            })
+            .count();
+        assert!((2000..3000).contains(&dropped), "{dropped}");
+        assert!(!fate(&toxic, Direction::Downstream, TEXT, false).drop);
+    }
+}
