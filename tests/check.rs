@@ -40,7 +40,7 @@ fn a_broken_copy_fails_with_file_line_column_and_exit_2() {
             .expect("flaky.yaml");
     let cases = [
         // (replace, with, expected line, expected message fragment)
-        ("at: 30s", "at: 90s", "past the scenario duration"),
+        ("at: 43s", "at: 90s", "past the scenario duration"),
         (
             "fraction: 0.1",
             "fraction: 1.5",

@@ -34,8 +34,11 @@ impl HeartbeatState {
         seq
     }
 
-    /// An ack for `seq` (ping mode) or for the oldest unanswered heartbeat (`None`, text mode).
-    /// Returns the round-trip time if the heartbeat was still remembered.
+    /// An ack for `seq` (ping mode), or, in text mode (`None`), for the latest heartbeat: a text
+    /// ack carries no sequence number and servers answer in order, so the older unanswered ones
+    /// will not be answered any more and are forgotten. (Exact while acks come back within one
+    /// interval; use ping mode to measure longer delays.) Returns the round-trip time if the
+    /// heartbeat was still remembered.
     pub fn acked(&mut self, seq: Option<u64>, now: Instant) -> Option<Duration> {
         let slot = match seq {
             Some(seq) => self.unanswered.iter().position(|(s, _)| *s == seq)?,
@@ -45,8 +48,10 @@ impl HeartbeatState {
                     .iter()
                     .enumerate()
                     .filter(|(_, (s, _))| *s != u64::MAX)
-                    .min_by_key(|(_, (s, _))| *s)?;
-                slot
+                    .max_by_key(|(_, (s, _))| *s)?;
+                let sent_at = self.unanswered[slot].1;
+                self.unanswered = [(u64::MAX, sent_at); RING];
+                return Some(now.saturating_duration_since(sent_at));
             }
         };
         let sent_at = self.unanswered[slot].1;
@@ -63,10 +68,6 @@ impl HeartbeatState {
     pub fn missed(&mut self) -> bool {
         self.missed += 1;
         self.missed >= self.max_missed
-    }
-
-    pub fn missed_in_a_row(&self) -> u32 {
-        self.missed
     }
 }
 
@@ -96,20 +97,14 @@ mod tests {
     }
 
     #[test]
-    fn text_acks_match_the_oldest_unanswered() {
+    fn a_text_ack_answers_the_latest_heartbeat_and_settles_the_older_ones() {
         let t0 = Instant::now();
+        let ms = Duration::from_millis;
         let mut hb = HeartbeatState::new(1, t0);
-        hb.sent(t0);
-        hb.sent(t0 + Duration::from_millis(10));
-        assert_eq!(
-            hb.acked(None, t0 + Duration::from_millis(20)),
-            Some(Duration::from_millis(20))
-        );
-        assert_eq!(
-            hb.acked(None, t0 + Duration::from_millis(20)),
-            Some(Duration::from_millis(10))
-        );
-        assert_eq!(hb.acked(None, t0 + Duration::from_millis(20)), None);
+        hb.sent(t0); // its ack is lost
+        hb.sent(t0 + ms(10));
+        assert_eq!(hb.acked(None, t0 + ms(20)), Some(ms(10)));
+        assert_eq!(hb.acked(None, t0 + ms(20)), None, "nothing left to answer");
     }
 
     #[test]
@@ -121,6 +116,18 @@ mod tests {
         assert!(!hb.missed());
         assert!(!hb.missed());
         assert!(hb.missed(), "third consecutive miss is fatal");
+    }
+
+    #[test]
+    fn a_lost_text_ack_does_not_inflate_later_rtts() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut hb = HeartbeatState::new(3, t0);
+        hb.sent(t0); // lost
+        hb.sent(t0 + ms(200));
+        assert_eq!(hb.acked(None, t0 + ms(205)), Some(ms(5)));
+        hb.sent(t0 + ms(400));
+        assert_eq!(hb.acked(None, t0 + ms(403)), Some(ms(3)));
     }
 
     #[test]
