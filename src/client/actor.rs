@@ -275,7 +275,8 @@ impl Client {
                 .heartbeat
                 .interval
                 .mul_f64(self.rng.random_range(0.0..1.0));
-            self.deadlines.set(Timer::Heartbeat, now + offset);
+            self.deadlines
+                .set(Timer::Heartbeat, self.cfg.on_slot(now + offset));
         }
         match self.cfg.messages.as_ref().map(|m| m.rate) {
             None => {}
@@ -311,10 +312,8 @@ impl Client {
         let interval = cfg.heartbeat.interval;
         // Keep the schedule; if the actor fell a whole interval behind, start over from now.
         let next = due + interval;
-        self.deadlines.set(
-            Timer::Heartbeat,
-            if next > now { next } else { now + interval },
-        );
+        let next = if next > now { next } else { now + interval };
+        self.deadlines.set(Timer::Heartbeat, self.cfg.on_slot(next));
         if self.deadlines.get(Timer::Ack).is_none() {
             self.deadlines.set(Timer::Ack, now + cfg.heartbeat.timeout);
         }

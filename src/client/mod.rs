@@ -38,7 +38,21 @@ pub struct ClientConfig {
     pub tcp_keepalive: Option<TcpKeepalive>,
 }
 
+/// Heartbeats go out on the boundaries of these slots (counted from the run's start): the
+/// clients of an arbiter that are due in one slot send in one burst, so the runtime, the kernel
+/// and the server wake once per burst instead of once per heartbeat. Random offsets still spread
+/// a fleet over `interval / HEARTBEAT_SLOT` slots.
+pub const HEARTBEAT_SLOT: Duration = Duration::from_millis(10);
+
 impl ClientConfig {
+    /// `at`, moved forward to the next slot boundary.
+    pub fn on_slot(&self, at: Instant) -> Instant {
+        let since = at.saturating_duration_since(self.started).as_nanos();
+        let slot = HEARTBEAT_SLOT.as_nanos();
+        let slots = since.div_ceil(slot);
+        self.started + Duration::from_nanos((slots * slot) as u64)
+    }
+
     pub fn source_ip(&self, client_id: u32) -> Option<IpAddr> {
         if self.source_ips.is_empty() {
             None
