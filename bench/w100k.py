@@ -89,13 +89,20 @@ def main():
         server.kill()
         server.wait()
     c = report["counters"]
-    held = sum(1 for p in report["timeline"] if p["connected"] >= n)
+    full_at = report.get("all_connected_s")
+    held = 0.0
+    if full_at is not None:
+        drops = [p["t_s"] for p in report["timeline"] if p["t_s"] > full_at + 1 and p["connected"] < n]
+        held = min(drops + [95.0]) - full_at
     cpu = usage.ru_utime + usage.ru_stime
     print(f"{n} clients, command: python3 bench/w100k.py {n}")
     print(f"{'connected':>9} {'held s':>6} {'hb delivered':>12} {'tool peak RSS MiB':>17} "
           f"{'KiB/conn':>8} {'tool CPU s':>10} {'wall s':>6}")
-    print(f"{c['clients_connected']:>9} {held:>6} {c['heartbeat_acks'] / max(1, c['heartbeats_sent']) * 100:>11.2f}% "
+    print(f"{c['clients_connected']:>9} {held:>6.1f} {c['heartbeat_acks'] / max(1, c['heartbeats_sent']) * 100:>11.2f}% "
           f"{peak[0] / 1024:>17.1f} {peak[0] / n:>8.2f} {cpu:>10.1f} {wall:>6.0f}")
+    lost = {k: v for k, v in c.items() if k.startswith("disconnects_") and v}
+    print(f"fleet complete at {full_at}s; connections lost: {lost or 'none'}; "
+          f"heartbeat misses {c['heartbeat_misses']}; connect failures {c['connect_failures']}")
 
 
 if __name__ == "__main__":

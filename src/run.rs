@@ -61,7 +61,8 @@ pub fn run(mut scenario: Scenario, options: &RunOptions) -> Result<Finished, Run
     if let Some(seed) = options.seed {
         scenario.seed = seed;
     }
-    raise_file_limit(scenario.clients.count);
+    let shard = options.shard.unwrap_or(Shard::WHOLE);
+    raise_file_limit(shard.size_of(scenario.clients.count) as u32);
     actix_rt::System::new().block_on(run_in_system(scenario, options.clone()))
 }
 
