@@ -10,3 +10,7 @@ echo
 python3 burst.py
 echo
 python3 storm.py
+echo
+bash proxy_latency.sh 200 15s 100ms
+echo
+python3 w100k.py 100000
