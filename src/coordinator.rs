@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::oneshot;
 
 use crate::chaos::process::TargetProcess;
-use crate::chaos::{AckMatcher, ProxyControl, ProxyFault, Victims};
+use crate::chaos::{AckMatcher, ProxyControl, Victims};
 use crate::client::{Client, ClientConfig, DropConnection, FaultEnded, FaultStarted, Stop};
 use crate::metrics::{self, Metrics};
 use crate::progress::Progress;
@@ -52,40 +52,6 @@ impl ManagedTarget {
             ManagedTarget::Process(_) => None,
         }
     }
-}
-
-/// What the proxy should do for a scenario fault (None: not a proxy fault).
-fn proxy_fault(kind: &FaultKind) -> Option<ProxyFault> {
-    Some(match *kind {
-        FaultKind::ServerKill { .. } | FaultKind::Drop { .. } => return None,
-        FaultKind::DelayPongs { delay, jitter } => ProxyFault::DelayAcks { delay, jitter },
-        FaultKind::StopAcking => ProxyFault::DropAcks,
-        FaultKind::Partition => ProxyFault::Partition,
-        FaultKind::Latency {
-            direction,
-            latency,
-            jitter,
-        } => ProxyFault::Latency {
-            direction,
-            latency,
-            jitter,
-        },
-        FaultKind::Bandwidth {
-            direction,
-            bytes_per_s,
-        } => ProxyFault::Bandwidth {
-            direction,
-            bytes_per_s,
-        },
-        FaultKind::FrameLoss {
-            direction,
-            probability,
-        } => ProxyFault::FrameLoss {
-            direction,
-            probability,
-        },
-        FaultKind::IdleTimeout { idle } => ProxyFault::IdleTimeout { idle },
-    })
 }
 
 /// How the proxy recognises acks for this scenario's heartbeat.
@@ -366,10 +332,13 @@ impl Coordinator {
                         }),
                 );
             }
-            ref kind => {
-                let (Some(proxy), Some(proxy_fault)) = (self.proxy.as_ref(), proxy_fault(kind))
-                else {
-                    tracing::warn!("{} at {:?}: no chaos proxy in place", kind.name(), fault.at);
+            FaultKind::Proxy(proxy_fault) => {
+                let Some(proxy) = self.proxy.as_ref() else {
+                    tracing::warn!(
+                        "{} at {:?}: no chaos proxy in place",
+                        proxy_fault.name(),
+                        fault.at
+                    );
                     return;
                 };
                 let set = if fault.fraction >= 1.0 {

@@ -31,10 +31,10 @@ fn delay_pongs_delays_only_the_victims_acks_and_not_their_messages() {
         0,
         2500,
         0.5,
-        FaultKind::DelayPongs {
+        FaultKind::Proxy(ProxyFault::DelayAcks {
             delay: ms(200),
             jitter: ms(0),
-        },
+        }),
     )];
     let report = run_scenario(s).report;
     let victims = report.faults[0].clients_targeted as f64;
@@ -63,7 +63,12 @@ fn a_partition_is_detected_within_interval_plus_timeout_and_heals() {
     s.clients.heartbeat.timeout = ms(400);
     s.clients.heartbeat.max_missed = 1;
     s.clients.connect_timeout = ms(300);
-    s.faults = vec![window(500, 1500, 0.5, FaultKind::Partition)];
+    s.faults = vec![window(
+        500,
+        1500,
+        0.5,
+        FaultKind::Proxy(ProxyFault::Partition),
+    )];
     let report = run_scenario(s).report;
     let f = &report.faults[0];
     assert!(f.clients_targeted >= 4, "{f:?}");
@@ -91,7 +96,12 @@ fn stop_acking_with_max_missed_three_is_detected_after_the_third_miss() {
     s.clients.heartbeat.interval = ms(200);
     s.clients.heartbeat.timeout = ms(100);
     s.clients.heartbeat.max_missed = 3;
-    s.faults = vec![window(500, 1500, 1.0, FaultKind::StopAcking)];
+    s.faults = vec![window(
+        500,
+        1500,
+        1.0,
+        FaultKind::Proxy(ProxyFault::DropAcks),
+    )];
     let report = run_scenario(s).report;
     let f = &report.faults[0];
     assert_eq!(f.noticed, 10, "{f:?}");
@@ -120,7 +130,7 @@ fn idle_timeout_cuts_silent_clients_but_not_heartbeating_ones() {
             300,
             2100,
             1.0,
-            FaultKind::IdleTimeout { idle: ms(1000) },
+            FaultKind::Proxy(ProxyFault::IdleTimeout { idle: ms(1000) }),
         )];
         run_scenario(s).report
     };
@@ -140,7 +150,7 @@ fn idle_timeout_cuts_silent_clients_but_not_heartbeating_ones() {
         300,
         2100,
         1.0,
-        FaultKind::IdleTimeout { idle: ms(1000) },
+        FaultKind::Proxy(ProxyFault::IdleTimeout { idle: ms(1000) }),
     )];
     let beating = run_scenario(s).report;
     assert_eq!(beating.counters.disconnects(), 0);
@@ -155,11 +165,11 @@ fn server_kill_and_drop_still_work_through_the_proxy() {
             0,
             3000,
             1.0,
-            FaultKind::Latency {
+            FaultKind::Proxy(ProxyFault::Latency {
                 direction: Direction::Both,
                 latency: ms(5),
                 jitter: ms(0),
-            },
+            }),
         ),
         fault(500, kill(300)),
         fault(

@@ -99,6 +99,21 @@ pub enum ProxyFault {
     IdleTimeout { idle: Duration },
 }
 
+impl ProxyFault {
+    /// The fault's name in scenario files, `--fault` specs and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProxyFault::DelayAcks { .. } => "delay_pongs",
+            ProxyFault::DropAcks => "stop_acking",
+            ProxyFault::Partition => "partition",
+            ProxyFault::Latency { .. } => "latency",
+            ProxyFault::Bandwidth { .. } => "bandwidth",
+            ProxyFault::FrameLoss { .. } => "frame_loss",
+            ProxyFault::IdleTimeout { .. } => "idle_timeout",
+        }
+    }
+}
+
 /// How the proxy recognises a heartbeat ack coming from the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AckMatcher {

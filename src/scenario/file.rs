@@ -22,8 +22,8 @@ use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
 use super::ScenarioError;
 use super::model::{
     BackoffPolicy, Clients, Direction, DropMode, Fault, FaultKind, Heartbeat, HeartbeatMode,
-    Jitter, KillSignal, MessageRate, Messages, Reconnect, ResetOn, Scenario, Target, TargetCommand,
-    TargetUrl, TcpKeepalive, WsUrl,
+    Jitter, KillSignal, MessageRate, Messages, ProxyFault, Reconnect, ResetOn, Scenario, Target,
+    TargetCommand, TargetUrl, TcpKeepalive, WsUrl,
 };
 use crate::report::threshold::{Threshold, ThresholdError};
 
@@ -1252,17 +1252,17 @@ impl Validator<'_> {
                     Some(RawDropMode::Reset) => DropMode::Reset,
                 },
             },
-            "delay_pongs" => FaultKind::DelayPongs {
+            "delay_pongs" => FaultKind::Proxy(ProxyFault::DelayAcks {
                 delay: required_duration(&raw.delay, "delay", "how long acks are held, like 2s")?,
                 jitter,
-            },
-            "stop_acking" => FaultKind::StopAcking,
-            "partition" => FaultKind::Partition,
-            "latency" => FaultKind::Latency {
+            }),
+            "stop_acking" => FaultKind::Proxy(ProxyFault::DropAcks),
+            "partition" => FaultKind::Proxy(ProxyFault::Partition),
+            "latency" => FaultKind::Proxy(ProxyFault::Latency {
                 direction,
                 latency: required_duration(&raw.latency, "latency", "the added delay, like 50ms")?,
                 jitter,
-            },
+            }),
             "bandwidth" => {
                 let Some(rate) = &raw.bytes_per_s else {
                     return Err(required("bytes_per_s", "bytes per second per connection"));
@@ -1274,10 +1274,10 @@ impl Validator<'_> {
                         "expected at least 1 byte per second, found 0",
                     ));
                 }
-                FaultKind::Bandwidth {
+                FaultKind::Proxy(ProxyFault::Bandwidth {
                     direction,
                     bytes_per_s: rate.value,
-                }
+                })
             }
             "frame_loss" => {
                 let Some(p) = &raw.probability else {
@@ -1286,14 +1286,14 @@ impl Validator<'_> {
                         "the chance a data frame is dropped, 0.0 to 1.0",
                     ));
                 };
-                FaultKind::FrameLoss {
+                FaultKind::Proxy(ProxyFault::FrameLoss {
                     direction,
                     probability: unit_interval(p, "probability")?,
-                }
+                })
             }
-            _ => FaultKind::IdleTimeout {
+            _ => FaultKind::Proxy(ProxyFault::IdleTimeout {
                 idle: required_duration(&raw.idle, "idle", "the silence that gets cut, like 60s")?,
-            },
+            }),
         };
         Ok(Fault {
             at,
@@ -1996,39 +1996,42 @@ faults:
                 at: secs(5),
                 duration: Some(secs(10)),
                 fraction: 0.2,
-                kind: FaultKind::DelayPongs {
+                kind: FaultKind::Proxy(ProxyFault::DelayAcks {
                     delay: secs(2),
                     jitter: Duration::from_millis(500)
-                },
+                }),
             }
         );
-        assert_eq!(f[1].kind, FaultKind::Partition);
+        assert_eq!(f[1].kind, FaultKind::Proxy(ProxyFault::Partition));
         assert_eq!(f[1].fraction, 0.05);
         assert_eq!(
             f[2].kind,
-            FaultKind::Latency {
+            FaultKind::Proxy(ProxyFault::Latency {
                 direction: Direction::Downstream,
                 latency: Duration::from_millis(50),
                 jitter: Duration::ZERO
-            }
+            })
         );
         assert_eq!(f[2].fraction, 1.0, "fraction defaults to every client");
         assert_eq!(
             f[3].kind,
-            FaultKind::Bandwidth {
+            FaultKind::Proxy(ProxyFault::Bandwidth {
                 direction: Direction::Both,
                 bytes_per_s: 1000
-            }
+            })
         );
         assert_eq!(
             f[4].kind,
-            FaultKind::FrameLoss {
+            FaultKind::Proxy(ProxyFault::FrameLoss {
                 direction: Direction::Upstream,
                 probability: 0.1
-            }
+            })
         );
-        assert_eq!(f[5].kind, FaultKind::IdleTimeout { idle: secs(1) });
-        assert_eq!(f[6].kind, FaultKind::StopAcking);
+        assert_eq!(
+            f[5].kind,
+            FaultKind::Proxy(ProxyFault::IdleTimeout { idle: secs(1) })
+        );
+        assert_eq!(f[6].kind, FaultKind::Proxy(ProxyFault::DropAcks));
         assert!(f.iter().all(|f| f.kind.needs_proxy()));
     }
 

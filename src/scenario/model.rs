@@ -189,30 +189,10 @@ pub enum FaultKind {
     },
     /// The chosen clients lose their connection and reconnect.
     Drop { mode: DropMode },
-    /// Pongs / heartbeat acks (only) are held back `delay` +- `jitter` (proxy).
-    DelayPongs { delay: Duration, jitter: Duration },
-    /// The server's heartbeat acks stop; the connection stays open (proxy).
-    StopAcking,
-    /// Half-open: no bytes either way, no FIN; new connections hang (proxy).
-    Partition,
-    /// Every byte in `direction` is delayed `latency` +- `jitter` (proxy).
-    Latency {
-        direction: Direction,
-        latency: Duration,
-        jitter: Duration,
-    },
-    /// At most `bytes_per_s` per connection in `direction` (proxy).
-    Bandwidth {
-        direction: Direction,
-        bytes_per_s: u64,
-    },
-    /// Data frames in `direction` are dropped with `probability` (proxy).
-    FrameLoss {
-        direction: Direction,
-        probability: f64,
-    },
-    /// Connections silent for `idle` are cut, as a load balancer does (proxy).
-    IdleTimeout { idle: Duration },
+    /// Applied by the chaos proxy to the chosen clients' connections for `duration`:
+    /// `delay_pongs`, `stop_acking`, `partition`, `latency`, `bandwidth`, `frame_loss`,
+    /// `idle_timeout`.
+    Proxy(ProxyFault),
 }
 
 impl FaultKind {
@@ -221,24 +201,18 @@ impl FaultKind {
         match self {
             FaultKind::ServerKill { .. } => "server_kill",
             FaultKind::Drop { .. } => "drop",
-            FaultKind::DelayPongs { .. } => "delay_pongs",
-            FaultKind::StopAcking => "stop_acking",
-            FaultKind::Partition => "partition",
-            FaultKind::Latency { .. } => "latency",
-            FaultKind::Bandwidth { .. } => "bandwidth",
-            FaultKind::FrameLoss { .. } => "frame_loss",
-            FaultKind::IdleTimeout { .. } => "idle_timeout",
+            FaultKind::Proxy(fault) => fault.name(),
         }
     }
 
     /// True for the faults the chaos proxy applies (the proxy then sits between clients and
     /// target for the whole run).
     pub fn needs_proxy(&self) -> bool {
-        !matches!(self, FaultKind::ServerKill { .. } | FaultKind::Drop { .. })
+        matches!(self, FaultKind::Proxy(_))
     }
 }
 
-pub use crate::chaos::Direction;
+pub use crate::chaos::{Direction, ProxyFault};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropMode {
