@@ -248,6 +248,14 @@ impl Writer {
         self.half = Some(half);
     }
 
+    /// Lends the connection's socket to `f`, to read its options.
+    pub fn with_socket<R>(&self, f: impl FnOnce(socket2::SockRef<'_>) -> R) -> R {
+        // SAFETY: `fd` belongs to the stream whose halves this writer and its reader own; the
+        // borrow ends before `self` can be dropped.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd) };
+        f(socket2::SockRef::from(&fd))
+    }
+
     /// Makes the coming close an RST instead of a FIN (SO_LINGER 0) and skips the write
     /// shutdown, so the peer sees a reset with no close frame.
     pub fn reset_on_close(&mut self) {
