@@ -73,7 +73,50 @@ pub struct Storm {
     pub mean_per_100ms: f64,
 }
 
+/// Column titles of the per-fault table (terminal, Markdown, HTML), matching [`FaultRecord::cells`].
+pub const FAULT_COLUMNS: [&str; 12] = [
+    "fault",
+    "at",
+    "ended",
+    "touched",
+    "cut",
+    "noticed",
+    "back",
+    "detect p50",
+    "detect p99",
+    "back 50%",
+    "back 99%",
+    "back 100%",
+];
+
+/// Last column: the reconnect storm.
+pub const STORM_COLUMN: &str = "storm peak/mean per 100ms";
+
 impl FaultRecord {
+    /// The fault as table cells for people, in [`FAULT_COLUMNS`] order plus the storm.
+    pub fn cells(&self) -> [String; 13] {
+        let us = |v: Option<u64>| v.map_or_else(|| "-".to_string(), super::human_us);
+        let rec = self.recovery_us;
+        [
+            self.kind.clone(),
+            format!("{:.1}s", self.started_s),
+            self.ended_s.map_or("-".to_string(), |e| format!("{e:.1}s")),
+            self.clients_targeted.to_string(),
+            self.connections_cut.to_string(),
+            self.noticed.to_string(),
+            self.reopened.to_string(),
+            us(self.detection_us.map(|d| d.p50)),
+            us(self.detection_us.map(|d| d.p99)),
+            us(rec.and_then(|r| r.p50)),
+            us(rec.and_then(|r| r.p99)),
+            us(rec.and_then(|r| r.all)),
+            self.storm.map_or_else(
+                || "-".to_string(),
+                |s| format!("{}/{:.0}", s.peak_per_100ms, s.mean_per_100ms),
+            ),
+        ]
+    }
+
     pub fn started(index: usize, kind: &str, started_s: f64, targeted: usize) -> Self {
         Self {
             index,

@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 
 use super::summary::human_us;
-use super::{FaultRecord, HistogramSummary, Report};
+use super::{FAULT_COLUMNS, FaultRecord, HistogramSummary, Report, STORM_COLUMN};
 
 /// Chart size in SVG user units (the page scales them to its width).
 const WIDTH: f64 = 1200.0;
@@ -164,23 +164,17 @@ fn faults_table(out: &mut String, report: &Report) {
         let _ = writeln!(out, "<p class=\"note\">No faults were injected.</p>");
         return;
     }
-    let _ = writeln!(
-        out,
-        "<table><tr><th>kind</th><th>started</th><th>ended</th><th>clients targeted</th>\
-         <th>connections cut</th></tr>"
-    );
+    let _ = write!(out, "<table><tr>");
+    for title in FAULT_COLUMNS.iter().chain([&STORM_COLUMN]) {
+        let _ = write!(out, "<th>{title}</th>");
+    }
+    let _ = writeln!(out, "</tr>");
     for f in &report.faults {
-        let ended = f
-            .ended_s
-            .map_or("(still in force at the end)".into(), |e| format!("{e:.1}s"));
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{:.1}s</td><td>{ended}</td><td>{}</td><td>{}</td></tr>",
-            esc(&f.kind),
-            f.started_s,
-            f.clients_targeted,
-            f.connections_cut
-        );
+        let _ = write!(out, "<tr>");
+        for cell in f.cells() {
+            let _ = write!(out, "<td>{}</td>", esc(&cell));
+        }
+        let _ = writeln!(out, "</tr>");
     }
     let _ = writeln!(out, "</table>");
 }

@@ -5,8 +5,8 @@ use std::fmt::Write;
 use std::io;
 use std::path::Path;
 
-use super::Report;
 use super::summary::human_us;
+use super::{FAULT_COLUMNS, Report, STORM_COLUMN};
 
 pub fn render(report: &Report) -> String {
     let s = &report.scenario;
@@ -140,15 +140,12 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "## Faults\n");
         let _ = writeln!(
             out,
-            "| kind | started | ended | clients targeted | connections cut |\n|---|---:|---:|---:|---:|"
+            "| {} | {STORM_COLUMN} |\n|---|{}---:|",
+            FAULT_COLUMNS.join(" | "),
+            "---:|".repeat(FAULT_COLUMNS.len() - 1)
         );
         for f in &report.faults {
-            let ended = f.ended_s.map_or("-".to_string(), |e| format!("{e:.1}s"));
-            let _ = writeln!(
-                out,
-                "| {} | {:.1}s | {ended} | {} | {} |",
-                f.kind, f.started_s, f.clients_targeted, f.connections_cut
-            );
+            let _ = writeln!(out, "| {} |", f.cells().join(" | "));
         }
         out.push('\n');
     }

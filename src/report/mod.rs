@@ -13,7 +13,7 @@ mod merge;
 mod summary;
 pub mod threshold;
 
-pub use faults::{FaultRecord, Percentiles, Recovery, Storm};
+pub use faults::{FAULT_COLUMNS, FaultRecord, Percentiles, Recovery, STORM_COLUMN, Storm};
 pub use hlog::RttInterval;
 pub use json::write_json;
 pub use merge::{MergeError, merge, read_report};

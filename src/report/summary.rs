@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::Report;
+use super::{FAULT_COLUMNS, Report, STORM_COLUMN};
 
 /// Formats microseconds for people: `850us`, `12.3ms`, `4.20s`.
 pub fn human_us(us: u64) -> String {
@@ -95,43 +95,20 @@ pub fn render(report: &Report) -> String {
         );
     }
     if !report.faults.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n{:<13} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}",
-            "fault",
-            "at",
-            "touched",
-            "noticed",
-            "back",
-            "detect50",
-            "detect99",
-            "back50%",
-            "back99%",
-            "back100%",
-            "storm peak"
-        );
-    }
-    for f in &report.faults {
-        let opt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), human_us);
-        let rec = f.recovery_us;
-        let _ = writeln!(
-            out,
-            "{:<13} {:>6.1}s {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}",
-            f.kind,
-            f.started_s,
-            f.clients_targeted,
-            f.noticed,
-            f.reopened,
-            opt(f.detection_us.map(|d| d.p50)),
-            opt(f.detection_us.map(|d| d.p99)),
-            opt(rec.and_then(|r| r.p50)),
-            opt(rec.and_then(|r| r.p99)),
-            opt(rec.and_then(|r| r.all)),
-            f.storm.map_or_else(
-                || "-".to_string(),
-                |s| format!("{}/{:.0}", s.peak_per_100ms, s.mean_per_100ms)
-            ),
-        );
+        let widths = [13, 7, 7, 7, 6, 7, 6, 10, 10, 9, 9, 9];
+        let _ = write!(out, "\n{:<13}", FAULT_COLUMNS[0]);
+        for (title, width) in FAULT_COLUMNS.iter().zip(widths).skip(1) {
+            let _ = write!(out, " {title:>width$}");
+        }
+        let _ = writeln!(out, " {STORM_COLUMN}");
+        for f in &report.faults {
+            let cells = f.cells();
+            let _ = write!(out, "{:<13}", cells[0]);
+            for (cell, width) in cells.iter().zip(widths).skip(1) {
+                let _ = write!(out, " {cell:>width$}");
+            }
+            let _ = writeln!(out, " {}", cells[12]);
+        }
     }
     if !report.thresholds.is_empty() {
         let _ = writeln!(out);
