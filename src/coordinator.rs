@@ -200,7 +200,6 @@ impl Coordinator {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Spawns the arrivals that are due: client i arrives at `ramp * i / count`.
     /// Spawns the arrivals that are due: client i arrives at `ramp * i / count` (only this
     /// shard's clients: i, i + n, ...).
     fn spawn_due(&mut self) {
