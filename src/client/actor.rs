@@ -406,13 +406,19 @@ impl Client {
 
     fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        let cfg = self.cfg.clone();
-        if cfg.heartbeat.reset_on == ResetOn::Any {
+        if self.cfg.heartbeat.reset_on == ResetOn::Any {
             self.disarm();
         }
+        // Borrow the shared config and the connection side by side (no Arc clone per frame).
+        let cfg = &*self.cfg;
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
+        let interval = cfg.heartbeat.interval;
+        let closed_loop = matches!(
+            cfg.messages.as_ref().map(|m| m.rate),
+            Some(MessageRate::Closed)
+        );
         let ack = match (&frame, &cfg.heartbeat.mode) {
             (Frame::Pong(p), HeartbeatMode::Ping) => <[u8; 8]>::try_from(&p[..])
                 .ok()
@@ -428,7 +434,7 @@ impl Client {
             metrics::record(|m| {
                 m.counters.heartbeat_acks += 1;
                 if let Some(rtt) = rtt {
-                    record_us_corrected(&mut m.hist.heartbeat_rtt, rtt, cfg.heartbeat.interval);
+                    record_us_corrected(&mut m.hist.heartbeat_rtt, rtt, interval);
                 }
             });
             return;
@@ -446,10 +452,7 @@ impl Client {
                     m.counters.messages_received += 1;
                     record_us(&mut m.hist.message_rtt, now - sent_at);
                 });
-                if matches!(
-                    cfg.messages.as_ref().map(|m| m.rate),
-                    Some(MessageRate::Closed)
-                ) {
+                if closed_loop {
                     self.send_message(Instant::now());
                     self.flush(ctx);
                 }

@@ -13,7 +13,9 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 
 use super::summary::human_us;
-use super::{FAULT_COLUMNS, FaultRecord, HistogramSummary, Report, STORM_COLUMN};
+use super::{
+    FAULT_COLUMNS, FaultRecord, HISTOGRAM_COLUMNS, HistogramSummary, Report, STORM_COLUMN,
+};
 
 /// Chart size in SVG user units (the page scales them to its width).
 const WIDTH: f64 = 1200.0;
@@ -181,11 +183,11 @@ fn faults_table(out: &mut String, report: &Report) {
 
 fn histograms_table(out: &mut String, report: &Report) {
     let _ = writeln!(out, "<h2>Histograms</h2>");
-    let _ = writeln!(
-        out,
-        "<table><tr><th>histogram</th><th>count</th><th>min</th><th>p50</th><th>p90</th>\
-         <th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>"
-    );
+    let _ = write!(out, "<table><tr><th>histogram</th>");
+    for title in HISTOGRAM_COLUMNS {
+        let _ = write!(out, "<th>{title}</th>");
+    }
+    let _ = writeln!(out, "</tr>");
     for (name, h) in &report.histograms {
         if h.count == 0 {
             let _ = writeln!(
@@ -194,31 +196,11 @@ fn histograms_table(out: &mut String, report: &Report) {
             );
             continue;
         }
-        let count_valued = *name == "reconnect_attempts";
-        let fmt = |v: u64| {
-            if count_valued {
-                v.to_string()
-            } else {
-                human_us(v)
-            }
-        };
-        let mean = if count_valued {
-            format!("{:.2}", h.mean)
-        } else {
-            human_us(h.mean.round() as u64)
-        };
-        let _ = writeln!(
-            out,
-            "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{mean}</td></tr>",
-            h.count,
-            fmt(h.min),
-            fmt(h.p50),
-            fmt(h.p90),
-            fmt(h.p99),
-            fmt(h.p99_9),
-            fmt(h.max)
-        );
+        let _ = write!(out, "<tr><td>{name}</td>");
+        for cell in h.cells(name) {
+            let _ = write!(out, "<td>{cell}</td>");
+        }
+        let _ = writeln!(out, "</tr>");
     }
     let _ = writeln!(out, "</table>");
 }
@@ -268,6 +250,18 @@ struct Frame {
 }
 
 impl Frame {
+    /// Linear axes: seconds of the run across, 0..`y_max` up.
+    fn over_time(end_s: f64, y_max: f64) -> Self {
+        Self {
+            x_min: 0.0,
+            x_max: end_s,
+            x_log: false,
+            y_min: 0.0,
+            y_max,
+            y_log: false,
+        }
+    }
+
     fn x(&self, v: f64) -> f64 {
         let (lo, hi, v) = if self.x_log {
             (
@@ -501,14 +495,7 @@ fn connected_chart(report: &Report, end_s: f64) -> String {
         .map(|p| p.connected as f64)
         .fold(target, f64::max);
     let (y_max, step) = y_scale(max, true);
-    let frame = Frame {
-        x_min: 0.0,
-        x_max: end_s,
-        x_log: false,
-        y_min: 0.0,
-        y_max,
-        y_log: false,
-    };
+    let frame = Frame::over_time(end_s, y_max);
     let mut out = String::new();
     open_chart(&mut out, &frame, step, "connections open", |v| {
         format!("{v:.0}")
@@ -626,14 +613,7 @@ fn events_chart(report: &Report, end_s: f64) -> String {
         .max()
         .unwrap_or(0);
     let (y_max, step) = y_scale(max as f64, true);
-    let frame = Frame {
-        x_min: 0.0,
-        x_max: end_s,
-        x_log: false,
-        y_min: 0.0,
-        y_max,
-        y_log: false,
-    };
+    let frame = Frame::over_time(end_s, y_max);
     let per = if bucket == 1 {
         "per second".to_string()
     } else {
@@ -845,14 +825,7 @@ mod tests {
 
     #[test]
     fn faults_become_bands_even_when_instant_or_unfinished() {
-        let frame = Frame {
-            x_min: 0.0,
-            x_max: 10.0,
-            x_log: false,
-            y_min: 0.0,
-            y_max: 1.0,
-            y_log: false,
-        };
+        let frame = Frame::over_time(10.0, 1.0);
         let fault = |kind: &str, started_s, ended_s| FaultRecord {
             ended_s,
             ..FaultRecord::started(0, kind, started_s, 1)

@@ -5,8 +5,7 @@ use std::fmt::Write;
 use std::io;
 use std::path::Path;
 
-use super::summary::human_us;
-use super::{FAULT_COLUMNS, Report, STORM_COLUMN};
+use super::{FAULT_COLUMNS, HISTOGRAM_COLUMNS, Report, STORM_COLUMN};
 
 pub fn render(report: &Report) -> String {
     let s = &report.scenario;
@@ -102,37 +101,16 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "## Histograms\n");
     let _ = writeln!(
         out,
-        "| histogram | count | min | p50 | p90 | p99 | p99.9 | max | mean |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| histogram | {} |\n|---|{}",
+        HISTOGRAM_COLUMNS.join(" | "),
+        "---:|".repeat(HISTOGRAM_COLUMNS.len())
     );
     for (name, h) in &report.histograms {
         if h.count == 0 {
             let _ = writeln!(out, "| {name} | 0 | | | | | | | no samples |");
             continue;
         }
-        let fmt = |v: u64| {
-            if *name == "reconnect_attempts" {
-                v.to_string()
-            } else {
-                human_us(v)
-            }
-        };
-        let mean = if *name == "reconnect_attempts" {
-            format!("{:.2}", h.mean)
-        } else {
-            human_us(h.mean.round() as u64)
-        };
-        let _ = writeln!(
-            out,
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {mean} |",
-            h.count,
-            fmt(h.min),
-            fmt(h.p50),
-            fmt(h.p90),
-            fmt(h.p99),
-            fmt(h.p99_9),
-            fmt(h.max)
-        );
+        let _ = writeln!(out, "| {name} | {} |", h.cells(name).join(" | "));
     }
     out.push('\n');
 

@@ -155,6 +155,34 @@ impl HistogramSummary {
     }
 }
 
+/// Column titles of a histogram row, matching [`HistogramSummary::cells`].
+pub const HISTOGRAM_COLUMNS: [&str; 8] =
+    ["count", "min", "p50", "p90", "p99", "p99.9", "max", "mean"];
+
+impl HistogramSummary {
+    /// The row as text for people: durations as `850us` / `12.3ms` / `4.20s`, except for
+    /// `reconnect_attempts`, which counts attempts.
+    pub fn cells(&self, name: &str) -> [String; 8] {
+        let counts = name == "reconnect_attempts";
+        let fmt = |v: u64| if counts { v.to_string() } else { human_us(v) };
+        let mean = if counts {
+            format!("{:.2}", self.mean)
+        } else {
+            human_us(self.mean.round() as u64)
+        };
+        [
+            self.count.to_string(),
+            fmt(self.min),
+            fmt(self.p50),
+            fmt(self.p90),
+            fmt(self.p99),
+            fmt(self.p99_9),
+            fmt(self.max),
+            mean,
+        ]
+    }
+}
+
 /// One second of the run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TimelinePoint {

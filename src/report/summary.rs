@@ -75,23 +75,11 @@ pub fn render(report: &Report) -> String {
         if h.count == 0 {
             continue;
         }
-        let fmt = |v: u64| {
-            if *name == "reconnect_attempts" {
-                v.to_string()
-            } else {
-                human_us(v)
-            }
-        };
+        let cells = h.cells(name);
         let _ = writeln!(
             out,
             "{:<20} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            name,
-            h.count,
-            fmt(h.p50),
-            fmt(h.p90),
-            fmt(h.p99),
-            fmt(h.p99_9),
-            fmt(h.max)
+            name, cells[0], cells[2], cells[3], cells[4], cells[5], cells[6]
         );
     }
     if !report.faults.is_empty() {
