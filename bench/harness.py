@@ -7,11 +7,14 @@ import subprocess
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "wschaos")
+# WSCHAOS_BIN runs the benchmarks with another build (e.g. a copy of the previous release binary,
+# for a before/after comparison); unset, the benchmarks build and use this checkout's.
+BIN = os.environ.get("WSCHAOS_BIN") or os.path.join(ROOT, "target", "release", "wschaos")
 
 
 def build():
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if not os.environ.get("WSCHAOS_BIN"):
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
 
 
 class Server:
