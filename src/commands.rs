@@ -219,24 +219,12 @@ fn compare_command(base: &Path, new: &Path, tolerance: &str, min_delta: &str) ->
         tolerance: compare::parse_tolerance(tolerance)?,
         min_delta_us: compare::parse_min_delta(min_delta)?,
     };
-    let base_report = compare::load(base)?;
-    let new_report = compare::load(new)?;
-    let name = |r: &serde_json::Value| r["scenario"]["name"].as_str().unwrap_or("?").to_string();
-    println!(
-        "base {} ({})\nnew  {} ({})\n",
-        base.display(),
-        name(&base_report),
-        new.display(),
-        name(&new_report)
+    let base_report = Report::read(base).map_err(CompareError::Read)?;
+    let new_report = Report::read(new).map_err(CompareError::Read)?;
+    print!(
+        "{}",
+        compare::preamble(base, &base_report, new, &new_report)
     );
-    if name(&base_report) != name(&new_report) {
-        println!("note: the two reports come from different scenarios\n");
-    }
-    for (which, report) in [("base", &base_report), ("new", &new_report)] {
-        if report["interrupted"] == true {
-            println!("note: the {which} run was interrupted: its figures cover only part of it\n");
-        }
-    }
     let comparison = compare::compare(&base_report, &new_report, limits);
     print!("{}", comparison.render());
     Ok(if comparison.regressions().next().is_some() {

@@ -48,6 +48,8 @@ const RATIOS: &[(&str, &str)] = &[
     ("ratios.message_delivered", "message_delivered"),
 ];
 const TIME_UNITS: &str = "us, ms, s or m";
+/// Not a counter of its own: the sum of the `disconnects_*` counters.
+const DISCONNECTS: &str = "disconnects";
 
 /// What a threshold measures.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,8 +59,9 @@ pub enum Metric {
         histogram: &'static str,
         stat: &'static str,
     },
-    /// A counter field of `report.counters` (or `disconnects`, their sum over causes).
-    Counter(String),
+    /// A counter of `report.counters` (one of `Counters::NAMES`), or `disconnects`, the sum of
+    /// the `disconnects_*` counters.
+    Counter(&'static str),
     /// A field of `report.ratios` (0..=1).
     Ratio(&'static str),
 }
@@ -243,11 +246,12 @@ impl Threshold {
                 }
             }
             Metric::Counter(field) => counter(&report.counters, field) as f64,
-            Metric::Ratio(field) => match *field {
-                "reconnect_success" => report.ratios.reconnect_success,
-                "heartbeat_delivered" => report.ratios.heartbeat_delivered,
-                _ => report.ratios.message_delivered,
-            },
+            Metric::Ratio(field) => report
+                .ratios
+                .named()
+                .into_iter()
+                .find(|(name, _)| name == field)
+                .map_or(0.0, |(_, ratio)| ratio),
         }
     }
 
@@ -284,21 +288,20 @@ fn resolve(name: &str, at: usize) -> Result<(Metric, Kind), ThresholdError> {
         return Ok((Metric::Ratio(field), Kind::Ratio));
     }
     if let Some((_, field)) = COUNTER_ALIASES.iter().find(|(alias, _)| *alias == name) {
-        return Ok((Metric::Counter((*field).to_string()), Kind::Count));
+        return Ok((Metric::Counter(field), Kind::Count));
     }
-    if name == "disconnects" {
-        return Ok((Metric::Counter(name.to_string()), Kind::Count));
+    if name == DISCONNECTS {
+        return Ok((Metric::Counter(DISCONNECTS), Kind::Count));
     }
     if let Some(field) = name.strip_prefix("counters.") {
-        let fields = counter_fields();
-        if fields.iter().any(|f| f == field) {
-            return Ok((Metric::Counter(field.to_string()), Kind::Count));
+        if let Some(known) = Counters::NAMES.iter().find(|f| **f == field) {
+            return Ok((Metric::Counter(known), Kind::Count));
         }
         return Err(error(
             at + "counters.".len(),
             format!(
                 "unknown counter {field:?}; counters are {}",
-                fields.join(", ")
+                sorted_counter_names().join(", ")
             ),
         ));
     }
@@ -404,21 +407,19 @@ fn limit(
     }
 }
 
-fn counter_fields() -> Vec<String> {
-    match serde_json::to_value(Counters::default()) {
-        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
-        _ => Vec::new(),
-    }
+/// Counter names in name order, as `report.json` lists them.
+fn sorted_counter_names() -> Vec<&'static str> {
+    let mut names = Counters::NAMES.to_vec();
+    names.sort_unstable();
+    names
 }
 
 fn counter(counters: &Counters, field: &str) -> u64 {
-    if field == "disconnects" {
+    if field == DISCONNECTS {
         return counters.disconnects();
     }
-    serde_json::to_value(counters)
-        .ok()
-        .and_then(|v| v.get(field).and_then(serde_json::Value::as_u64))
-        .unwrap_or(0)
+    // `resolve` only lets known counters through.
+    counters.get(field).unwrap_or(0)
 }
 
 fn display(kind: Kind, value: f64) -> String {
@@ -479,16 +480,41 @@ mod tests {
         assert_eq!(ok("reconnect.success_rate >= 99.9%").limit, 0.999);
         assert_eq!(ok("heartbeat.delivered_ratio > 0.99").limit, 0.99);
         let gave_up = ok("clients.gave_up == 0");
-        assert_eq!(gave_up.metric, Metric::Counter("gave_up".into()));
+        assert_eq!(gave_up.metric, Metric::Counter("gave_up"));
         assert_eq!(
             ok("counters.disconnects_dropped < 5").metric,
-            Metric::Counter("disconnects_dropped".into())
+            Metric::Counter("disconnects_dropped")
         );
         assert_eq!(ok("  messages.lost == 0  ").expr, "messages.lost == 0");
-        assert_eq!(
-            ok("disconnects < 3").metric,
-            Metric::Counter("disconnects".into())
-        );
+        assert_eq!(ok("disconnects < 3").metric, Metric::Counter("disconnects"));
+    }
+
+    #[test]
+    fn counters_are_measured_by_name() {
+        let scenario = super::super::ScenarioInfo {
+            name: "t".into(),
+            seed: 1,
+            duration_s: 1.0,
+            clients: 1,
+            target: "ws://127.0.0.1:1/".into(),
+        };
+        let mut report = Report::new(scenario, String::new(), Default::default(), None);
+        report.counters.gave_up = 4;
+        report.counters.disconnects_dropped = 2;
+        report.counters.disconnects_io_error = 3;
+        assert_eq!(ok("clients.gave_up == 4").measure(&report), 4.0);
+        assert_eq!(ok("counters.disconnects_dropped < 5").measure(&report), 2.0);
+        assert_eq!(ok("disconnects < 5").measure(&report), 5.0);
+        // Every alias names a real counter, and every counter is reachable as counters.NAME.
+        for (alias, field) in COUNTER_ALIASES {
+            assert!(Counters::NAMES.contains(field), "{alias} -> {field}");
+        }
+        for name in Counters::NAMES {
+            assert_eq!(
+                ok(&format!("counters.{name} >= 0")).metric,
+                Metric::Counter(name)
+            );
+        }
     }
 
     #[test]
