@@ -1,5 +1,6 @@
 //! The report directory: all five files from one short run with a fault and two thresholds,
-//! the hlog read back with the hdrhistogram crate, the HTML checked for self-containment.
+//! the hlog read back with the hdrhistogram crate, the HTML checked for self-containment (also
+//! with hostile text in the scenario name, a threshold and a fault kind).
 mod common;
 
 use base64::Engine;
@@ -7,7 +8,7 @@ use common::*;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-use wschaos::report::Threshold;
+use wschaos::report::{FaultRecord, Report, RunRecord, ScenarioInfo, Threshold, ThresholdResult};
 use wschaos::run::RunOptions;
 use wschaos::scenario::*;
 
@@ -96,8 +97,7 @@ fn a_run_writes_all_five_files_and_they_agree_with_report_json() {
 
     // The HTML page: self-contained, one SVG per chart.
     let html = std::fs::read_to_string(finished.dir.join("report.html")).expect("html");
-    assert!(!html.contains("<script"), "no JavaScript");
-    assert!(!html.contains("http"), "no external reference");
+    assert_self_contained(&html);
     assert_eq!(html.matches("<svg").count(), 5, "five charts");
     assert!(html.contains(">drop</text>"), "the drop is drawn as a band");
     assert!(html.contains("heartbeat_rtt.p99 &lt; 1us"));
@@ -120,4 +120,106 @@ fn a_run_writes_all_five_files_and_they_agree_with_report_json() {
     assert!(md.contains("**FAIL**: a threshold failed"), "{md}");
     assert!(md.contains("| `clients.gave_up == 0` | 0 | pass |"), "{md}");
     assert!(md.contains("| `heartbeat_rtt.p99 < 1us` |"), "{md}");
+}
+
+/// Elements the page may use: none of them loads anything.
+const ALLOWED_ELEMENTS: &[&str] = &[
+    "!doctype", "html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "div", "table",
+    "tr", "th", "td", "code", "svg", "rect", "line", "polyline", "circle", "text",
+];
+
+/// Fails unless `html` is self-contained: no script, no element that loads anything, and no
+/// `src=`, `href=`, CSS `url(` or `@import`, event handler, or `scheme://` / `//host` reference in
+/// any tag or in the style sheet. Text between tags may say anything, as long as it is escaped:
+/// then every `<` opens a tag, and every tag is one of ours.
+fn assert_self_contained(html: &str) {
+    let lower = html.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "no JavaScript");
+    let mut rest = lower.as_str();
+    let mut tags = 0;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('>')
+            .unwrap_or_else(|| panic!("unclosed tag: {after:.80}"));
+        let tag = &after[..close];
+        let name = tag
+            .trim_start_matches('/')
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or_default();
+        assert!(
+            ALLOWED_ELEMENTS.contains(&name),
+            "element <{name}> in <{tag}>"
+        );
+        for bad in ["src=", "href=", "url(", "@import", "://", "\"//", " on"] {
+            assert!(!tag.contains(bad), "{bad:?} in <{tag}>");
+        }
+        tags += 1;
+        rest = &after[close + 1..];
+    }
+    assert!(tags > 100, "a page with charts and tables, not {tags} tags");
+    let style_start = lower.find("<style>").expect("a style sheet") + "<style>".len();
+    let style_len = lower[style_start..].find("</style>").expect("closed");
+    let style = &lower[style_start..style_start + style_len];
+    for bad in ["url(", "@import", "//", "expression("] {
+        assert!(!style.contains(bad), "{bad:?} in the style sheet");
+    }
+}
+
+#[test]
+fn hostile_text_in_the_report_renders_as_inert_text() {
+    const HOSTILE: &str = "<script>alert(1)</script> http://x //evil.example/a.css url(x) @import";
+    let scenario = ScenarioInfo {
+        name: HOSTILE.into(),
+        seed: 1,
+        duration_s: 2.0,
+        clients: 3,
+        target: "ws://127.0.0.1:9/<img src=http://x>".into(),
+    };
+    let mut report = Report::new(
+        scenario,
+        "2024-01-01T00:00:00Z".into(),
+        RunRecord::default(),
+        None,
+    );
+    report.thresholds = vec![ThresholdResult {
+        expr: format!("{HOSTILE} < 1"),
+        measured: 0.0,
+        measured_display: "\" onload=\"https://x".into(),
+        passed: false,
+    }];
+    report.faults = vec![FaultRecord::started(
+        0,
+        "<a href=\"https://x\">drop</a>",
+        0.5,
+        1,
+    )];
+    let dir = tempfile::tempdir().expect("temp dir");
+    report.write_all(dir.path()).expect("write the report");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).expect("html");
+
+    assert_self_contained(&html);
+    let shown =
+        "&lt;script&gt;alert(1)&lt;/script&gt; http://x //evil.example/a.css url(x) @import";
+    assert!(
+        html.contains(&format!("<title>wschaos report: {shown}</title>")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("<code>{shown} &lt; 1</code>")),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>&quot; onload=&quot;https://x</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("ws://127.0.0.1:9/&lt;img src=http://x&gt;"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;a href=&quot;https://x&quot;&gt;drop&lt;/a&gt;</text>"),
+        "the fault band's label: {html}"
+    );
 }
