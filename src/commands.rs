@@ -10,7 +10,7 @@ use crate::cli::{Cli, Command};
 use crate::progress::TerminalProgress;
 use crate::report::compare::{self, CompareError};
 use crate::report::{Report, Threshold, render_summary};
-use crate::run::{RunError, RunOptions, default_report_dir, run};
+use crate::run::{RunError, RunOptions, default_report_dir, run_unwritten};
 use crate::scenario::{self, ScenarioError};
 use crate::server::EmbeddedServer;
 use crate::shards::{ShardError, merge_dirs, run_procs};
@@ -166,13 +166,16 @@ fn run_command(
     } else {
         None
     };
-    let result = run(scenario, &options);
+    let result = run_unwritten(scenario, &options);
     drop(options);
     if let Some(bar) = bar {
         bar.finish();
     }
     let finished = result?;
-    print_outcome(&finished.report, &finished.dir, quiet, json)
+    // The outcome first: a report that cannot be written (full disk) still gets shown.
+    let code = print_outcome(&finished.report, &finished.dir, quiet, json)?;
+    finished.write()?;
+    Ok(code)
 }
 
 /// Checks thresholds on a report assembled here (merged shards), writes it, prints it.
@@ -184,11 +187,13 @@ fn finish_report(
     json: bool,
 ) -> Result<u8, Error> {
     report.evaluate(thresholds);
+    // The outcome first: a report that cannot be written (full disk) still gets shown.
+    let code = print_outcome(report, dir, quiet, json)?;
     report.write_all(dir).map_err(|source| RunError::Report {
         dir: dir.to_path_buf(),
         source,
     })?;
-    print_outcome(report, dir, quiet, json)
+    Ok(code)
 }
 
 /// Prints the summary (or the JSON) and maps the outcome to the exit code.

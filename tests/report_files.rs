@@ -223,3 +223,84 @@ fn hostile_text_in_the_report_renders_as_inert_text() {
         "the fault band's label: {html}"
     );
 }
+
+/// A report directory where `report.json` cannot be written: a non-empty directory holds its
+/// name, so the final rename fails as a write on a full disk would.
+fn unwritable_report_dir(parent: &std::path::Path) -> std::path::PathBuf {
+    let out = parent.join("out");
+    std::fs::create_dir_all(out.join("report.json")).expect("mkdir");
+    std::fs::write(out.join("report.json").join("keep"), "x").expect("write");
+    out
+}
+
+/// What the failed write left: the blocking directory untouched, no temporary file.
+fn assert_nothing_half_written(out: &std::path::Path) {
+    let names: Vec<String> = std::fs::read_dir(out)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["report.json"], "no temporary or partial file");
+    assert!(out.join("report.json").join("keep").is_file());
+}
+
+#[test]
+fn a_report_that_cannot_be_written_exits_2_after_printing_the_summary() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = scenario_file(
+        dir.path(),
+        "tiny.yaml",
+        "name: unwritable\nseed: 3\nduration: 1s\ntarget: {url: embedded}\n\
+         clients: {count: 4, heartbeat: {interval: 200ms, timeout: 400ms}}\n",
+    );
+    let out = unwritable_report_dir(dir.path());
+    let output = wschaos()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run wschaos");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("unwritable — 4 clients against"),
+        "the summary is shown anyway: {stdout}"
+    );
+    assert!(stderr.contains("cannot write the report"), "{stderr}");
+    assert_nothing_half_written(&out);
+}
+
+#[test]
+fn a_merge_that_cannot_be_written_exits_2_after_printing_the_summary() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = ScenarioInfo {
+        name: "merged-unwritable".into(),
+        seed: 1,
+        duration_s: 1.0,
+        clients: 2,
+        target: "ws://127.0.0.1:9/".into(),
+    };
+    let shard = Report::new(
+        scenario,
+        "2024-01-01T00:00:00Z".into(),
+        RunRecord::default(),
+        None,
+    );
+    let shard_dir = dir.path().join("shard-0");
+    shard.write_all(&shard_dir).expect("write the shard");
+    let out = unwritable_report_dir(dir.path());
+    let output = wschaos()
+        .arg("merge")
+        .arg(&shard_dir)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run wschaos");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("merged-unwritable — 2 clients"), "{stdout}");
+    assert!(stderr.contains("cannot write the report"), "{stderr}");
+    assert_nothing_half_written(&out);
+}

@@ -2,6 +2,7 @@
 //! directory (`report.json`, `summary.md`, `report.html`, `heartbeat_rtt.hlog`, `junit.xml`) and
 //! printed as a terminal summary.
 
+mod atomic;
 pub mod compare;
 mod faults;
 mod hlog;
@@ -332,7 +333,8 @@ impl Report {
         self.thresholds.iter().all(|t| t.passed)
     }
 
-    /// Writes every report file into `dir` (created if missing).
+    /// Writes every report file into `dir` (created if missing), each one atomically: a
+    /// failure leaves a file as it was, never truncated.
     pub fn write_all(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
         write_json(self, dir)?;

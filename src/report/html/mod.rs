@@ -83,7 +83,7 @@ pub fn render(report: &Report) -> String {
 }
 
 pub fn write_html(report: &Report, dir: &Path) -> io::Result<()> {
-    std::fs::write(dir.join("report.html"), render(report))
+    super::atomic::write_atomically(&dir.join("report.html"), render(report).as_bytes())
 }
 
 /// Escapes text for HTML and SVG, in element content and in quoted attribute values alike.
