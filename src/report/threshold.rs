@@ -211,6 +211,9 @@ impl Threshold {
             ));
         }
         let limit = limit(kind, name, (value, value_at), (unit_text, unit_at))?;
+        if counts_events(&metric) {
+            whole_count(name, number, value_at)?;
+        }
         Ok(Self {
             expr: expr.trim().to_string(),
             metric,
@@ -407,6 +410,35 @@ fn limit(
     }
 }
 
+/// True for metrics that count events (counters, a histogram's sample `count`): their value is
+/// a whole number that a `u64` holds.
+fn counts_events(metric: &Metric) -> bool {
+    matches!(
+        metric,
+        Metric::Counter(_) | Metric::Histogram { stat: "count", .. }
+    )
+}
+
+/// A count's limit must be a whole number below 2^64, like the count itself: `0.5` or
+/// `18446744073709551616` would only compare as floats. `number` is digits and dots.
+fn whole_count(name: &str, number: &str, at: usize) -> Result<(), ThresholdError> {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if fraction.bytes().any(|b| b != b'0') {
+        return Err(error(
+            at,
+            format!("{name} is a count: the limit must be a whole number, found {number}"),
+        ));
+    }
+    let whole = if whole.is_empty() { "0" } else { whole };
+    if whole.parse::<u64>().is_err() {
+        return Err(error(
+            at,
+            format!("{name} is a count: the limit must be below 2^64, found {number}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Counter names in name order, as `report.json` lists them.
 fn sorted_counter_names() -> Vec<&'static str> {
     let mut names = Counters::NAMES.to_vec();
@@ -486,6 +518,15 @@ mod tests {
             Metric::Counter("disconnects_dropped")
         );
         assert_eq!(ok("  messages.lost == 0  ").expr, "messages.lost == 0");
+        // Counts: whole numbers up to u64::MAX, a `.0` fraction allowed; other metrics keep
+        // their fractions.
+        assert_eq!(ok("clients.gave_up <= 2.0").limit, 2.0);
+        assert_eq!(
+            ok("counters.messages_sent <= 18446744073709551615").limit,
+            u64::MAX as f64
+        );
+        assert_eq!(ok("reconnect_attempts.mean < 1.5").limit, 1.5);
+        assert_eq!(ok("reconnect_attempts.p99 <= 2.5").limit, 2.5);
         assert_eq!(ok("disconnects < 3").metric, Metric::Counter("disconnects"));
     }
 
@@ -539,6 +580,16 @@ mod tests {
         assert_eq!(bad("clients.gave_up == 0ms").0, 20);
         assert_eq!(bad("reconnect.success_rate >= 99.9").0, 26);
         assert_eq!(bad("reconnect.success_rate >= 120%").0, 26);
+        let (at, message) = bad("clients.gave_up == 0.5");
+        assert_eq!(at, 19);
+        assert!(message.contains("a whole number, found 0.5"), "{message}");
+        assert_eq!(bad("counters.connects < .5").0, 20);
+        assert_eq!(bad("disconnects <= 2.25").0, 15);
+        assert_eq!(bad("connect_time.count > 10.5").0, 21);
+        let (at, message) = bad("messages.lost < 18446744073709551616");
+        assert_eq!(at, 16);
+        assert!(message.contains("below 2^64"), "{message}");
+        assert_eq!(bad("counters.gave_up < 99999999999999999999.0").0, 19);
         assert_eq!(bad("").0, 0);
         assert_eq!(bad("< 5ms").0, 0);
     }
