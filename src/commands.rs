@@ -10,7 +10,7 @@ use crate::cli::{Cli, Command};
 use crate::progress::TerminalProgress;
 use crate::report::compare::{self, CompareError};
 use crate::report::{Report, Threshold, render_summary};
-use crate::run::{RunError, RunOptions, default_report_dir, run};
+use crate::run::{RunError, RunOptions, default_report_dir, run_unwritten};
 use crate::scenario::{self, ScenarioError};
 use crate::server::EmbeddedServer;
 use crate::shards::{ShardError, merge_dirs, run_procs};
@@ -166,13 +166,16 @@ fn run_command(
     } else {
         None
     };
-    let result = run(scenario, &options);
+    let result = run_unwritten(scenario, &options);
     drop(options);
     if let Some(bar) = bar {
         bar.finish();
     }
     let finished = result?;
-    print_outcome(&finished.report, &finished.dir, quiet, json)
+    // The outcome first: a report that cannot be written (full disk) still gets shown.
+    let code = print_outcome(&finished.report, &finished.dir, quiet, json)?;
+    finished.write()?;
+    Ok(code)
 }
 
 /// Checks thresholds on a report assembled here (merged shards), writes it, prints it.
@@ -184,11 +187,13 @@ fn finish_report(
     json: bool,
 ) -> Result<u8, Error> {
     report.evaluate(thresholds);
+    // The outcome first: a report that cannot be written (full disk) still gets shown.
+    let code = print_outcome(report, dir, quiet, json)?;
     report.write_all(dir).map_err(|source| RunError::Report {
         dir: dir.to_path_buf(),
         source,
     })?;
-    print_outcome(report, dir, quiet, json)
+    Ok(code)
 }
 
 /// Prints the summary (or the JSON) and maps the outcome to the exit code.
@@ -219,24 +224,12 @@ fn compare_command(base: &Path, new: &Path, tolerance: &str, min_delta: &str) ->
         tolerance: compare::parse_tolerance(tolerance)?,
         min_delta_us: compare::parse_min_delta(min_delta)?,
     };
-    let base_report = compare::load(base)?;
-    let new_report = compare::load(new)?;
-    let name = |r: &serde_json::Value| r["scenario"]["name"].as_str().unwrap_or("?").to_string();
-    println!(
-        "base {} ({})\nnew  {} ({})\n",
-        base.display(),
-        name(&base_report),
-        new.display(),
-        name(&new_report)
+    let base_report = Report::read(base).map_err(CompareError::Read)?;
+    let new_report = Report::read(new).map_err(CompareError::Read)?;
+    print!(
+        "{}",
+        compare::preamble(base, &base_report, new, &new_report)
     );
-    if name(&base_report) != name(&new_report) {
-        println!("note: the two reports come from different scenarios\n");
-    }
-    for (which, report) in [("base", &base_report), ("new", &new_report)] {
-        if report["interrupted"] == true {
-            println!("note: the {which} run was interrupted: its figures cover only part of it\n");
-        }
-    }
     let comparison = compare::compare(&base_report, &new_report, limits);
     print!("{}", comparison.render());
     Ok(if comparison.regressions().next().is_some() {

@@ -12,16 +12,30 @@ use serde::{Deserialize, Serialize};
 /// Highest value a histogram holds: one hour in microseconds.
 const MAX_US: u64 = 3_600_000_000;
 
-/// Declares the counters once: the struct, its merge and its JSON all follow from the list.
+/// Declares the counters once: the struct, its merge, its lookup by name and its JSON all follow
+/// from the list.
 macro_rules! counters {
     ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
-        /// Event counts of a run (or of one arbiter's share of one second of it).
+        /// Event counts of a run (or of one arbiter's share of one second of it). A counter
+        /// missing from a `report.json` (written before it existed) reads as 0.
         #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(default)]
         pub struct Counters { $( $(#[$doc])* pub $name: u64, )* }
 
         impl Counters {
+            /// Every counter's name (its field and JSON key), in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$( stringify!($name) ),*];
+
             pub fn add(&mut self, other: &Counters) {
                 $( self.$name += other.$name; )*
+            }
+
+            /// The counter called `name` (as in [`Counters::NAMES`]).
+            pub fn get(&self, name: &str) -> Option<u64> {
+                match name {
+                    $( stringify!($name) => Some(self.$name), )*
+                    _ => None,
+                }
             }
         }
     };
@@ -309,4 +323,37 @@ pub fn record(f: impl FnOnce(&mut Metrics)) {
 /// Takes this thread's metrics since the last take, leaving fresh ones.
 pub fn take_local() -> Metrics {
     LOCAL.with(|m| std::mem::take(&mut *m.borrow_mut()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_by_name_are_their_json_fields() {
+        // A distinct value per counter, set through JSON, read back by name.
+        let json: serde_json::Map<String, serde_json::Value> = Counters::NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.to_string(), (i as u64 + 1).into()))
+            .collect();
+        let counters: Counters =
+            serde_json::from_value(serde_json::Value::Object(json)).expect("every counter");
+        for (i, name) in Counters::NAMES.iter().enumerate() {
+            assert_eq!(counters.get(name), Some(i as u64 + 1), "{name}");
+        }
+        assert_eq!(counters.get("nope"), None);
+        let written = serde_json::to_value(&counters).expect("serialise");
+        let keys: Vec<&String> = written.as_object().expect("object").keys().collect();
+        assert_eq!(keys.len(), Counters::NAMES.len());
+        assert!(keys.iter().all(|k| Counters::NAMES.contains(&k.as_str())));
+    }
+
+    #[test]
+    fn a_counter_missing_from_json_reads_as_zero() {
+        let counters: Counters =
+            serde_json::from_str(r#"{"connects": 3}"#).expect("partial counters");
+        assert_eq!(counters.connects, 3);
+        assert_eq!(counters.get("gave_up"), Some(0));
+    }
 }

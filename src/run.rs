@@ -56,8 +56,35 @@ pub struct Finished {
     pub dir: PathBuf,
 }
 
+impl Finished {
+    /// Writes every report file into `dir`.
+    pub fn write(&self) -> Result<(), RunError> {
+        let writing = Instant::now();
+        self.report
+            .write_all(&self.dir)
+            .map_err(|source| RunError::Report {
+                dir: self.dir.clone(),
+                source,
+            })?;
+        tracing::info!(
+            took_ms = writing.elapsed().as_millis() as u64,
+            dir = %self.dir.display(),
+            "report written"
+        );
+        Ok(())
+    }
+}
+
 /// Runs a scenario to its end (or to Ctrl-C) and writes the report. Starts its own actix system.
-pub fn run(mut scenario: Scenario, options: &RunOptions) -> Result<Finished, RunError> {
+pub fn run(scenario: Scenario, options: &RunOptions) -> Result<Finished, RunError> {
+    let finished = run_unwritten(scenario, options)?;
+    finished.write()?;
+    Ok(finished)
+}
+
+/// Runs a scenario like [`run`] but leaves the report files to the caller
+/// ([`Finished::write`]), so it can show the outcome even when they cannot be written.
+pub fn run_unwritten(mut scenario: Scenario, options: &RunOptions) -> Result<Finished, RunError> {
     if let Some(seed) = options.seed {
         scenario.seed = seed;
     }
@@ -162,16 +189,6 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     let mut report = build_report(&scenario, &url, started_at, outcome).await;
     report.shard = options.shard.map(|s| format!("{}/{}", s.index, s.count));
     report.evaluate(&thresholds);
-    let writing = Instant::now();
-    report.write_all(&dir).map_err(|source| RunError::Report {
-        dir: dir.clone(),
-        source,
-    })?;
-    tracing::info!(
-        took_ms = writing.elapsed().as_millis() as u64,
-        dir = %dir.display(),
-        "report written"
-    );
     Ok(Finished { report, dir })
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::report::{MergeError, Report, merge, read_report};
+use crate::report::{MergeError, Report, merge, read_all};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
@@ -50,13 +50,8 @@ pub fn run_procs(file: &Path, procs: u32, seed: u64, dir: &Path) -> Result<Repor
         }
     }
     wait_all(&mut children)?;
-    let reports = (0..procs)
-        .map(|i| {
-            let path = dir.join(format!("shard-{i}"));
-            read_report(&path).map(|r| (path, r))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(merge(&reports)?)
+    let paths: Vec<PathBuf> = (0..procs).map(|i| dir.join(format!("shard-{i}"))).collect();
+    Ok(merge(&read_all(&paths)?)?)
 }
 
 /// Waits for every shard. Ctrl-C reaches the children too (same process group): each ends its
@@ -106,9 +101,5 @@ fn wait_all(children: &mut [(u32, Child)]) -> Result<(), ShardError> {
 
 /// `wschaos merge`: reads shard reports and merges them.
 pub fn merge_dirs(inputs: &[PathBuf]) -> Result<Report, ShardError> {
-    let reports = inputs
-        .iter()
-        .map(|p| read_report(p).map(|r| (p.clone(), r)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(merge(&reports)?)
+    Ok(merge(&read_all(inputs)?)?)
 }

@@ -1,5 +1,6 @@
 //! The report directory: all five files from one short run with a fault and two thresholds,
-//! the hlog read back with the hdrhistogram crate, the HTML checked for self-containment.
+//! the hlog read back with the hdrhistogram crate, the HTML checked for self-containment (also
+//! with hostile text in the scenario name, a threshold and a fault kind).
 mod common;
 
 use base64::Engine;
@@ -7,7 +8,7 @@ use common::*;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-use wschaos::report::Threshold;
+use wschaos::report::{FaultRecord, Report, RunRecord, ScenarioInfo, Threshold, ThresholdResult};
 use wschaos::run::RunOptions;
 use wschaos::scenario::*;
 
@@ -96,8 +97,7 @@ fn a_run_writes_all_five_files_and_they_agree_with_report_json() {
 
     // The HTML page: self-contained, one SVG per chart.
     let html = std::fs::read_to_string(finished.dir.join("report.html")).expect("html");
-    assert!(!html.contains("<script"), "no JavaScript");
-    assert!(!html.contains("http"), "no external reference");
+    assert_self_contained(&html);
     assert_eq!(html.matches("<svg").count(), 5, "five charts");
     assert!(html.contains(">drop</text>"), "the drop is drawn as a band");
     assert!(html.contains("heartbeat_rtt.p99 &lt; 1us"));
@@ -120,4 +120,187 @@ fn a_run_writes_all_five_files_and_they_agree_with_report_json() {
     assert!(md.contains("**FAIL**: a threshold failed"), "{md}");
     assert!(md.contains("| `clients.gave_up == 0` | 0 | pass |"), "{md}");
     assert!(md.contains("| `heartbeat_rtt.p99 < 1us` |"), "{md}");
+}
+
+/// Elements the page may use: none of them loads anything.
+const ALLOWED_ELEMENTS: &[&str] = &[
+    "!doctype", "html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "div", "table",
+    "tr", "th", "td", "code", "svg", "rect", "line", "polyline", "circle", "text",
+];
+
+/// Fails unless `html` is self-contained: no script, no element that loads anything, and no
+/// `src=`, `href=`, CSS `url(` or `@import`, event handler, or `scheme://` / `//host` reference in
+/// any tag or in the style sheet. Text between tags may say anything, as long as it is escaped:
+/// then every `<` opens a tag, and every tag is one of ours.
+fn assert_self_contained(html: &str) {
+    let lower = html.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "no JavaScript");
+    let mut rest = lower.as_str();
+    let mut tags = 0;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('>')
+            .unwrap_or_else(|| panic!("unclosed tag: {after:.80}"));
+        let tag = &after[..close];
+        let name = tag
+            .trim_start_matches('/')
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or_default();
+        assert!(
+            ALLOWED_ELEMENTS.contains(&name),
+            "element <{name}> in <{tag}>"
+        );
+        for bad in ["src=", "href=", "url(", "@import", "://", "\"//", " on"] {
+            assert!(!tag.contains(bad), "{bad:?} in <{tag}>");
+        }
+        tags += 1;
+        rest = &after[close + 1..];
+    }
+    assert!(tags > 100, "a page with charts and tables, not {tags} tags");
+    let style_start = lower.find("<style>").expect("a style sheet") + "<style>".len();
+    let style_len = lower[style_start..].find("</style>").expect("closed");
+    let style = &lower[style_start..style_start + style_len];
+    for bad in ["url(", "@import", "//", "expression("] {
+        assert!(!style.contains(bad), "{bad:?} in the style sheet");
+    }
+}
+
+#[test]
+fn hostile_text_in_the_report_renders_as_inert_text() {
+    const HOSTILE: &str = "<script>alert(1)</script> http://x //evil.example/a.css url(x) @import";
+    let scenario = ScenarioInfo {
+        name: HOSTILE.into(),
+        seed: 1,
+        duration_s: 2.0,
+        clients: 3,
+        target: "ws://127.0.0.1:9/<img src=http://x>".into(),
+    };
+    let mut report = Report::new(
+        scenario,
+        "2024-01-01T00:00:00Z".into(),
+        RunRecord::default(),
+        None,
+    );
+    report.thresholds = vec![ThresholdResult {
+        expr: format!("{HOSTILE} < 1"),
+        measured: 0.0,
+        measured_display: "\" onload=\"https://x".into(),
+        passed: false,
+    }];
+    report.faults = vec![FaultRecord::started(
+        0,
+        "<a href=\"https://x\">drop</a>",
+        0.5,
+        1,
+    )];
+    let dir = tempfile::tempdir().expect("temp dir");
+    report.write_all(dir.path()).expect("write the report");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).expect("html");
+
+    assert_self_contained(&html);
+    let shown =
+        "&lt;script&gt;alert(1)&lt;/script&gt; http://x //evil.example/a.css url(x) @import";
+    assert!(
+        html.contains(&format!("<title>wschaos report: {shown}</title>")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("<code>{shown} &lt; 1</code>")),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>&quot; onload=&quot;https://x</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("ws://127.0.0.1:9/&lt;img src=http://x&gt;"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;a href=&quot;https://x&quot;&gt;drop&lt;/a&gt;</text>"),
+        "the fault band's label: {html}"
+    );
+}
+
+/// A report directory where `report.json` cannot be written: a non-empty directory holds its
+/// name, so the final rename fails as a write on a full disk would.
+fn unwritable_report_dir(parent: &std::path::Path) -> std::path::PathBuf {
+    let out = parent.join("out");
+    std::fs::create_dir_all(out.join("report.json")).expect("mkdir");
+    std::fs::write(out.join("report.json").join("keep"), "x").expect("write");
+    out
+}
+
+/// What the failed write left: the blocking directory untouched, no temporary file.
+fn assert_nothing_half_written(out: &std::path::Path) {
+    let names: Vec<String> = std::fs::read_dir(out)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["report.json"], "no temporary or partial file");
+    assert!(out.join("report.json").join("keep").is_file());
+}
+
+#[test]
+fn a_report_that_cannot_be_written_exits_2_after_printing_the_summary() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = scenario_file(
+        dir.path(),
+        "tiny.yaml",
+        "name: unwritable\nseed: 3\nduration: 1s\ntarget: {url: embedded}\n\
+         clients: {count: 4, heartbeat: {interval: 200ms, timeout: 400ms}}\n",
+    );
+    let out = unwritable_report_dir(dir.path());
+    let output = wschaos()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run wschaos");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("unwritable — 4 clients against"),
+        "the summary is shown anyway: {stdout}"
+    );
+    assert!(stderr.contains("cannot write the report"), "{stderr}");
+    assert_nothing_half_written(&out);
+}
+
+#[test]
+fn a_merge_that_cannot_be_written_exits_2_after_printing_the_summary() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = ScenarioInfo {
+        name: "merged-unwritable".into(),
+        seed: 1,
+        duration_s: 1.0,
+        clients: 2,
+        target: "ws://127.0.0.1:9/".into(),
+    };
+    let shard = Report::new(
+        scenario,
+        "2024-01-01T00:00:00Z".into(),
+        RunRecord::default(),
+        None,
+    );
+    let shard_dir = dir.path().join("shard-0");
+    shard.write_all(&shard_dir).expect("write the shard");
+    let out = unwritable_report_dir(dir.path());
+    let output = wschaos()
+        .arg("merge")
+        .arg(&shard_dir)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run wschaos");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("merged-unwritable — 2 clients"), "{stdout}");
+    assert!(stderr.contains("cannot write the report"), "{stderr}");
+    assert_nothing_half_written(&out);
 }

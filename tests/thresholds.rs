@@ -107,3 +107,28 @@ fn a_malformed_threshold_flag_exits_2_naming_the_flag_and_offset() {
         "{err}"
     );
 }
+
+#[test]
+fn a_fractional_count_threshold_exits_2_naming_the_offset() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = scenario_file(dir.path(), "tiny.yaml", TINY);
+    for (expr, expected) in [
+        (
+            "clients.gave_up <= 0.5",
+            "at offset 19: clients.gave_up is a count: the limit must be a whole number",
+        ),
+        (
+            "counters.connects < 18446744073709551616",
+            "at offset 20: counters.connects is a count: the limit must be below 2^64",
+        ),
+    ] {
+        let out = wschaos()
+            .arg("run")
+            .arg(&file)
+            .args(["--threshold", expr])
+            .output()
+            .expect("run wschaos");
+        assert_eq!(out.status.code(), Some(2), "{expr}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{expr}: {}", stderr(&out));
+    }
+}

@@ -4,15 +4,14 @@
 //! latencies, by more than an optional absolute floor, `--min-delta`).
 
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde_json::Value;
-
-use super::SCHEMA_VERSION;
 use super::summary::human_us;
+use super::{HistogramSummary, ReadError, Report};
+use crate::metrics::Counters;
 
-/// Histogram statistics compared, in table order (`count` and `min` are shown, not judged).
-const STATS: [&str; 8] = ["count", "min", "mean", "p50", "p90", "p99", "p99_9", "max"];
+/// Histogram statistics not judged (shown only): how many samples, and the smallest.
+const SHOWN_ONLY: [&str; 2] = ["count", "min"];
 /// Counters where more means worse.
 const ERROR_COUNTERS: [&str; 7] = [
     "connect_failures",
@@ -26,51 +25,36 @@ const ERROR_COUNTERS: [&str; 7] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: not a wschaos report.json: {what}")]
-    NotAReport { path: PathBuf, what: String },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("bad --tolerance {0:?}: expected a percentage like 10% (or a fraction like 0.1)")]
     Tolerance(String),
     #[error("bad --min-delta {0:?}: expected a duration like 1ms, 500us or 0s")]
     MinDelta(String),
 }
 
-/// Reads a report: `path` is a report directory or a `report.json` file.
-pub fn load(path: &Path) -> Result<Value, CompareError> {
-    let file = if path.is_dir() {
-        path.join("report.json")
-    } else {
-        path.to_path_buf()
-    };
-    let text = std::fs::read(&file).map_err(|source| CompareError::Read {
-        path: file.clone(),
-        source,
-    })?;
-    let not_a_report = |what: String| CompareError::NotAReport {
-        path: file.clone(),
-        what,
-    };
-    let json: Value =
-        serde_json::from_slice(&text).map_err(|e| not_a_report(format!("invalid JSON: {e}")))?;
-    match json.get("schema_version").and_then(Value::as_u64) {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
-        Some(v) => {
-            return Err(not_a_report(format!(
-                "schema_version {v}, this wschaos reads {SCHEMA_VERSION}"
-            )));
-        }
-        None => return Err(not_a_report("no schema_version".into())),
+/// The lines above the table: which reports, and notes when their figures do not compare
+/// like for like (other scenario, interrupted run).
+pub fn preamble(base_path: &Path, base: &Report, new_path: &Path, new: &Report) -> String {
+    let mut out = format!(
+        "base {} ({})\nnew  {} ({})\n\n",
+        base_path.display(),
+        base.scenario.name,
+        new_path.display(),
+        new.scenario.name
+    );
+    if base.scenario.name != new.scenario.name {
+        out.push_str("note: the two reports come from different scenarios\n\n");
     }
-    for key in ["histograms", "counters", "ratios"] {
-        if !json.get(key).is_some_and(Value::is_object) {
-            return Err(not_a_report(format!("no `{key}` object")));
+    for (which, report) in [("base", base), ("new", new)] {
+        if report.interrupted {
+            let _ = writeln!(
+                out,
+                "note: the {which} run was interrupted: its figures cover only part of it\n"
+            );
         }
     }
-    Ok(json)
+    out
 }
 
 /// `10%` or `0.1` as a fraction.
@@ -243,7 +227,7 @@ fn judge(direction: Direction, base: f64, new: f64, tolerance: f64, floor: f64) 
 }
 
 /// Compares every histogram statistic, counter and ratio the two reports hold.
-pub fn compare(base: &Value, new: &Value, limits: Limits) -> Comparison {
+pub fn compare(base: &Report, new: &Report, limits: Limits) -> Comparison {
     let mut rows = Vec::new();
     let mut push = |figure: String, b: f64, n: f64, direction: Direction, unit: Unit| {
         let floor = if unit == Unit::Micros {
@@ -259,18 +243,24 @@ pub fn compare(base: &Value, new: &Value, limits: Limits) -> Comparison {
             unit,
         });
     };
-    let number = |v: &Value, path: &[&str]| -> f64 {
-        path.iter()
-            .try_fold(v, |v, key| v.get(key))
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0)
-    };
 
-    for name in keys(base, new, "histograms") {
-        let count = |v: &Value| number(v, &["histograms", &name, "count"]);
-        let both_sampled = count(base) > 0.0 && count(new) > 0.0;
-        for stat in STATS {
-            let judged = both_sampled && !matches!(stat, "count" | "min");
+    // Histograms of either report, base first; one missing from a report reads as empty.
+    let mut names: Vec<&String> = base.histograms.keys().collect();
+    names.extend(
+        new.histograms
+            .keys()
+            .filter(|k| !base.histograms.contains_key(*k)),
+    );
+    for name in names {
+        let stats = |r: &Report| {
+            r.histograms
+                .get(name)
+                .map_or([0.0; 8], HistogramSummary::stats)
+        };
+        let (base_stats, new_stats) = (stats(base), stats(new));
+        let both_sampled = base_stats[0] > 0.0 && new_stats[0] > 0.0;
+        for (i, stat) in HistogramSummary::STATS.into_iter().enumerate() {
+            let judged = both_sampled && !SHOWN_ONLY.contains(&stat);
             let unit = if stat == "count" || name == "reconnect_attempts" {
                 Unit::Count
             } else {
@@ -278,8 +268,8 @@ pub fn compare(base: &Value, new: &Value, limits: Limits) -> Comparison {
             };
             push(
                 format!("{name}.{stat}"),
-                number(base, &["histograms", &name, stat]),
-                number(new, &["histograms", &name, stat]),
+                base_stats[i],
+                new_stats[i],
                 if judged {
                     Direction::LowerIsBetter
                 } else {
@@ -289,45 +279,34 @@ pub fn compare(base: &Value, new: &Value, limits: Limits) -> Comparison {
             );
         }
     }
-    for name in keys(base, new, "ratios") {
+    for ((name, b), (_, n)) in base.ratios.named().into_iter().zip(new.ratios.named()) {
         push(
             format!("ratios.{name}"),
-            number(base, &["ratios", &name]),
-            number(new, &["ratios", &name]),
+            b,
+            n,
             Direction::HigherIsBetter,
             Unit::Ratio,
         );
     }
-    for name in keys(base, new, "counters") {
-        let direction = if ERROR_COUNTERS.contains(&name.as_str()) {
+    // In name order, as report.json lists them.
+    let mut counters = Counters::NAMES.to_vec();
+    counters.sort_unstable();
+    for name in counters {
+        let direction = if ERROR_COUNTERS.contains(&name) {
             Direction::LowerIsBetter
         } else {
             Direction::Neutral
         };
+        let value = |r: &Report| r.counters.get(name).unwrap_or(0) as f64;
         push(
             format!("counters.{name}"),
-            number(base, &["counters", &name]),
-            number(new, &["counters", &name]),
+            value(base),
+            value(new),
             direction,
             Unit::Count,
         );
     }
     Comparison { rows, limits }
-}
-
-/// The keys of object `section` in either report, in order (base first).
-fn keys(base: &Value, new: &Value, section: &str) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for report in [base, new] {
-        if let Some(map) = report.get(section).and_then(Value::as_object) {
-            for key in map.keys() {
-                if !names.contains(key) {
-                    names.push(key.clone());
-                }
-            }
-        }
-    }
-    names
 }
 
 #[cfg(test)]
@@ -363,6 +342,85 @@ mod tests {
             judge(LowerIsBetter, 300.0, 1400.0, 0.1, 1000.0),
             Verdict::Regression
         );
+    }
+
+    fn report(name: &str) -> Report {
+        let scenario = super::super::ScenarioInfo {
+            name: name.into(),
+            seed: 1,
+            duration_s: 1.0,
+            clients: 1,
+            target: "ws://127.0.0.1:1/".into(),
+        };
+        let mut report = Report::new(scenario, String::new(), Default::default(), None);
+        let rtt = report
+            .histograms
+            .get_mut("heartbeat_rtt")
+            .expect("every histogram is in a report");
+        rtt.count = 100;
+        rtt.p99 = 2_000;
+        report
+    }
+
+    fn verdict(comparison: &Comparison, figure: &str) -> Option<Verdict> {
+        comparison
+            .rows
+            .iter()
+            .find(|r| r.figure == figure)
+            .map(|r| r.verdict)
+    }
+
+    #[test]
+    fn typed_reports_compare_histograms_ratios_and_error_counters() {
+        let limits = Limits {
+            tolerance: 0.1,
+            min_delta_us: 0.0,
+        };
+        let base = report("a");
+        let same = compare(&base, &base, limits);
+        assert_eq!(same.regressions().count(), 0);
+        assert_eq!(
+            same.rows.len(),
+            base.histograms.len() * 8 + 3 + Counters::NAMES.len()
+        );
+
+        let mut new = report("a");
+        if let Some(rtt) = new.histograms.get_mut("heartbeat_rtt") {
+            rtt.p99 = 4_000;
+        }
+        new.ratios.message_delivered = 0.5;
+        new.counters.gave_up = 2;
+        new.counters.connects = 50;
+        let worse = compare(&base, &new, limits);
+        let flagged: Vec<&str> = worse.regressions().map(|r| r.figure.as_str()).collect();
+        assert_eq!(
+            flagged,
+            [
+                "heartbeat_rtt.p99",
+                "ratios.message_delivered",
+                "counters.gave_up"
+            ]
+        );
+        assert_eq!(verdict(&worse, "counters.connects"), Some(Verdict::Info));
+        // Statistics of a histogram without samples are shown, never judged.
+        assert_eq!(verdict(&worse, "detection.p99"), Some(Verdict::Info));
+
+        // A histogram only one report has reads as empty in the other: shown, not judged.
+        new.histograms.remove("heartbeat_rtt");
+        let missing = compare(&base, &new, limits);
+        assert_eq!(verdict(&missing, "heartbeat_rtt.p99"), Some(Verdict::Info));
+    }
+
+    #[test]
+    fn preamble_notes_other_scenarios_and_interrupted_runs() {
+        let base = report("a");
+        let mut new = report("b");
+        let path = Path::new("x");
+        assert!(!preamble(path, &base, path, &base).contains("note:"));
+        new.interrupted = true;
+        let text = preamble(path, &base, path, &new);
+        assert!(text.contains("different scenarios"), "{text}");
+        assert!(text.contains("the new run was interrupted"), "{text}");
     }
 
     #[test]

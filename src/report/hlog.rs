@@ -124,7 +124,7 @@ pub fn render(report: &Report) -> io::Result<Vec<u8>> {
 }
 
 pub fn write_hlog(report: &Report, dir: &Path) -> io::Result<()> {
-    std::fs::write(dir.join("heartbeat_rtt.hlog"), render(report)?)
+    super::atomic::write_atomically(&dir.join("heartbeat_rtt.hlog"), &render(report)?)
 }
 
 #[cfg(test)]

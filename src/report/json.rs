@@ -7,5 +7,5 @@ use super::Report;
 
 pub fn write_json(report: &Report, dir: &Path) -> io::Result<()> {
     let json = serde_json::to_string_pretty(report).map_err(io::Error::other)?;
-    std::fs::write(dir.join("report.json"), json + "\n")
+    super::atomic::write_atomically(&dir.join("report.json"), (json + "\n").as_bytes())
 }

@@ -44,5 +44,5 @@ pub fn render(report: &Report) -> io::Result<String> {
 }
 
 pub fn write_junit(report: &Report, dir: &Path) -> io::Result<()> {
-    std::fs::write(dir.join("junit.xml"), render(report)?)
+    super::atomic::write_atomically(&dir.join("junit.xml"), render(report)?.as_bytes())
 }

@@ -135,5 +135,5 @@ fn percent(ratio: f64) -> String {
 }
 
 pub fn write_markdown(report: &Report, dir: &Path) -> io::Result<()> {
-    std::fs::write(dir.join("summary.md"), render(report))
+    super::atomic::write_atomically(&dir.join("summary.md"), render(report).as_bytes())
 }

@@ -9,27 +9,13 @@ use base64::Engine;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 
-use super::{HistogramSummary, Ratios, Report};
+use super::{HistogramSummary, Ratios, ReadError, Report};
 use crate::metrics::Counters;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: not a wschaos report: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("{path}: report schema {found}, this wschaos reads {expected}")]
-    Schema {
-        path: PathBuf,
-        found: u32,
-        expected: u32,
-    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("{path}: histogram {name} is not a valid HdrHistogram: {reason}")]
     Histogram {
         path: PathBuf,
@@ -40,29 +26,12 @@ pub enum MergeError {
     Empty,
 }
 
-/// Reads `report.json` from a report directory, or the file itself.
-pub fn read_report(path: &Path) -> Result<Report, MergeError> {
-    let file = if path.is_dir() {
-        path.join("report.json")
-    } else {
-        path.to_path_buf()
-    };
-    let text = std::fs::read_to_string(&file).map_err(|source| MergeError::Read {
-        path: file.clone(),
-        source,
-    })?;
-    let report: Report = serde_json::from_str(&text).map_err(|source| MergeError::Parse {
-        path: file.clone(),
-        source,
-    })?;
-    if report.schema_version != super::SCHEMA_VERSION {
-        return Err(MergeError::Schema {
-            path: file,
-            found: report.schema_version,
-            expected: super::SCHEMA_VERSION,
-        });
-    }
-    Ok(report)
+/// Reads every report (`Report::read`), keeping its path for the errors of the merge.
+pub fn read_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Report)>, MergeError> {
+    paths
+        .iter()
+        .map(|path| Ok((path.clone(), Report::read(path)?)))
+        .collect()
 }
 
 fn decode(path: &Path, name: &str, hdr: &str) -> Result<Histogram<u64>, MergeError> {

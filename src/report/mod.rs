@@ -2,6 +2,7 @@
 //! directory (`report.json`, `summary.md`, `report.html`, `heartbeat_rtt.hlog`, `junit.xml`) and
 //! printed as a terminal summary.
 
+mod atomic;
 pub mod compare;
 mod faults;
 mod hlog;
@@ -10,13 +11,15 @@ mod json;
 mod junit;
 mod markdown;
 mod merge;
+mod read;
 mod summary;
 pub mod threshold;
 
 pub use faults::{FAULT_COLUMNS, FaultRecord, Percentiles, Recovery, STORM_COLUMN, Storm};
 pub use hlog::RttInterval;
 pub use json::write_json;
-pub use merge::{MergeError, merge, read_report};
+pub use merge::{MergeError, merge, read_all};
+pub use read::ReadError;
 pub use summary::{human_us, print_summary, render as render_summary};
 pub use threshold::{Threshold, ThresholdResult};
 
@@ -110,6 +113,15 @@ impl Ratios {
             message_delivered: ratio(c.messages_received, c.messages_sent),
         }
     }
+
+    /// Every ratio with its `report.json` name, in name order.
+    pub fn named(&self) -> [(&'static str, f64); 3] {
+        [
+            ("heartbeat_delivered", self.heartbeat_delivered),
+            ("message_delivered", self.message_delivered),
+            ("reconnect_success", self.reconnect_success),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -152,6 +164,26 @@ impl HistogramSummary {
             max: h.max(),
             hdr: base64::engine::general_purpose::STANDARD.encode(bytes),
         }
+    }
+}
+
+impl HistogramSummary {
+    /// Names of [`HistogramSummary::stats`], as `report.json` spells them (`hdr` aside).
+    pub const STATS: [&'static str; 8] =
+        ["count", "min", "mean", "p50", "p90", "p99", "p99_9", "max"];
+
+    /// The statistics [`HistogramSummary::STATS`] names, in that order.
+    pub fn stats(&self) -> [f64; 8] {
+        [
+            self.count as f64,
+            self.min as f64,
+            self.mean,
+            self.p50 as f64,
+            self.p90 as f64,
+            self.p99 as f64,
+            self.p99_9 as f64,
+            self.max as f64,
+        ]
     }
 }
 
@@ -301,7 +333,8 @@ impl Report {
         self.thresholds.iter().all(|t| t.passed)
     }
 
-    /// Writes every report file into `dir` (created if missing).
+    /// Writes every report file into `dir` (created if missing), each one atomically: a
+    /// failure leaves a file as it was, never truncated.
     pub fn write_all(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
         write_json(self, dir)?;

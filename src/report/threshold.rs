@@ -48,6 +48,8 @@ const RATIOS: &[(&str, &str)] = &[
     ("ratios.message_delivered", "message_delivered"),
 ];
 const TIME_UNITS: &str = "us, ms, s or m";
+/// Not a counter of its own: the sum of the `disconnects_*` counters.
+const DISCONNECTS: &str = "disconnects";
 
 /// What a threshold measures.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,8 +59,9 @@ pub enum Metric {
         histogram: &'static str,
         stat: &'static str,
     },
-    /// A counter field of `report.counters` (or `disconnects`, their sum over causes).
-    Counter(String),
+    /// A counter of `report.counters` (one of `Counters::NAMES`), or `disconnects`, the sum of
+    /// the `disconnects_*` counters.
+    Counter(&'static str),
     /// A field of `report.ratios` (0..=1).
     Ratio(&'static str),
 }
@@ -208,6 +211,9 @@ impl Threshold {
             ));
         }
         let limit = limit(kind, name, (value, value_at), (unit_text, unit_at))?;
+        if counts_events(&metric) {
+            whole_count(name, number, value_at)?;
+        }
         Ok(Self {
             expr: expr.trim().to_string(),
             metric,
@@ -243,11 +249,12 @@ impl Threshold {
                 }
             }
             Metric::Counter(field) => counter(&report.counters, field) as f64,
-            Metric::Ratio(field) => match *field {
-                "reconnect_success" => report.ratios.reconnect_success,
-                "heartbeat_delivered" => report.ratios.heartbeat_delivered,
-                _ => report.ratios.message_delivered,
-            },
+            Metric::Ratio(field) => report
+                .ratios
+                .named()
+                .into_iter()
+                .find(|(name, _)| name == field)
+                .map_or(0.0, |(_, ratio)| ratio),
         }
     }
 
@@ -284,21 +291,20 @@ fn resolve(name: &str, at: usize) -> Result<(Metric, Kind), ThresholdError> {
         return Ok((Metric::Ratio(field), Kind::Ratio));
     }
     if let Some((_, field)) = COUNTER_ALIASES.iter().find(|(alias, _)| *alias == name) {
-        return Ok((Metric::Counter((*field).to_string()), Kind::Count));
+        return Ok((Metric::Counter(field), Kind::Count));
     }
-    if name == "disconnects" {
-        return Ok((Metric::Counter(name.to_string()), Kind::Count));
+    if name == DISCONNECTS {
+        return Ok((Metric::Counter(DISCONNECTS), Kind::Count));
     }
     if let Some(field) = name.strip_prefix("counters.") {
-        let fields = counter_fields();
-        if fields.iter().any(|f| f == field) {
-            return Ok((Metric::Counter(field.to_string()), Kind::Count));
+        if let Some(known) = Counters::NAMES.iter().find(|f| **f == field) {
+            return Ok((Metric::Counter(known), Kind::Count));
         }
         return Err(error(
             at + "counters.".len(),
             format!(
                 "unknown counter {field:?}; counters are {}",
-                fields.join(", ")
+                sorted_counter_names().join(", ")
             ),
         ));
     }
@@ -404,21 +410,48 @@ fn limit(
     }
 }
 
-fn counter_fields() -> Vec<String> {
-    match serde_json::to_value(Counters::default()) {
-        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
-        _ => Vec::new(),
+/// True for metrics that count events (counters, a histogram's sample `count`): their value is
+/// a whole number that a `u64` holds.
+fn counts_events(metric: &Metric) -> bool {
+    matches!(
+        metric,
+        Metric::Counter(_) | Metric::Histogram { stat: "count", .. }
+    )
+}
+
+/// A count's limit must be a whole number below 2^64, like the count itself: `0.5` or
+/// `18446744073709551616` would only compare as floats. `number` is digits and dots.
+fn whole_count(name: &str, number: &str, at: usize) -> Result<(), ThresholdError> {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if fraction.bytes().any(|b| b != b'0') {
+        return Err(error(
+            at,
+            format!("{name} is a count: the limit must be a whole number, found {number}"),
+        ));
     }
+    let whole = if whole.is_empty() { "0" } else { whole };
+    if whole.parse::<u64>().is_err() {
+        return Err(error(
+            at,
+            format!("{name} is a count: the limit must be below 2^64, found {number}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Counter names in name order, as `report.json` lists them.
+fn sorted_counter_names() -> Vec<&'static str> {
+    let mut names = Counters::NAMES.to_vec();
+    names.sort_unstable();
+    names
 }
 
 fn counter(counters: &Counters, field: &str) -> u64 {
-    if field == "disconnects" {
+    if field == DISCONNECTS {
         return counters.disconnects();
     }
-    serde_json::to_value(counters)
-        .ok()
-        .and_then(|v| v.get(field).and_then(serde_json::Value::as_u64))
-        .unwrap_or(0)
+    // `resolve` only lets known counters through.
+    counters.get(field).unwrap_or(0)
 }
 
 fn display(kind: Kind, value: f64) -> String {
@@ -479,16 +512,50 @@ mod tests {
         assert_eq!(ok("reconnect.success_rate >= 99.9%").limit, 0.999);
         assert_eq!(ok("heartbeat.delivered_ratio > 0.99").limit, 0.99);
         let gave_up = ok("clients.gave_up == 0");
-        assert_eq!(gave_up.metric, Metric::Counter("gave_up".into()));
+        assert_eq!(gave_up.metric, Metric::Counter("gave_up"));
         assert_eq!(
             ok("counters.disconnects_dropped < 5").metric,
-            Metric::Counter("disconnects_dropped".into())
+            Metric::Counter("disconnects_dropped")
         );
         assert_eq!(ok("  messages.lost == 0  ").expr, "messages.lost == 0");
+        // Counts: whole numbers up to u64::MAX, a `.0` fraction allowed; other metrics keep
+        // their fractions.
+        assert_eq!(ok("clients.gave_up <= 2.0").limit, 2.0);
         assert_eq!(
-            ok("disconnects < 3").metric,
-            Metric::Counter("disconnects".into())
+            ok("counters.messages_sent <= 18446744073709551615").limit,
+            u64::MAX as f64
         );
+        assert_eq!(ok("reconnect_attempts.mean < 1.5").limit, 1.5);
+        assert_eq!(ok("reconnect_attempts.p99 <= 2.5").limit, 2.5);
+        assert_eq!(ok("disconnects < 3").metric, Metric::Counter("disconnects"));
+    }
+
+    #[test]
+    fn counters_are_measured_by_name() {
+        let scenario = super::super::ScenarioInfo {
+            name: "t".into(),
+            seed: 1,
+            duration_s: 1.0,
+            clients: 1,
+            target: "ws://127.0.0.1:1/".into(),
+        };
+        let mut report = Report::new(scenario, String::new(), Default::default(), None);
+        report.counters.gave_up = 4;
+        report.counters.disconnects_dropped = 2;
+        report.counters.disconnects_io_error = 3;
+        assert_eq!(ok("clients.gave_up == 4").measure(&report), 4.0);
+        assert_eq!(ok("counters.disconnects_dropped < 5").measure(&report), 2.0);
+        assert_eq!(ok("disconnects < 5").measure(&report), 5.0);
+        // Every alias names a real counter, and every counter is reachable as counters.NAME.
+        for (alias, field) in COUNTER_ALIASES {
+            assert!(Counters::NAMES.contains(field), "{alias} -> {field}");
+        }
+        for name in Counters::NAMES {
+            assert_eq!(
+                ok(&format!("counters.{name} >= 0")).metric,
+                Metric::Counter(name)
+            );
+        }
     }
 
     #[test]
@@ -513,6 +580,16 @@ mod tests {
         assert_eq!(bad("clients.gave_up == 0ms").0, 20);
         assert_eq!(bad("reconnect.success_rate >= 99.9").0, 26);
         assert_eq!(bad("reconnect.success_rate >= 120%").0, 26);
+        let (at, message) = bad("clients.gave_up == 0.5");
+        assert_eq!(at, 19);
+        assert!(message.contains("a whole number, found 0.5"), "{message}");
+        assert_eq!(bad("counters.connects < .5").0, 20);
+        assert_eq!(bad("disconnects <= 2.25").0, 15);
+        assert_eq!(bad("connect_time.count > 10.5").0, 21);
+        let (at, message) = bad("messages.lost < 18446744073709551616");
+        assert_eq!(at, 16);
+        assert!(message.contains("below 2^64"), "{message}");
+        assert_eq!(bad("counters.gave_up < 99999999999999999999.0").0, 19);
         assert_eq!(bad("").0, 0);
         assert_eq!(bad("< 5ms").0, 0);
     }
