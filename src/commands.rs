@@ -247,7 +247,7 @@ fn compare_command(base: &Path, new: &Path, tolerance: &str, min_delta: &str) ->
 }
 
 fn serve(addr: SocketAddr, workers: usize, procs: u32, reuse_port: bool) -> Result<u8, Error> {
-    crate::run::raise_file_limit(0);
+    crate::fd_limit::raise(0);
     actix_rt::System::new().block_on(async move {
         let shared = reuse_port || procs > 1;
         let server = EmbeddedServer::start_shared(addr, workers, shared)

@@ -1,8 +1,8 @@
-//! One `wschaos run`: set up (file limit, embedded server, target address, one arbiter per
-//! core), let the coordinator run the scenario, then write the report.
+//! One `wschaos run`, wired: raise the file limit, start the managed target and the chaos proxy
+//! if the scenario needs them, one arbiter per core, let the coordinator run the scenario, then
+//! stop the target and write the report.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::chaos::process::TargetProcess;
-use crate::chaos::{ProxyConfig, ProxyControl, RunningProxy};
 use crate::client::{ClientConfig, Endpoint};
-use crate::coordinator::{Coordinator, Interrupt, ManagedTarget, Outcome, Shard, ack_matcher};
+use crate::coordinator::{Coordinator, Interrupt, Outcome};
 use crate::progress::Progress;
 use crate::report::{Report, ScenarioInfo, Threshold, threshold};
 use crate::scenario::{Scenario, TargetUrl, WsUrl};
-use crate::server::EmbeddedServer;
+use crate::shards::Shard;
+use crate::target::{self, ManagedTarget};
 
 /// How long a manual close waits for the server's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -62,20 +61,8 @@ pub fn run(mut scenario: Scenario, options: &RunOptions) -> Result<Finished, Run
         scenario.seed = seed;
     }
     let shard = options.shard.unwrap_or(Shard::WHOLE);
-    raise_file_limit(shard.size_of(scenario.clients.count) as u32);
+    crate::fd_limit::raise(shard.size_of(scenario.clients.count) as u32);
     actix_rt::System::new().block_on(run_in_system(scenario, options.clone()))
-}
-
-/// Raises the soft descriptor limit to the hard one; warns when `needed` sockets will not fit.
-/// (Each client needs one descriptor, two when the embedded server runs in-process.)
-pub fn raise_file_limit(needed: u32) {
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if limit < u64::from(needed) + 64 => {
-            tracing::warn!("file descriptor limit is {limit}: {needed} connections may not all fit")
-        }
-        Ok(_) => {}
-        Err(err) => tracing::warn!(%err, "cannot raise the file descriptor limit"),
-    }
 }
 
 async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finished, RunError> {
@@ -96,15 +83,19 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         source,
     })?;
 
-    let (target, url) = start_target(&scenario, &dir).await?;
+    let (target, url) = ManagedTarget::start(&scenario, &dir)
+        .await
+        .map_err(RunError::Setup)?;
     let upstream = match &target {
         Some(ManagedTarget::Embedded(server)) => server.addr(),
-        _ => resolve(&url).await?,
+        _ => target::resolve(&url).await.map_err(RunError::Setup)?,
     };
     let needs_proxy = scenario.faults.iter().any(|f| f.kind.needs_proxy());
     // Kept alive until the run ends; dropping it closes the proxy.
     let running_proxy = if needs_proxy {
-        Some(start_proxy(&scenario, upstream)?)
+        let proxy = crate::chaos::start_for_run(&scenario, upstream)
+            .map_err(|err| RunError::Setup(format!("cannot start the chaos proxy: {err}")))?;
+        Some(proxy)
     } else {
         None
     };
@@ -175,59 +166,6 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     Ok(Finished { report, dir })
 }
 
-/// Starts the target wschaos manages (the embedded server, or `target.command`), if any, and
-/// returns it with the URL clients use.
-async fn start_target(
-    scenario: &Scenario,
-    dir: &Path,
-) -> Result<(Option<ManagedTarget>, WsUrl), RunError> {
-    match (&scenario.target.url, &scenario.target.command) {
-        (TargetUrl::Embedded, _) => {
-            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-            let server = EmbeddedServer::start(loopback, 1).map_err(|err| {
-                RunError::Setup(format!("cannot start the embedded server: {err}"))
-            })?;
-            let url = WsUrl {
-                host: "127.0.0.1".into(),
-                port: server.addr().port(),
-                path: "/".into(),
-            };
-            Ok((Some(ManagedTarget::Embedded(server)), url))
-        }
-        (TargetUrl::Ws(url), Some(command)) => {
-            let addr = resolve(url).await?;
-            let process = TargetProcess::start(command.clone(), addr, dir)
-                .await
-                .map_err(RunError::Setup)?;
-            Ok((Some(ManagedTarget::Process(process)), url.clone()))
-        }
-        (TargetUrl::Ws(url), None) => Ok((None, url.clone())),
-    }
-}
-
-async fn resolve(url: &WsUrl) -> Result<SocketAddr, RunError> {
-    url.resolve()
-        .await
-        .ok_or_else(|| RunError::Setup(format!("cannot resolve the address of {url}")))
-}
-
-/// Puts the chaos proxy between clients and `upstream` (on this thread) for the run's faults.
-fn start_proxy(
-    scenario: &Scenario,
-    upstream: SocketAddr,
-) -> Result<(RunningProxy, Arc<ProxyControl>), RunError> {
-    let control = Arc::new(ProxyControl::new());
-    let config = ProxyConfig {
-        ack: ack_matcher(&scenario.clients.heartbeat.mode),
-        seed: scenario.seed,
-        ..ProxyConfig::new(upstream)
-    };
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let proxy = crate::chaos::spawn(loopback, config, control.clone())
-        .map_err(|err| RunError::Setup(format!("cannot start the chaos proxy: {err}")))?;
-    Ok((proxy, control))
-}
-
 /// First Ctrl-C: a clean early end (the report is still written). Second: exit at once.
 async fn watch_ctrl_c(coordinator: Addr<Coordinator>) {
     if tokio::signal::ctrl_c().await.is_err() {
@@ -236,7 +174,7 @@ async fn watch_ctrl_c(coordinator: Addr<Coordinator>) {
     eprintln!("interrupted: closing clients and writing the report (Ctrl-C again to quit now)");
     coordinator.do_send(Interrupt);
     if tokio::signal::ctrl_c().await.is_ok() {
-        crate::chaos::process::kill_all_now();
+        target::process::kill_all_now();
         std::process::exit(130);
     }
 }
@@ -248,13 +186,8 @@ async fn build_report(
     outcome: Outcome,
 ) -> Report {
     let server_counts = match outcome.target {
-        Some(ManagedTarget::Embedded(mut server)) => {
-            let counts = server.stats().counts();
-            server.kill().await;
-            Some(counts)
-        }
-        // Dropping a target process kills its process group.
-        Some(ManagedTarget::Process(_)) | None => None,
+        Some(target) => target.stop().await,
+        None => None,
     };
     let target = match scenario.target.url {
         TargetUrl::Embedded => format!("embedded ({url})"),

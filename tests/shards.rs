@@ -4,9 +4,9 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use wschaos::coordinator::Shard;
 use wschaos::run::{RunOptions, run};
 use wschaos::scenario::*;
+use wschaos::shards::Shard;
 
 fn wschaos() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wschaos"))

@@ -1,22 +1,12 @@
-//! Past one process: `wschaos run --procs N` runs N copies of itself, each `--shard i/N`
-//! (clients i, i+N, ...), and merges their reports; `wschaos merge` does the merge alone (for
-//! shards that ran elsewhere, e.g. the pods of a Kubernetes Indexed Job).
+//! `wschaos run --procs N`: N child processes of this executable, each `--shard i/N` with its
+//! report in `shard-<i>`, waited for and merged.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::report::{MergeError, Report, merge, read_report};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ShardError {
-    #[error("cannot start shard {index}: {source}")]
-    Spawn { index: u32, source: std::io::Error },
-    #[error("shard {index} failed (exit code {code:?}); its output is above")]
-    Failed { index: u32, code: Option<i32> },
-    #[error(transparent)]
-    Merge(#[from] MergeError),
-}
+use super::ShardError;
+use crate::report::{Report, merge, read_report};
 
 /// Runs `procs` shards of `file` as child processes with reports in `dir/shard-<i>` and
 /// returns their merge (the caller checks thresholds and writes it). `seed` must be fixed so all
@@ -102,13 +92,4 @@ fn wait_all(children: &mut [(u32, Child)]) -> Result<(), ShardError> {
         }
         Ok(())
     })
-}
-
-/// `wschaos merge`: reads shard reports and merges them.
-pub fn merge_dirs(inputs: &[PathBuf]) -> Result<Report, ShardError> {
-    let reports = inputs
-        .iter()
-        .map(|p| read_report(p).map(|r| (p.clone(), r)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(merge(&reports)?)
 }
