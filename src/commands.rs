@@ -14,6 +14,7 @@ use crate::run::{RunError, RunOptions, default_report_dir, run};
 use crate::scenario::{self, ScenarioError};
 use crate::server::EmbeddedServer;
 use crate::shards::{ShardError, merge_dirs, run_procs};
+use crate::signals::StopSignal;
 
 /// Exit codes: 0 ok, 1 a threshold failed (or `compare` found a regression), 2 bad input or
 /// setup error, 130 interrupted.
@@ -79,7 +80,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             let mut merged = merge_dirs(&reports)?;
             let exprs: Vec<String> = merged.thresholds.iter().map(|t| t.expr.clone()).collect();
             let thresholds = parse_thresholds(&exprs)?;
-            finish_report(&mut merged, &out, &thresholds, false, false)
+            finish_report(&mut merged, &out, &thresholds, None, false, false)
         }
         Command::Compare {
             base,
@@ -156,7 +157,14 @@ fn run_command(
             .out
             .unwrap_or_else(|| default_report_dir(&scenario.name));
         let mut merged = run_procs(file, procs, seed, &dir)?;
-        return finish_report(&mut merged, &dir, &thresholds, quiet, json);
+        return finish_report(
+            &mut merged.report,
+            &dir,
+            &thresholds,
+            merged.stopped_by,
+            quiet,
+            json,
+        );
     }
     let show_progress = !quiet && !json && std::io::stdout().is_terminal();
     let bar = if show_progress {
@@ -172,7 +180,13 @@ fn run_command(
         bar.finish();
     }
     let finished = result?;
-    print_outcome(&finished.report, &finished.dir, quiet, json)
+    print_outcome(
+        &finished.report,
+        &finished.dir,
+        finished.stopped_by,
+        quiet,
+        json,
+    )
 }
 
 /// Checks thresholds on a report assembled here (merged shards), writes it, prints it.
@@ -180,6 +194,7 @@ fn finish_report(
     report: &mut Report,
     dir: &Path,
     thresholds: &[Threshold],
+    stopped_by: Option<StopSignal>,
     quiet: bool,
     json: bool,
 ) -> Result<u8, Error> {
@@ -188,11 +203,18 @@ fn finish_report(
         dir: dir.to_path_buf(),
         source,
     })?;
-    print_outcome(report, dir, quiet, json)
+    print_outcome(report, dir, stopped_by, quiet, json)
 }
 
-/// Prints the summary (or the JSON) and maps the outcome to the exit code.
-fn print_outcome(report: &Report, dir: &Path, quiet: bool, json: bool) -> Result<u8, Error> {
+/// Prints the summary (or the JSON) and maps the outcome to the exit code (a run a signal
+/// stopped early: 128 + the signal's number).
+fn print_outcome(
+    report: &Report,
+    dir: &Path,
+    stopped_by: Option<StopSignal>,
+    quiet: bool,
+    json: bool,
+) -> Result<u8, Error> {
     if json {
         let text =
             serde_json::to_string_pretty(report).map_err(|e| Error::Output(e.to_string()))?;
@@ -206,7 +228,7 @@ fn print_outcome(report: &Report, dir: &Path, quiet: bool, json: bool) -> Result
         println!("\nreport: {}", dir.display());
     }
     Ok(if report.interrupted {
-        exit::INTERRUPTED
+        stopped_by.map_or(exit::INTERRUPTED, StopSignal::exit_code)
     } else if report.thresholds_hold() {
         exit::OK
     } else {

@@ -14,4 +14,5 @@ pub mod run;
 pub mod scenario;
 pub mod server;
 pub mod shards;
+pub mod signals;
 pub mod target;

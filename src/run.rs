@@ -2,7 +2,9 @@
 //! if the scenario needs them, one arbiter per core, let the coordinator run the scenario, then
 //! stop the target and write the report.
 
+use std::cell::Cell;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use crate::progress::Progress;
 use crate::report::{Report, ScenarioInfo, Threshold, threshold};
 use crate::scenario::{Scenario, TargetUrl, WsUrl};
 use crate::shards::Shard;
+use crate::signals::{StopSignal, StopSignals};
 use crate::target::{self, ManagedTarget};
 
 /// How long a manual close waits for the server's close frame.
@@ -53,6 +56,8 @@ pub enum RunError {
 pub struct Finished {
     pub report: Report,
     pub dir: PathBuf,
+    /// The signal that ended the run early, if one did.
+    pub stopped_by: Option<StopSignal>,
 }
 
 /// Runs a scenario to its end (or to Ctrl-C) and writes the report. Starts its own actix system.
@@ -142,7 +147,13 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     )
     .with_progress(options.progress.clone())
     .start();
-    actix_rt::spawn(watch_ctrl_c(coordinator));
+    let stopped_by = Rc::new(Cell::new(None));
+    match StopSignals::listen() {
+        Ok(signals) => {
+            actix_rt::spawn(watch_signals(signals, coordinator, stopped_by.clone()));
+        }
+        Err(err) => tracing::warn!(%err, "cannot listen for signals: Ctrl-C ends the run at once"),
+    }
 
     let outcome = done_rx
         .await
@@ -163,20 +174,30 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         dir = %dir.display(),
         "report written"
     );
-    Ok(Finished { report, dir })
+    Ok(Finished {
+        report,
+        dir,
+        stopped_by: stopped_by.get(),
+    })
 }
 
-/// First Ctrl-C: a clean early end (the report is still written). Second: exit at once.
-async fn watch_ctrl_c(coordinator: Addr<Coordinator>) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    eprintln!("interrupted: closing clients and writing the report (Ctrl-C again to quit now)");
+/// The first stop signal: a clean early end (the report is still written). A second: exit at
+/// once, taking the target down.
+async fn watch_signals(
+    mut signals: StopSignals,
+    coordinator: Addr<Coordinator>,
+    stopped_by: Rc<Cell<Option<StopSignal>>>,
+) {
+    let first = signals.recv().await;
+    stopped_by.set(Some(first));
+    eprintln!(
+        "interrupted by {0}: closing clients and writing the report ({0} again to quit now)",
+        first.name()
+    );
     coordinator.do_send(Interrupt);
-    if tokio::signal::ctrl_c().await.is_ok() {
-        target::process::kill_all_now();
-        std::process::exit(130);
-    }
+    let second = signals.recv().await;
+    target::process::kill_all_now();
+    std::process::exit(i32::from(second.exit_code()));
 }
 
 async fn build_report(

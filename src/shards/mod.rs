@@ -5,7 +5,7 @@
 
 mod procs;
 
-pub use procs::run_procs;
+pub use procs::{Merged, run_procs};
 
 use std::path::PathBuf;
 
