@@ -17,11 +17,13 @@ use crate::shards::{ShardError, merge_dirs, run_procs};
 use crate::signals::StopSignal;
 
 /// Exit codes: 0 ok, 1 a threshold failed (or `compare` found a regression), 2 bad input or
-/// setup error, 130 interrupted.
+/// setup error, 128 + the signal's number when a signal ended the run early: 130 for SIGINT
+/// (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP; the report is written and marked interrupted.
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
+    /// Interrupted, when no signal is known (a merge of interrupted shards): as for SIGINT.
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -47,7 +49,10 @@ pub enum Error {
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
-        exit::BAD_INPUT
+        match self {
+            Error::Run(RunError::Stopped(signal)) => signal.exit_code(),
+            _ => exit::BAD_INPUT,
+        }
     }
 }
 
@@ -290,7 +295,6 @@ struct Sibling(std::process::Child);
 
 impl Sibling {
     fn start(addr: SocketAddr, workers: usize) -> Result<Self, Error> {
-        use std::os::unix::process::CommandExt;
         let exe = std::env::current_exe()
             .map_err(|e| Error::Serve(format!("cannot find this executable: {e}")))?;
         let mut cmd = std::process::Command::new(exe);
@@ -302,13 +306,7 @@ impl Sibling {
             .arg(workers.to_string())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null());
-        // SAFETY: prctl is async-signal-safe; it only asks for SIGKILL when the parent dies.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        crate::signals::die_with_parent(&mut cmd);
         cmd.spawn()
             .map(Sibling)
             .map_err(|e| Error::Serve(format!("cannot start another serve process: {e}")))

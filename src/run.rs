@@ -50,6 +50,9 @@ pub enum RunError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    /// A stop signal came while the target was starting: there is no run to report.
+    #[error("stopped by {} before the run started", .0.name())]
+    Stopped(StopSignal),
 }
 
 /// A finished run: its report and where it was written.
@@ -60,7 +63,8 @@ pub struct Finished {
     pub stopped_by: Option<StopSignal>,
 }
 
-/// Runs a scenario to its end (or to Ctrl-C) and writes the report. Starts its own actix system.
+/// Runs a scenario to its end (or to a stop signal: SIGINT, SIGTERM, SIGHUP) and writes the
+/// report. Starts its own actix system.
 pub fn run(mut scenario: Scenario, options: &RunOptions) -> Result<Finished, RunError> {
     if let Some(seed) = options.seed {
         scenario.seed = seed;
@@ -88,9 +92,14 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         source,
     })?;
 
-    let (target, url) = ManagedTarget::start(&scenario, &dir)
-        .await
-        .map_err(RunError::Setup)?;
+    // Listening from before the target starts: from here on a stop signal still stops it.
+    let mut signals = StopSignals::listen()
+        .map_err(|err| RunError::Setup(format!("cannot listen for signals: {err}")))?;
+    let (target, url) = tokio::select! {
+        started = ManagedTarget::start(&scenario, &dir) => started.map_err(RunError::Setup)?,
+        // Dropping the half-started target kills it.
+        signal = signals.recv() => return Err(RunError::Stopped(signal)),
+    };
     let upstream = match &target {
         Some(ManagedTarget::Embedded(server)) => server.addr(),
         _ => target::resolve(&url).await.map_err(RunError::Setup)?,
@@ -148,12 +157,7 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     .with_progress(options.progress.clone())
     .start();
     let stopped_by = Rc::new(Cell::new(None));
-    match StopSignals::listen() {
-        Ok(signals) => {
-            actix_rt::spawn(watch_signals(signals, coordinator, stopped_by.clone()));
-        }
-        Err(err) => tracing::warn!(%err, "cannot listen for signals: Ctrl-C ends the run at once"),
-    }
+    actix_rt::spawn(watch_signals(signals, coordinator, stopped_by.clone()));
 
     let outcome = done_rx
         .await

@@ -121,9 +121,9 @@ fn a_bad_shard_is_rejected() {
 }
 
 /// Starts `wschaos run --procs 2` of a 30 s scenario in its own process group (as a terminal
-/// would), lets the shards get going, sends SIGINT to it (or to its whole group, as Ctrl-C
+/// would), lets the shards get going, sends `signal` to it (or to its whole group, as Ctrl-C
 /// does), and returns the exit code and stderr. The report goes to `dir/out`.
-fn interrupt_procs(dir: &std::path::Path, to_group: bool) -> (Option<i32>, String) {
+fn interrupt_procs(dir: &std::path::Path, signal: i32, to_group: bool) -> (Option<i32>, String) {
     use std::os::unix::process::CommandExt;
     let file = dir.join("long.yaml");
     std::fs::write(
@@ -144,7 +144,7 @@ fn interrupt_procs(dir: &std::path::Path, to_group: bool) -> (Option<i32>, Strin
     std::thread::sleep(ms(2000));
     let pid = child.id() as i32;
     // SAFETY: kill(2) on our child (or its process group); no memory effects.
-    let sent = unsafe { libc::kill(if to_group { -pid } else { pid }, libc::SIGINT) };
+    let sent = unsafe { libc::kill(if to_group { -pid } else { pid }, signal) };
     assert_eq!(sent, 0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let status = loop {
@@ -153,7 +153,7 @@ fn interrupt_procs(dir: &std::path::Path, to_group: bool) -> (Option<i32>, Strin
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("wschaos --procs did not end within 20 s of SIGINT");
+            panic!("wschaos --procs did not end within 20 s of signal {signal}");
         }
         std::thread::sleep(ms(50));
     };
@@ -164,8 +164,8 @@ fn interrupt_procs(dir: &std::path::Path, to_group: bool) -> (Option<i32>, Strin
     (status.code(), stderr)
 }
 
-fn assert_interrupted_merge(dir: &std::path::Path, code: Option<i32>, stderr: &str) {
-    assert_eq!(code, Some(130), "{stderr}");
+fn assert_interrupted_merge(dir: &std::path::Path, code: Option<i32>, expected: i32, stderr: &str) {
+    assert_eq!(code, Some(expected), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     let out = dir.join("out");
     let merged = json(&out.join("report.json"));
@@ -181,13 +181,20 @@ fn assert_interrupted_merge(dir: &std::path::Path, code: Option<i32>, stderr: &s
 #[test]
 fn sigint_to_the_procs_parent_interrupts_every_shard_and_merges() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (code, stderr) = interrupt_procs(dir.path(), false);
-    assert_interrupted_merge(dir.path(), code, &stderr);
+    let (code, stderr) = interrupt_procs(dir.path(), libc::SIGINT, false);
+    assert_interrupted_merge(dir.path(), code, 130, &stderr);
 }
 
 #[test]
 fn ctrl_c_to_the_procs_process_group_interrupts_every_shard_once_and_merges() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (code, stderr) = interrupt_procs(dir.path(), true);
-    assert_interrupted_merge(dir.path(), code, &stderr);
+    let (code, stderr) = interrupt_procs(dir.path(), libc::SIGINT, true);
+    assert_interrupted_merge(dir.path(), code, 130, &stderr);
+}
+
+#[test]
+fn sigterm_to_the_procs_parent_interrupts_every_shard_and_exits_143() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, stderr) = interrupt_procs(dir.path(), libc::SIGTERM, false);
+    assert_interrupted_merge(dir.path(), code, 143, &stderr);
 }

@@ -59,7 +59,8 @@ impl Shards {
             // Each shard in its own process group: a terminal's Ctrl-C (or a signal to this
             // group) reaches only this process, which passes it on once to every shard. A
             // shard that got it twice would take the second as "quit now" and write no report.
-            let child = Command::new(&exe)
+            let mut command = Command::new(&exe);
+            command
                 .arg("run")
                 .arg(file)
                 .arg("--shard")
@@ -70,7 +71,9 @@ impl Shards {
                 .arg(dir.join(format!("shard-{index}")))
                 .arg("--quiet")
                 .stdin(Stdio::null())
-                .process_group(0)
+                .process_group(0);
+            crate::signals::die_with_parent(&mut command);
+            let child = command
                 .spawn()
                 .map_err(|source| ShardError::Spawn { index, source })?;
             shards.0.push((index, child));

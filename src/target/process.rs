@@ -82,6 +82,7 @@ impl TargetProcess {
             .stdin(Stdio::null())
             .stdout(self.log("target.stdout.log")?)
             .stderr(self.log("target.stderr.log")?);
+        crate::signals::die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start target.command {:?}: {e}", self.command))?;
