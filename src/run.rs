@@ -50,6 +50,13 @@ pub enum RunError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    /// A `server_kill` left the target's port open: the report is written but does not
+    /// measure the kill it meant to.
+    #[error(
+        "the report is written to {dir}, but the target was not under control: {}",
+        failures.join("; ")
+    )]
+    TargetNotKilled { dir: PathBuf, failures: Vec<String> },
     /// A stop signal came while the target was starting: there is no run to report.
     #[error("stopped by {} before the run started", .0.name())]
     Stopped(StopSignal),
@@ -159,12 +166,13 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     let stopped_by = Rc::new(Cell::new(None));
     actix_rt::spawn(watch_signals(signals, coordinator, stopped_by.clone()));
 
-    let outcome = done_rx
+    let mut outcome = done_rx
         .await
         .map_err(|_| RunError::Setup("the coordinator stopped without a result".into()))?;
     for arbiter in &arbiters {
         arbiter.stop();
     }
+    let target_failures = std::mem::take(&mut outcome.target_failures);
     let mut report = build_report(&scenario, &url, started_at, outcome).await;
     report.shard = options.shard.map(|s| format!("{}/{}", s.index, s.count));
     report.evaluate(&thresholds);
@@ -178,6 +186,12 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         dir = %dir.display(),
         "report written"
     );
+    if !target_failures.is_empty() {
+        return Err(RunError::TargetNotKilled {
+            dir,
+            failures: target_failures,
+        });
+    }
     Ok(Finished {
         report,
         dir,

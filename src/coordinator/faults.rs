@@ -75,6 +75,7 @@ impl Coordinator {
                     return;
                 };
                 self.faults[index].connections_cut = target.open_connections().unwrap_or(0);
+                let at = fault.at;
                 // Every client must know of the fault before its socket can die of it.
                 let notices: Vec<_> = victims
                     .iter()
@@ -83,15 +84,24 @@ impl Coordinator {
                     .collect();
                 let kill = async move {
                     join_all(notices).await;
-                    target.kill(signal).await;
-                    target
+                    let killed = target.kill(signal).await;
+                    (target, killed)
                 };
-                ctx.spawn(kill.into_actor(self).map(move |target, act, ctx| {
-                    act.target = Some(target);
-                    let revive =
-                        ctx.run_later(downtime, move |act, ctx| act.revive(index, victims, ctx));
-                    act.timers.push(revive);
-                }));
+                ctx.spawn(
+                    kill.into_actor(self)
+                        .map(move |(target, killed), act, ctx| {
+                            act.target = Some(target);
+                            if let Err(err) = killed {
+                                let failure = format!("server_kill at {at:?}: {err}");
+                                tracing::error!("{failure}");
+                                act.target_failures.push(failure);
+                            }
+                            let revive = ctx.run_later(downtime, move |act, ctx| {
+                                act.revive(index, victims, ctx)
+                            });
+                            act.timers.push(revive);
+                        }),
+                );
             }
             FaultKind::Drop { mode } => {
                 self.faults[index].ended_s = Some(self.faults[index].started_s);

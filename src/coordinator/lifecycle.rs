@@ -102,6 +102,7 @@ impl Coordinator {
                 interrupted: self.interrupted,
             },
             target: self.target.take(),
+            target_failures: std::mem::take(&mut self.target_failures),
         };
         self.progress = None;
         let _ = done.send(outcome);

@@ -39,6 +39,9 @@ pub struct Outcome {
     pub record: RunRecord,
     /// The managed target, handed back so its counts can be read and it can be stopped.
     pub target: Option<ManagedTarget>,
+    /// Kills that did not take the target down (its port stayed open): the run did not
+    /// measure what it meant to.
+    pub target_failures: Vec<String>,
 }
 
 pub struct Coordinator {
@@ -52,6 +55,7 @@ pub struct Coordinator {
     shard: Shard,
     /// Taken out while a kill or revive is in progress.
     target: Option<ManagedTarget>,
+    target_failures: Vec<String>,
     proxy: Option<Arc<ProxyControl>>,
     rng: SmallRng,
     started: Instant,
@@ -90,6 +94,7 @@ impl Coordinator {
             client_cfg,
             arbiters,
             target,
+            target_failures: Vec::new(),
             proxy,
             rng,
             started: Instant::now(),

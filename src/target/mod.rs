@@ -3,6 +3,7 @@
 //! when the run is over.
 
 pub mod process;
+mod procfs;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -46,9 +47,13 @@ impl ManagedTarget {
         }
     }
 
-    pub async fn kill(&mut self, signal: KillSignal) {
+    /// The `server_kill` blow; fails if the target's port is still open afterwards.
+    pub async fn kill(&mut self, signal: KillSignal) -> Result<(), String> {
         match self {
-            ManagedTarget::Embedded(server) => server.kill().await,
+            ManagedTarget::Embedded(server) => {
+                server.kill().await;
+                Ok(())
+            }
             ManagedTarget::Process(process) => process.kill(signal).await,
         }
     }
