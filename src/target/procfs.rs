@@ -160,6 +160,12 @@ mod tests {
             .spawn()
             .expect("start sleep");
         let pid = child.id() as i32;
+        // The new program's environment shows in /proc only once its exec has finished, a
+        // moment after spawn returns.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while members(None, &marker).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(members(None, &marker), vec![pid]);
         assert_eq!(members(None, "another"), Vec::<i32>::new());
         let _ = child.kill();
