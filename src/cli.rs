@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::chaos::ProxyFault;
-use crate::coordinator::Shard;
+use crate::shards::Shard;
 
 #[derive(Debug, Parser)]
 #[command(name = "wschaos", version, about = "WebSocket load and chaos tester")]

@@ -14,13 +14,16 @@ use crate::run::{RunError, RunOptions, default_report_dir, run_unwritten};
 use crate::scenario::{self, ScenarioError};
 use crate::server::EmbeddedServer;
 use crate::shards::{ShardError, merge_dirs, run_procs};
+use crate::signals::StopSignal;
 
 /// Exit codes: 0 ok, 1 a threshold failed (or `compare` found a regression), 2 bad input or
-/// setup error, 130 interrupted.
+/// setup error, 128 + the signal's number when a signal ended the run early: 130 for SIGINT
+/// (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP; the report is written and marked interrupted.
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
+    /// Interrupted, when no signal is known (a merge of interrupted shards): as for SIGINT.
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -46,7 +49,10 @@ pub enum Error {
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
-        exit::BAD_INPUT
+        match self {
+            Error::Run(RunError::Stopped(signal)) => signal.exit_code(),
+            _ => exit::BAD_INPUT,
+        }
     }
 }
 
@@ -79,7 +85,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             let mut merged = merge_dirs(&reports)?;
             let exprs: Vec<String> = merged.thresholds.iter().map(|t| t.expr.clone()).collect();
             let thresholds = parse_thresholds(&exprs)?;
-            finish_report(&mut merged, &out, &thresholds, false, false)
+            finish_report(&mut merged, &out, &thresholds, None, false, false)
         }
         Command::Compare {
             base,
@@ -156,7 +162,14 @@ fn run_command(
             .out
             .unwrap_or_else(|| default_report_dir(&scenario.name));
         let mut merged = run_procs(file, procs, seed, &dir)?;
-        return finish_report(&mut merged, &dir, &thresholds, quiet, json);
+        return finish_report(
+            &mut merged.report,
+            &dir,
+            &thresholds,
+            merged.stopped_by,
+            quiet,
+            json,
+        );
     }
     let show_progress = !quiet && !json && std::io::stdout().is_terminal();
     let bar = if show_progress {
@@ -173,7 +186,13 @@ fn run_command(
     }
     let finished = result?;
     // The outcome first: a report that cannot be written (full disk) still gets shown.
-    let code = print_outcome(&finished.report, &finished.dir, quiet, json)?;
+    let code = print_outcome(
+        &finished.report,
+        &finished.dir,
+        finished.stopped_by,
+        quiet,
+        json,
+    )?;
     finished.write()?;
     Ok(code)
 }
@@ -183,12 +202,13 @@ fn finish_report(
     report: &mut Report,
     dir: &Path,
     thresholds: &[Threshold],
+    stopped_by: Option<StopSignal>,
     quiet: bool,
     json: bool,
 ) -> Result<u8, Error> {
     report.evaluate(thresholds);
     // The outcome first: a report that cannot be written (full disk) still gets shown.
-    let code = print_outcome(report, dir, quiet, json)?;
+    let code = print_outcome(report, dir, stopped_by, quiet, json)?;
     report.write_all(dir).map_err(|source| RunError::Report {
         dir: dir.to_path_buf(),
         source,
@@ -196,8 +216,15 @@ fn finish_report(
     Ok(code)
 }
 
-/// Prints the summary (or the JSON) and maps the outcome to the exit code.
-fn print_outcome(report: &Report, dir: &Path, quiet: bool, json: bool) -> Result<u8, Error> {
+/// Prints the summary (or the JSON) and maps the outcome to the exit code (a run a signal
+/// stopped early: 128 + the signal's number).
+fn print_outcome(
+    report: &Report,
+    dir: &Path,
+    stopped_by: Option<StopSignal>,
+    quiet: bool,
+    json: bool,
+) -> Result<u8, Error> {
     if json {
         let text =
             serde_json::to_string_pretty(report).map_err(|e| Error::Output(e.to_string()))?;
@@ -211,7 +238,7 @@ fn print_outcome(report: &Report, dir: &Path, quiet: bool, json: bool) -> Result
         println!("\nreport: {}", dir.display());
     }
     Ok(if report.interrupted {
-        exit::INTERRUPTED
+        stopped_by.map_or(exit::INTERRUPTED, StopSignal::exit_code)
     } else if report.thresholds_hold() {
         exit::OK
     } else {
@@ -240,7 +267,7 @@ fn compare_command(base: &Path, new: &Path, tolerance: &str, min_delta: &str) ->
 }
 
 fn serve(addr: SocketAddr, workers: usize, procs: u32, reuse_port: bool) -> Result<u8, Error> {
-    crate::run::raise_file_limit(0);
+    crate::fd_limit::raise(0);
     actix_rt::System::new().block_on(async move {
         let shared = reuse_port || procs > 1;
         let server = EmbeddedServer::start_shared(addr, workers, shared)
@@ -261,7 +288,6 @@ struct Sibling(std::process::Child);
 
 impl Sibling {
     fn start(addr: SocketAddr, workers: usize) -> Result<Self, Error> {
-        use std::os::unix::process::CommandExt;
         let exe = std::env::current_exe()
             .map_err(|e| Error::Serve(format!("cannot find this executable: {e}")))?;
         let mut cmd = std::process::Command::new(exe);
@@ -273,13 +299,7 @@ impl Sibling {
             .arg(workers.to_string())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null());
-        // SAFETY: prctl is async-signal-safe; it only asks for SIGKILL when the parent dies.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        crate::signals::die_with_parent(&mut cmd);
         cmd.spawn()
             .map(Sibling)
             .map_err(|e| Error::Serve(format!("cannot start another serve process: {e}")))

@@ -196,10 +196,19 @@ impl FaultShare {
             (&mut self.attempts, &other.attempts),
         ] {
             if let Some(theirs) = theirs {
-                let _ = slot(mine).add(theirs);
+                // Auto-resizing: cannot fail for values within `MAX_US`.
+                let _ = mine.get_or_insert_with(fault_histogram).add(theirs);
             }
         }
     }
+}
+
+/// An empty histogram for the merged share of one fault. The run keeps one set per fault on
+/// the timeline, so they stay small: two significant figures (1 %, enough for a fault's
+/// percentiles) and only as many buckets as the largest value needs, instead of the fixed
+/// one-hour range at three figures of `histogram()`.
+pub fn fault_histogram() -> Histogram<u64> {
+    Histogram::new(2).expect("static histogram precision is valid")
 }
 
 /// Lazily creates a histogram slot (most faults never fill all three).
@@ -355,5 +364,66 @@ mod tests {
             serde_json::from_str(r#"{"connects": 3}"#).expect("partial counters");
         assert_eq!(counters.connects, 3);
         assert_eq!(counters.get("gave_up"), Some(0));
+    }
+
+    /// One arbiter's share of a fault as clients record it (full-size histograms).
+    fn arbiter_share(clients: u64) -> FaultShare {
+        let mut share = FaultShare::default();
+        for i in 0..clients {
+            share.noticed += 1;
+            share.reopened += 1;
+            record_us(
+                &mut share.detection,
+                Duration::from_micros(200_000 + i * 2_000),
+            );
+            record_us(
+                &mut share.reopen,
+                Duration::from_micros(1_000_000 + i * 3_000),
+            );
+            slot(&mut share.attempts).saturating_record(1 + i % 5);
+        }
+        share
+    }
+
+    fn buckets(share: &FaultShare) -> usize {
+        [&share.detection, &share.reopen, &share.attempts]
+            .iter()
+            .filter_map(|h| h.as_ref().map(Histogram::distinct_values))
+            .sum()
+    }
+
+    #[test]
+    fn a_faults_merged_share_is_small_and_keeps_its_percentiles_within_one_percent() {
+        let recorded = arbiter_share(1000);
+        let mut merged = FaultShare::default();
+        merged.add(&recorded);
+        let mut totals = FaultShare::default();
+        totals.add(&merged);
+
+        let full = 3 * histogram().distinct_values();
+        assert_eq!(buckets(&recorded), full);
+        // Kept once per fault for the whole run: far below three full-range histograms.
+        assert!(
+            buckets(&totals) * 10 < full,
+            "{} of {full}",
+            buckets(&totals)
+        );
+
+        for (kept, exact) in [
+            (&totals.detection, &recorded.detection),
+            (&totals.reopen, &recorded.reopen),
+            (&totals.attempts, &recorded.attempts),
+        ] {
+            let (kept, exact) = (kept.as_ref().expect("kept"), exact.as_ref().expect("exact"));
+            assert_eq!(kept.len(), exact.len());
+            for q in [0.5, 0.99, 1.0] {
+                let (a, b) = (
+                    kept.value_at_quantile(q) as f64,
+                    exact.value_at_quantile(q) as f64,
+                );
+                assert!((a - b).abs() <= b * 0.01, "q {q}: {a} vs {b}");
+            }
+        }
+        assert_eq!((totals.noticed, totals.reopened), (1000, 1000));
     }
 }

@@ -1,8 +1,10 @@
-//! One `wschaos run`: set up (file limit, embedded server, target address, one arbiter per
-//! core), let the coordinator run the scenario, then write the report.
+//! One `wschaos run`, wired: raise the file limit, start the managed target and the chaos proxy
+//! if the scenario needs them, one arbiter per core, let the coordinator run the scenario, then
+//! stop the target and write the report.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
@@ -10,14 +12,14 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::chaos::process::TargetProcess;
-use crate::chaos::{ProxyConfig, ProxyControl, RunningProxy};
 use crate::client::{ClientConfig, Endpoint};
-use crate::coordinator::{Coordinator, Interrupt, ManagedTarget, Outcome, Shard, ack_matcher};
+use crate::coordinator::{Coordinator, Interrupt, Outcome};
 use crate::progress::Progress;
 use crate::report::{Report, ScenarioInfo, Threshold, threshold};
 use crate::scenario::{Scenario, TargetUrl, WsUrl};
-use crate::server::EmbeddedServer;
+use crate::shards::Shard;
+use crate::signals::{StopSignal, StopSignals};
+use crate::target::{self, ManagedTarget};
 
 /// How long a manual close waits for the server's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -48,16 +50,31 @@ pub enum RunError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    /// A `server_kill` left the target's port open: the report is written but does not
+    /// measure the kill it meant to.
+    #[error(
+        "the report is written to {dir}, but the target was not under control: {}",
+        failures.join("; ")
+    )]
+    TargetNotKilled { dir: PathBuf, failures: Vec<String> },
+    /// A stop signal came while the target was starting: there is no run to report.
+    #[error("stopped by {} before the run started", .0.name())]
+    Stopped(StopSignal),
 }
 
 /// A finished run: its report and where it was written.
 pub struct Finished {
     pub report: Report,
     pub dir: PathBuf,
+    /// The signal that ended the run early, if one did.
+    pub stopped_by: Option<StopSignal>,
+    /// `server_kill`s that left the target's port open (reported by [`Finished::write`]).
+    pub target_failures: Vec<String>,
 }
 
 impl Finished {
-    /// Writes every report file into `dir`.
+    /// Writes every report file into `dir`; then, if a `server_kill` left the target's port
+    /// open, says so as an error (the report is written either way).
     pub fn write(&self) -> Result<(), RunError> {
         let writing = Instant::now();
         self.report
@@ -71,11 +88,18 @@ impl Finished {
             dir = %self.dir.display(),
             "report written"
         );
+        if !self.target_failures.is_empty() {
+            return Err(RunError::TargetNotKilled {
+                dir: self.dir.clone(),
+                failures: self.target_failures.clone(),
+            });
+        }
         Ok(())
     }
 }
 
-/// Runs a scenario to its end (or to Ctrl-C) and writes the report. Starts its own actix system.
+/// Runs a scenario to its end (or to a stop signal: SIGINT, SIGTERM, SIGHUP) and writes the
+/// report. Starts its own actix system.
 pub fn run(scenario: Scenario, options: &RunOptions) -> Result<Finished, RunError> {
     let finished = run_unwritten(scenario, options)?;
     finished.write()?;
@@ -89,20 +113,8 @@ pub fn run_unwritten(mut scenario: Scenario, options: &RunOptions) -> Result<Fin
         scenario.seed = seed;
     }
     let shard = options.shard.unwrap_or(Shard::WHOLE);
-    raise_file_limit(shard.size_of(scenario.clients.count) as u32);
+    crate::fd_limit::raise(shard.size_of(scenario.clients.count) as u32);
     actix_rt::System::new().block_on(run_in_system(scenario, options.clone()))
-}
-
-/// Raises the soft descriptor limit to the hard one; warns when `needed` sockets will not fit.
-/// (Each client needs one descriptor, two when the embedded server runs in-process.)
-pub fn raise_file_limit(needed: u32) {
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if limit < u64::from(needed) + 64 => {
-            tracing::warn!("file descriptor limit is {limit}: {needed} connections may not all fit")
-        }
-        Ok(_) => {}
-        Err(err) => tracing::warn!(%err, "cannot raise the file descriptor limit"),
-    }
 }
 
 async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finished, RunError> {
@@ -123,15 +135,24 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         source,
     })?;
 
-    let (target, url) = start_target(&scenario, &dir).await?;
+    // Listening from before the target starts: from here on a stop signal still stops it.
+    let mut signals = StopSignals::listen()
+        .map_err(|err| RunError::Setup(format!("cannot listen for signals: {err}")))?;
+    let (target, url) = tokio::select! {
+        started = ManagedTarget::start(&scenario, &dir) => started.map_err(RunError::Setup)?,
+        // Dropping the half-started target kills it.
+        signal = signals.recv() => return Err(RunError::Stopped(signal)),
+    };
     let upstream = match &target {
         Some(ManagedTarget::Embedded(server)) => server.addr(),
-        _ => resolve(&url).await?,
+        _ => target::resolve(&url).await.map_err(RunError::Setup)?,
     };
     let needs_proxy = scenario.faults.iter().any(|f| f.kind.needs_proxy());
     // Kept alive until the run ends; dropping it closes the proxy.
     let running_proxy = if needs_proxy {
-        Some(start_proxy(&scenario, upstream)?)
+        let proxy = crate::chaos::start_for_run(&scenario, upstream)
+            .map_err(|err| RunError::Setup(format!("cannot start the chaos proxy: {err}")))?;
+        Some(proxy)
     } else {
         None
     };
@@ -178,84 +199,44 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     )
     .with_progress(options.progress.clone())
     .start();
-    actix_rt::spawn(watch_ctrl_c(coordinator));
+    let stopped_by = Rc::new(Cell::new(None));
+    actix_rt::spawn(watch_signals(signals, coordinator, stopped_by.clone()));
 
-    let outcome = done_rx
+    let mut outcome = done_rx
         .await
         .map_err(|_| RunError::Setup("the coordinator stopped without a result".into()))?;
     for arbiter in &arbiters {
         arbiter.stop();
     }
+    let target_failures = std::mem::take(&mut outcome.target_failures);
     let mut report = build_report(&scenario, &url, started_at, outcome).await;
     report.shard = options.shard.map(|s| format!("{}/{}", s.index, s.count));
     report.evaluate(&thresholds);
-    Ok(Finished { report, dir })
+    Ok(Finished {
+        report,
+        dir,
+        stopped_by: stopped_by.get(),
+        target_failures,
+    })
 }
 
-/// Starts the target wschaos manages (the embedded server, or `target.command`), if any, and
-/// returns it with the URL clients use.
-async fn start_target(
-    scenario: &Scenario,
-    dir: &Path,
-) -> Result<(Option<ManagedTarget>, WsUrl), RunError> {
-    match (&scenario.target.url, &scenario.target.command) {
-        (TargetUrl::Embedded, _) => {
-            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-            let server = EmbeddedServer::start(loopback, 1).map_err(|err| {
-                RunError::Setup(format!("cannot start the embedded server: {err}"))
-            })?;
-            let url = WsUrl {
-                host: "127.0.0.1".into(),
-                port: server.addr().port(),
-                path: "/".into(),
-            };
-            Ok((Some(ManagedTarget::Embedded(server)), url))
-        }
-        (TargetUrl::Ws(url), Some(command)) => {
-            let addr = resolve(url).await?;
-            let process = TargetProcess::start(command.clone(), addr, dir)
-                .await
-                .map_err(RunError::Setup)?;
-            Ok((Some(ManagedTarget::Process(process)), url.clone()))
-        }
-        (TargetUrl::Ws(url), None) => Ok((None, url.clone())),
-    }
-}
-
-async fn resolve(url: &WsUrl) -> Result<SocketAddr, RunError> {
-    url.resolve()
-        .await
-        .ok_or_else(|| RunError::Setup(format!("cannot resolve the address of {url}")))
-}
-
-/// Puts the chaos proxy between clients and `upstream` (on this thread) for the run's faults.
-fn start_proxy(
-    scenario: &Scenario,
-    upstream: SocketAddr,
-) -> Result<(RunningProxy, Arc<ProxyControl>), RunError> {
-    let control = Arc::new(ProxyControl::new());
-    let config = ProxyConfig {
-        ack: ack_matcher(&scenario.clients.heartbeat.mode),
-        seed: scenario.seed,
-        ..ProxyConfig::new(upstream)
-    };
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let proxy = crate::chaos::spawn(loopback, config, control.clone())
-        .map_err(|err| RunError::Setup(format!("cannot start the chaos proxy: {err}")))?;
-    Ok((proxy, control))
-}
-
-/// First Ctrl-C: a clean early end (the report is still written). Second: exit at once.
-async fn watch_ctrl_c(coordinator: Addr<Coordinator>) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    eprintln!("interrupted: closing clients and writing the report (Ctrl-C again to quit now)");
+/// The first stop signal: a clean early end (the report is still written). A second: exit at
+/// once, taking the target down.
+async fn watch_signals(
+    mut signals: StopSignals,
+    coordinator: Addr<Coordinator>,
+    stopped_by: Rc<Cell<Option<StopSignal>>>,
+) {
+    let first = signals.recv().await;
+    stopped_by.set(Some(first));
+    eprintln!(
+        "interrupted by {0}: closing clients and writing the report ({0} again to quit now)",
+        first.name()
+    );
     coordinator.do_send(Interrupt);
-    if tokio::signal::ctrl_c().await.is_ok() {
-        crate::chaos::process::kill_all_now();
-        std::process::exit(130);
-    }
+    let second = signals.recv().await;
+    target::process::kill_all_now();
+    std::process::exit(i32::from(second.exit_code()));
 }
 
 async fn build_report(
@@ -265,13 +246,8 @@ async fn build_report(
     outcome: Outcome,
 ) -> Report {
     let server_counts = match outcome.target {
-        Some(ManagedTarget::Embedded(mut server)) => {
-            let counts = server.stats().counts();
-            server.kill().await;
-            Some(counts)
-        }
-        // Dropping a target process kills its process group.
-        Some(ManagedTarget::Process(_)) | None => None,
+        Some(target) => target.stop().await,
+        None => None,
     };
     let target = match scenario.target.url {
         TargetUrl::Embedded => format!("embedded ({url})"),

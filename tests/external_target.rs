@@ -97,3 +97,77 @@ fn signal_stop_freezes_the_server_so_clients_detect_by_heartbeat_timeout() {
     );
     assert!(processes_with(&needle).is_empty());
 }
+
+/// A target whose server leaves the command's process group, session and parent (a double
+/// fork into a new session) while the command itself sleeps on; `scrub_env` also clears the
+/// server's environment, so wschaos cannot tell it is the target's.
+fn daemonising_serve(count: u32, scrub_env: bool) -> (Scenario, std::net::SocketAddr, String) {
+    let addr = closed_port();
+    let port = addr.port();
+    let mut s = scenario(ws_url(addr), count, ms(3500));
+    let env = if scrub_env { "env -i " } else { "" };
+    s.target.command = Some(TargetCommand::Shell(format!(
+        "( setsid {env}{exe} serve --port {port} & ) ; sleep 300",
+        exe = env!("CARGO_BIN_EXE_wschaos"),
+    )));
+    s.clients.heartbeat.interval = ms(200);
+    s.clients.heartbeat.timeout = ms(400);
+    s.clients.connect_timeout = ms(500);
+    s.faults = vec![fault(
+        800,
+        FaultKind::ServerKill {
+            downtime: ms(1200),
+            signal: KillSignal::Kill,
+        },
+    )];
+    (s, addr, format!("serve --port {port}"))
+}
+
+#[test]
+fn a_daemonising_target_is_killed_restarted_and_not_left_running() {
+    let (s, addr, needle) = daemonising_serve(20, false);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = run_scenario_in(s, dir.path(), Default::default()).report;
+    let kill = &report.faults[0];
+    assert_eq!((kill.noticed, kill.reopened), (20, 20), "{kill:?}");
+    assert_eq!(report.counters.reconnects, 20);
+    assert!(
+        report.histograms["reconnect_time"].min >= 1_000_000,
+        "back only after the downtime: the restarted server, not the old one"
+    );
+    assert!(processes_with(&needle).is_empty(), "the server is gone");
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn a_kill_that_leaves_the_port_open_fails_the_run_naming_port_and_holder() {
+    let (s, addr, needle) = daemonising_serve(5, true);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = wschaos::run::RunOptions {
+        out: Some(dir.path().join("report")),
+        ..Default::default()
+    };
+    let result = wschaos::run::run(s, &options);
+    let escaped = processes_with(&needle);
+    for pid in &escaped {
+        // SAFETY: kill(2) on the server this test's scenario started; no memory effects.
+        unsafe {
+            libc::kill(*pid as i32, libc::SIGKILL);
+        }
+    }
+    let Err(err) = result else {
+        panic!("the run succeeded though its server_kill left {addr} open");
+    };
+    let message = err.to_string();
+    assert!(message.contains(&addr.to_string()), "{message}");
+    assert!(
+        escaped
+            .iter()
+            .any(|pid| message.contains(&format!("pid {pid} "))),
+        "{message} (escaped: {escaped:?})"
+    );
+    assert!(
+        dir.path().join("report/report.json").is_file(),
+        "the report is written all the same"
+    );
+}

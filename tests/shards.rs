@@ -4,9 +4,9 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use wschaos::coordinator::Shard;
 use wschaos::run::{RunOptions, run};
 use wschaos::scenario::*;
+use wschaos::shards::Shard;
 
 fn wschaos() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wschaos"))
@@ -118,4 +118,83 @@ fn a_bad_shard_is_rejected() {
         .expect("run wschaos");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("0 <= i < n"));
+}
+
+/// Starts `wschaos run --procs 2` of a 30 s scenario in its own process group (as a terminal
+/// would), lets the shards get going, sends `signal` to it (or to its whole group, as Ctrl-C
+/// does), and returns the exit code and stderr. The report goes to `dir/out`.
+fn interrupt_procs(dir: &std::path::Path, signal: i32, to_group: bool) -> (Option<i32>, String) {
+    use std::os::unix::process::CommandExt;
+    let file = dir.join("long.yaml");
+    std::fs::write(
+        &file,
+        "name: long\nduration: 30s\ntarget: {url: embedded}\n\
+         clients: {count: 10, heartbeat: {interval: 200ms, timeout: 400ms}}\n",
+    )
+    .expect("write scenario");
+    let mut child = wschaos()
+        .arg("run")
+        .arg(&file)
+        .args(["--procs", "2", "--quiet", "--out"])
+        .arg(dir.join("out"))
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("start wschaos");
+    std::thread::sleep(ms(2000));
+    let pid = child.id() as i32;
+    // SAFETY: kill(2) on our child (or its process group); no memory effects.
+    let sent = unsafe { libc::kill(if to_group { -pid } else { pid }, signal) };
+    assert_eq!(sent, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("wschaos --procs did not end within 20 s of signal {signal}");
+        }
+        std::thread::sleep(ms(50));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    (status.code(), stderr)
+}
+
+fn assert_interrupted_merge(dir: &std::path::Path, code: Option<i32>, expected: i32, stderr: &str) {
+    assert_eq!(code, Some(expected), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let out = dir.join("out");
+    let merged = json(&out.join("report.json"));
+    assert_eq!(merged["interrupted"], true);
+    assert!(merged["elapsed_s"].as_f64().is_some_and(|e| e < 30.0));
+    for shard in ["shard-0", "shard-1"] {
+        let report = json(&out.join(shard).join("report.json"));
+        assert_eq!(report["interrupted"], true, "{shard}");
+        assert_eq!(report["counters"]["closed_manually"], 5, "{shard}");
+    }
+}
+
+#[test]
+fn sigint_to_the_procs_parent_interrupts_every_shard_and_merges() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, stderr) = interrupt_procs(dir.path(), libc::SIGINT, false);
+    assert_interrupted_merge(dir.path(), code, 130, &stderr);
+}
+
+#[test]
+fn ctrl_c_to_the_procs_process_group_interrupts_every_shard_once_and_merges() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, stderr) = interrupt_procs(dir.path(), libc::SIGINT, true);
+    assert_interrupted_merge(dir.path(), code, 130, &stderr);
+}
+
+#[test]
+fn sigterm_to_the_procs_parent_interrupts_every_shard_and_exits_143() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, stderr) = interrupt_procs(dir.path(), libc::SIGTERM, false);
+    assert_interrupted_merge(dir.path(), code, 143, &stderr);
 }

@@ -3,14 +3,15 @@
 
 mod control;
 pub mod frame;
-pub mod process;
 pub mod proxy;
 mod pump;
+mod run_proxy;
 mod spec;
 pub mod toxics;
 
 pub use control::{ProxyControl, ProxyStats};
 pub use proxy::{ProxyConfig, RunningProxy, serve, spawn};
+pub use run_proxy::start_for_run;
 
 use std::collections::HashSet;
 use std::sync::Arc;

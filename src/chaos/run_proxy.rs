@@ -1,0 +1,34 @@
+//! The proxy `wschaos run` puts between its clients and the target when the scenario has proxy
+//! faults: acks recognised by the scenario's heartbeat mode, randomness from its seed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::{AckMatcher, ProxyConfig, ProxyControl, RunningProxy};
+use crate::scenario::{HeartbeatMode, Scenario};
+
+/// How the proxy recognises acks for this scenario's heartbeat.
+fn ack_matcher(mode: &HeartbeatMode) -> AckMatcher {
+    match mode {
+        HeartbeatMode::Ping => AckMatcher::Pong,
+        HeartbeatMode::Text { ack, .. } => AckMatcher::Text(bytes::Bytes::from(ack.clone())),
+        HeartbeatMode::None => AckMatcher::Nothing,
+    }
+}
+
+/// Starts the proxy in front of `upstream` (on this thread, on a loopback port) and returns it
+/// with the control the coordinator switches faults through. Dropping the proxy closes it.
+pub fn start_for_run(
+    scenario: &Scenario,
+    upstream: SocketAddr,
+) -> std::io::Result<(RunningProxy, Arc<ProxyControl>)> {
+    let control = Arc::new(ProxyControl::new());
+    let config = ProxyConfig {
+        ack: ack_matcher(&scenario.clients.heartbeat.mode),
+        seed: scenario.seed,
+        ..ProxyConfig::new(upstream)
+    };
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let proxy = super::spawn(loopback, config, control.clone())?;
+    Ok((proxy, control))
+}

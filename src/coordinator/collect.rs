@@ -1,0 +1,81 @@
+//! The per-second take: every arbiter's metrics since the last take, merged into the totals,
+//! a timeline point and a heartbeat RTT interval, and the progress line it feeds.
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use tokio::sync::oneshot;
+
+use super::Coordinator;
+use crate::metrics::{self, Metrics};
+use crate::progress::Progress;
+use crate::report::{RttInterval, TimelinePoint};
+
+impl Coordinator {
+    /// Takes every arbiter's metrics since the last take and merges them into the totals.
+    pub(super) fn collect(
+        &mut self,
+        ctx: &mut Context<Self>,
+        then: fn(&mut Self, Metrics, &mut Context<Self>),
+    ) {
+        let takes = self.arbiters.iter().map(|arbiter| {
+            let (tx, rx) = oneshot::channel();
+            let sent = arbiter.spawn_fn(move || {
+                let _ = tx.send(metrics::take_local());
+            });
+            async move {
+                if sent {
+                    rx.await.unwrap_or_default()
+                } else {
+                    Metrics::default()
+                }
+            }
+        });
+        ctx.spawn(
+            join_all(takes)
+                .into_actor(self)
+                .map(move |shares, act, ctx| {
+                    let mut second = Metrics::default();
+                    for share in &shares {
+                        second.add(share);
+                    }
+                    act.totals.add(&second);
+                    then(act, second, ctx);
+                }),
+        );
+    }
+
+    pub(super) fn on_second(&mut self, second: Metrics, _ctx: &mut Context<Self>) {
+        let now_s = self.elapsed_s();
+        let point = TimelinePoint::new(now_s, &self.totals.counters, &second);
+        let start_s = self.rtt_intervals.last().map_or(0.0, RttInterval::end_s);
+        self.rtt_intervals.push(RttInterval::of(
+            second.hist.heartbeat_rtt.as_ref(),
+            start_s,
+            now_s - start_s,
+        ));
+        self.report_progress(&point, now_s, start_s);
+        self.timeline.push(point);
+    }
+
+    /// Sends this second's progress (faults active since `start_s`), if anyone listens.
+    fn report_progress(&mut self, point: &TimelinePoint, now_s: f64, start_s: f64) {
+        let Some(tx) = &self.progress else { return };
+        let progress = Progress {
+            elapsed_s: now_s,
+            duration_s: self.scenario.duration.as_secs_f64(),
+            connected: point.connected,
+            clients: self.scenario.clients.count,
+            reconnects: self.totals.counters.reconnects,
+            heartbeat_rtt_p99_us: point.heartbeat_rtt_p99_us,
+            active_faults: self
+                .faults
+                .iter()
+                .filter(|f| f.ended_s.is_none_or(|end| end >= start_s))
+                .map(|f| f.kind.clone())
+                .collect(),
+        };
+        if tx.send(progress).is_err() {
+            self.progress = None;
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The coordinator actor: spawns the clients over the ramp across one arbiter per core, applies
+//! the fault timeline, takes every arbiter's metrics each second, and at the end closes every
+//! client, drains, and hands back the totals.
+//!
+//! One file per job: `lifecycle` (ramp, end, drain, finish, interrupt), `faults` (applying the
+//! timeline), `collect` (the per-second take of metrics and the progress it feeds).
+
+mod collect;
+mod faults;
+mod lifecycle;
+
+pub use lifecycle::Interrupt;
+
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use tokio::sync::oneshot;
+
+use crate::chaos::ProxyControl;
+use crate::client::{Client, ClientConfig};
+use crate::metrics::Metrics;
+use crate::progress::Progress;
+use crate::report::{FaultRecord, RttInterval, RunRecord, TimelinePoint};
+use crate::scenario::Scenario;
+use crate::shards::Shard;
+use crate::target::ManagedTarget;
+
+/// How often due arrivals are spawned during the ramp.
+const SPAWN_TICK: Duration = Duration::from_millis(10);
+/// How often metrics are taken from the arbiters.
+const COLLECT_EVERY: Duration = Duration::from_secs(1);
+
+/// What a finished run hands back.
+pub struct Outcome {
+    pub record: RunRecord,
+    /// The managed target, handed back so its counts can be read and it can be stopped.
+    pub target: Option<ManagedTarget>,
+    /// Kills that did not take the target down (its port stayed open): the run did not
+    /// measure what it meant to.
+    pub target_failures: Vec<String>,
+}
+
+pub struct Coordinator {
+    scenario: Arc<Scenario>,
+    client_cfg: Arc<ClientConfig>,
+    arbiters: Vec<ArbiterHandle>,
+    /// This shard's clients, in arrival order.
+    clients: Vec<Addr<Client>>,
+    /// Clients of the whole run that have arrived so far (this shard's and others').
+    arrived: u32,
+    shard: Shard,
+    /// Taken out while a kill or revive is in progress.
+    target: Option<ManagedTarget>,
+    target_failures: Vec<String>,
+    proxy: Option<Arc<ProxyControl>>,
+    rng: SmallRng,
+    started: Instant,
+    totals: Metrics,
+    timeline: Vec<TimelinePoint>,
+    /// Each second's heartbeat RTT histogram, compact, for the interval log.
+    rtt_intervals: Vec<RttInterval>,
+    /// Where each second's progress goes (the terminal bar), if anywhere.
+    progress: Option<Sender<Progress>>,
+    faults: Vec<FaultRecord>,
+    /// Proxy faults switched on and not yet off.
+    active: Vec<usize>,
+    ending: bool,
+    drain_deadline: Instant,
+    interrupted: bool,
+    timers: Vec<SpawnHandle>,
+    done: Option<oneshot::Sender<Outcome>>,
+}
+
+impl Coordinator {
+    pub fn new(
+        scenario: Arc<Scenario>,
+        client_cfg: Arc<ClientConfig>,
+        arbiters: Vec<ArbiterHandle>,
+        target: Option<ManagedTarget>,
+        proxy: Option<Arc<ProxyControl>>,
+        shard: Shard,
+        done: oneshot::Sender<Outcome>,
+    ) -> Self {
+        let rng = SmallRng::seed_from_u64(scenario.seed ^ 0xC00D_1A70);
+        Self {
+            clients: Vec::with_capacity(shard.size_of(scenario.clients.count)),
+            arrived: 0,
+            shard,
+            scenario,
+            client_cfg,
+            arbiters,
+            target,
+            target_failures: Vec::new(),
+            proxy,
+            rng,
+            started: Instant::now(),
+            totals: Metrics::default(),
+            timeline: Vec::new(),
+            rtt_intervals: Vec::new(),
+            progress: None,
+            faults: Vec::new(),
+            active: Vec::new(),
+            ending: false,
+            drain_deadline: Instant::now(),
+            interrupted: false,
+            timers: Vec::new(),
+            done: Some(done),
+        }
+    }
+
+    /// Sends each second's progress to `tx` (dropped once the run is over).
+    pub fn with_progress(mut self, tx: Option<Sender<Progress>>) -> Self {
+        self.progress = tx;
+        self
+    }
+
+    fn elapsed_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
+impl Actor for Coordinator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Attempt windows count from the clients' epoch; so do fault times.
+        self.started = self.client_cfg.started;
+        self.spawn_due();
+        let spawner = ctx.run_interval(SPAWN_TICK, |act, _| act.spawn_due());
+        self.timers.push(spawner);
+        let collector =
+            ctx.run_interval(COLLECT_EVERY, |act, ctx| act.collect(ctx, Self::on_second));
+        self.timers.push(collector);
+        for (index, fault) in self.scenario.faults.clone().into_iter().enumerate() {
+            let timer = ctx.run_later(fault.at, move |act, ctx| act.apply(index, fault, ctx));
+            self.timers.push(timer);
+        }
+        let duration = self.scenario.duration;
+        ctx.run_later(duration, |act, ctx| act.end(ctx));
+    }
+}
