@@ -1,8 +1,17 @@
-//! Scenario files: the YAML schema (`file`), the validated model the engine runs (`model`), and
-//! errors that name file, line and column.
+//! Scenario files: the YAML schema (`raw`), its validation (`validate`, through the checked
+//! value types of `value`), the validated model the engine runs (`model`, `fault`), and errors
+//! that name file, line and column.
 
-mod file;
+pub mod fault;
+pub mod knobs;
 mod model;
+mod raw;
+mod url;
+mod validate;
+pub mod value;
+
+#[cfg(test)]
+mod tests;
 
 pub use model::*;
 
@@ -37,7 +46,7 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 
 /// Parses a `ws://host[:port][/path]` URL the way a scenario's `target.url` is parsed.
 pub fn parse_ws_url(url: &str) -> Result<WsUrl, String> {
-    match file::parse_url(url)? {
+    match url::parse_url(url)? {
         TargetUrl::Ws(url) => Ok(url),
         TargetUrl::Embedded => Err(format!("expected ws://host[:port], found {url:?}")),
     }
@@ -45,5 +54,5 @@ pub fn parse_ws_url(url: &str) -> Result<WsUrl, String> {
 
 /// Parses and validates scenario text; `file` is only used in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-    file::parse(text, file)
+    validate::parse(text, file)
 }
