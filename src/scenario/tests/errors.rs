@@ -276,6 +276,46 @@ fn cases() -> Vec<Case> {
                  found 8",
             ),
         ),
+        // The kernel's keepalive limits: past them every connect would fail with EINVAL.
+        case(
+            with("  tcp_keepalive: {idle: 365d, interval: 1s, count: 3}\n"),
+            (7, 25),
+            exactly(
+                "clients.tcp_keepalive.idle: expected whole seconds from 1s to 32767s (the \
+                 kernel's limit for TCP_KEEPIDLE), found \"365d\"",
+            ),
+        ),
+        case(
+            with("  tcp_keepalive: {idle: 32768s, interval: 1s, count: 3}\n"),
+            (7, 25),
+            Says::Contains("TCP_KEEPIDLE"),
+        ),
+        case(
+            with("  tcp_keepalive: {idle: 5s, interval: 1500ms, count: 3}\n"),
+            (7, 39),
+            exactly(
+                "clients.tcp_keepalive.interval: expected whole seconds from 1s to 32767s (the \
+                 kernel's limit for TCP_KEEPINTVL), found \"1500ms\"",
+            ),
+        ),
+        case(
+            with("  tcp_keepalive: {idle: 5s, interval: 0s, count: 3}\n"),
+            (7, 39),
+            Says::Contains("expected a duration greater than zero"),
+        ),
+        case(
+            with("  tcp_keepalive: {idle: 5s, interval: 1s, count: 128}\n"),
+            (7, 50),
+            exactly(
+                "clients.tcp_keepalive.count: expected at most 127 probes (the kernel's limit for \
+                 TCP_KEEPCNT), found 128",
+            ),
+        ),
+        case(
+            with("  tcp_keepalive: {idle: 5s, interval: 1s, count: 0}\n"),
+            (7, 50),
+            exactly("clients.tcp_keepalive.count: expected at least 1 probe, found 0"),
+        ),
         // ---- faults ----
         case(
             with("faults:\n  - kind: drop\n    at: 10s\n    fraction: 1.5\n"),

@@ -403,8 +403,20 @@ fn keepalive_and_source_ips_parse() {
     let s = ok(&with(
         "  tcp_keepalive: {idle: 5s, interval: 1s, count: 3}\n",
     ));
+    // The kernel's largest values are accepted.
+    let largest = ok(&with(
+        "  tcp_keepalive: {idle: 32767s, interval: 32767s, count: 127}\n",
+    ));
     let s2 = ok(&with("  source_ips: [127.0.0.2, 127.0.0.3]\n"));
     assert_eq!(s2.clients.source_ips.len(), 2);
+    assert_eq!(
+        largest.clients.tcp_keepalive,
+        Some(TcpKeepalive {
+            idle: secs(32767),
+            interval: secs(32767),
+            count: 127
+        })
+    );
     assert_eq!(
         s.clients.tcp_keepalive,
         Some(TcpKeepalive {

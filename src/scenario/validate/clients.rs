@@ -24,6 +24,12 @@ const MESSAGE_SIZE: std::ops::RangeInclusive<u64> = 16..=1_048_576;
 /// Highest open-loop message rate per client, in messages per second.
 const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
 
+/// TCP keepalive idle time and probe interval the kernel accepts, in whole seconds (Linux
+/// MAX_TCP_KEEPIDLE and MAX_TCP_KEEPINTVL).
+const KEEPALIVE_SECONDS: std::ops::RangeInclusive<u64> = 1..=32_767;
+/// Most keepalive probes the kernel accepts (Linux MAX_TCP_KEEPCNT).
+const MAX_KEEPALIVE_PROBES: u32 = 127;
+
 const DEFAULT_RAMP: Duration = Duration::ZERO;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_HEARTBEAT_PAYLOAD: &str = "Heartbeat";
@@ -110,25 +116,52 @@ impl Validator<'_> {
         })
     }
 
+    /// The kernel takes keepalive times in whole seconds and refuses values past its limits
+    /// with EINVAL on every connect, so they are checked here.
     fn keepalive(&self, raw: RawKeepalive) -> Result<TcpKeepalive, ScenarioError> {
         let path = "clients.tcp_keepalive";
-        let idle = self
-            .duration::<PositiveDur>(&raw.idle, &format!("{path}.idle"))?
-            .0;
-        let interval = self
-            .duration::<PositiveDur>(&raw.interval, &format!("{path}.interval"))?
-            .0;
-        if raw.count.value == 0 {
+        let seconds = |value: &Spanned<String>, key: &str, option: &str| {
+            let path = format!("{path}.{key}");
+            let d = self.duration::<PositiveDur>(value, &path)?.0;
+            if d.subsec_nanos() != 0 || !KEEPALIVE_SECONDS.contains(&d.as_secs()) {
+                return Err(self.error(
+                    value,
+                    &path,
+                    format!(
+                        "expected whole seconds from {}s to {}s (the kernel's limit for {option}), \
+                         found {}",
+                        KEEPALIVE_SECONDS.start(),
+                        KEEPALIVE_SECONDS.end(),
+                        quoted(&value.value)
+                    ),
+                ));
+            }
+            Ok(d)
+        };
+        let idle = seconds(&raw.idle, "idle", "TCP_KEEPIDLE")?;
+        let interval = seconds(&raw.interval, "interval", "TCP_KEEPINTVL")?;
+        let count = raw.count.value;
+        if count == 0 {
             return Err(self.error(
                 &raw.count,
                 &format!("{path}.count"),
                 "expected at least 1 probe, found 0",
             ));
         }
+        if count > MAX_KEEPALIVE_PROBES {
+            return Err(self.error(
+                &raw.count,
+                &format!("{path}.count"),
+                format!(
+                    "expected at most {MAX_KEEPALIVE_PROBES} probes (the kernel's limit for \
+                     TCP_KEEPCNT), found {count}"
+                ),
+            ));
+        }
         Ok(TcpKeepalive {
             idle,
             interval,
-            count: raw.count.value,
+            count,
         })
     }
 
