@@ -86,7 +86,15 @@ fn a_bad_fault_spec_is_exit_code_2_with_what_was_expected() {
         .output()
         .expect("run wschaos");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--upstream"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--upstream"));
+    // The proxy has no embedded server to offer: it says what it takes.
+    assert!(
+        stderr
+            .contains("--upstream: expected ws://host[:port][/path], found \"http://127.0.0.1:9\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("embedded"), "{stderr}");
 }
 
 /// What `wschaos proxy --fault SPEC` prints on stderr; it must exit 2 without starting.
@@ -107,6 +115,36 @@ fn rejected_fault(spec: &str) -> String {
     assert_eq!(out.status.code(), Some(2), "{spec}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
+}
+
+#[test]
+fn embedded_is_no_upstream() {
+    let out = wschaos()
+        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", "embedded"])
+        .output()
+        .expect("run wschaos");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--upstream: expected ws://host[:port][/path], found \"embedded\""),
+        "{stderr}"
+    );
+    let out = wschaos()
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "wss://127.0.0.1:9",
+        ])
+        .output()
+        .expect("run wschaos");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("wss:// is not supported yet; use ws://\n"),
+        "{stderr}"
+    );
 }
 
 #[test]

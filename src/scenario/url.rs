@@ -16,6 +16,12 @@ pub fn parse_url(url: &str) -> Result<TargetUrl, String> {
     if url == "embedded" {
         return Ok(TargetUrl::Embedded);
     }
+    if url
+        .split_once("://")
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("wss"))
+    {
+        return Err("wss:// is not supported yet; use ws:// or embedded".to_string());
+    }
     parse_ws(url, URL_FORMS).map(TargetUrl::Ws)
 }
 
@@ -27,7 +33,7 @@ pub fn parse_ws(url: &str, forms: &str) -> Result<WsUrl, String> {
         return Err(generic());
     };
     if scheme.eq_ignore_ascii_case("wss") {
-        return Err("wss:// is not supported yet; use ws:// or embedded".to_string());
+        return Err("wss:// is not supported yet; use ws://".to_string());
     }
     if !scheme.eq_ignore_ascii_case("ws") {
         return Err(generic());

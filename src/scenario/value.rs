@@ -60,9 +60,16 @@ impl fmt::Display for Invalid {
     }
 }
 
-/// `text` in double quotes with escapes, as error messages echo user values.
+/// Longest user text echoed back in an error message; longer values are cut with `...`.
+pub const MAX_ECHO_CHARS: usize = 80;
+
+/// `text` in double quotes with escapes, cut after [`MAX_ECHO_CHARS`] characters so that a huge
+/// bad value does not flood the terminal.
 pub fn quoted(text: &str) -> String {
-    format!("{text:?}")
+    match text.char_indices().nth(MAX_ECHO_CHARS) {
+        Some((cut, _)) => format!("{:?}...", &text[..cut]),
+        None => format!("{text:?}"),
+    }
 }
 
 /// A value with one checked constructor.
@@ -212,5 +219,18 @@ mod tests {
         assert!(check::<BytesPerSecond>("0").is_err());
         assert!(check::<BytesPerSecond>("1.5").is_err());
         assert!(check::<BytesPerSecond>("-1").is_err());
+    }
+
+    #[test]
+    fn long_values_are_cut_in_messages() {
+        let long = "x".repeat(10_000);
+        let err = check::<Dur>(&long).expect_err("not a duration");
+        assert!(err.len() < 200, "{err}");
+        assert!(
+            err.ends_with(&format!("\"{}\"...", "x".repeat(80))),
+            "{err}"
+        );
+        assert_eq!(quoted("short"), "\"short\"");
+        assert_eq!(quoted(&"é".repeat(80)), format!("{:?}", "é".repeat(80)));
     }
 }

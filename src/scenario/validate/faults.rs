@@ -13,7 +13,7 @@ use crate::scenario::fault::{self, Fault, FaultKind, drop, server_kill};
 use crate::scenario::knobs::{Knobs, Timeline};
 use crate::scenario::model::Target;
 use crate::scenario::raw::RawFault;
-use crate::scenario::value::{Dur, Fraction, PositiveDur, quoted};
+use crate::scenario::value::{Dur, Fraction, MAX_ECHO_CHARS, PositiveDur, quoted};
 
 /// Keys every fault entry has, whatever its kind.
 const COMMON_FIELDS: [&str; 2] = ["kind", "at"];
@@ -39,8 +39,8 @@ impl Validator<'_> {
                 return Err(self.message_at(
                     &key.referenced,
                     format!(
-                        "unknown field `{}`, expected one of {}",
-                        key.value.escape_debug(),
+                        "unknown field {}, expected one of {}",
+                        backticked(&key.value),
                         known.join(", ")
                     ),
                 ));
@@ -189,4 +189,13 @@ impl Validator<'_> {
             kind,
         })
     }
+}
+
+/// `` `key` `` as serde words an unknown key, escaped and cut like any echoed value.
+fn backticked(key: &str) -> String {
+    let mut cut: String = key.chars().take(MAX_ECHO_CHARS).collect();
+    if cut.len() < key.len() {
+        cut.push_str("...");
+    }
+    format!("`{}`", cut.escape_debug())
 }

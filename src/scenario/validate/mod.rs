@@ -15,6 +15,9 @@ use super::raw::RawScenario;
 use super::value::{Invalid, PositiveDur, Value, Written, quoted};
 use crate::report::threshold::{Threshold, ThresholdError};
 
+/// Longest message of the YAML library passed on (it may quote a huge key).
+const MAX_SYNTAX_MESSAGE_CHARS: usize = 240;
+
 /// Longest accepted scenario name (it becomes a directory name).
 const MAX_NAME_LEN: usize = 128;
 
@@ -33,9 +36,13 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
 /// its location, or 1:1 when it has none.
 fn syntax_error(file: &str, err: &serde_saphyr::Error) -> ScenarioError {
     let raw = UserMessageFormatter.format_message(err);
-    // The message may quote user text (an unknown key); keep it on one line.
-    let mut message = String::with_capacity(raw.len());
-    for c in raw.chars() {
+    // The message may quote user text (an unknown key); keep it on one line and short.
+    let mut message = String::new();
+    for (i, c) in raw.chars().enumerate() {
+        if i == MAX_SYNTAX_MESSAGE_CHARS {
+            message.push_str("...");
+            break;
+        }
         if c.is_control() {
             message.extend(c.escape_debug());
         } else {
