@@ -9,7 +9,7 @@ use crate::chaos::toxics::{
     Bandwidth, DelayAcks, DropAcks, FrameLoss, IdleTimeout, Latency, Partition,
 };
 
-/// The DESIGN.md example without the fault kinds that do not exist yet.
+/// A full scenario using every top-level key (the example the file format is documented with).
 const FULL: &str = r#"name: flaky
 seed: 42                      # replayable randomness; --seed overrides
 duration: 60s
