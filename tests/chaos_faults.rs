@@ -6,6 +6,7 @@ use base64::Engine;
 use common::*;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
+use wschaos::chaos::toxics::{DelayAcks, DropAcks, IdleTimeout, Latency, Partition};
 use wschaos::report::Report;
 use wschaos::scenario::*;
 
@@ -31,10 +32,10 @@ fn delay_pongs_delays_only_the_victims_acks_and_not_their_messages() {
         0,
         2500,
         0.5,
-        FaultKind::Proxy(ProxyFault::DelayAcks {
+        FaultKind::Proxy(ProxyFault::DelayAcks(DelayAcks {
             delay: ms(200),
             jitter: ms(0),
-        }),
+        })),
     )];
     let report = run_scenario(s).report;
     let victims = report.faults[0].clients_targeted as f64;
@@ -67,7 +68,7 @@ fn a_partition_is_detected_within_interval_plus_timeout_and_heals() {
         500,
         1500,
         0.5,
-        FaultKind::Proxy(ProxyFault::Partition),
+        FaultKind::Proxy(ProxyFault::Partition(Partition)),
     )];
     let report = run_scenario(s).report;
     let f = &report.faults[0];
@@ -100,7 +101,7 @@ fn stop_acking_with_max_missed_three_is_detected_after_the_third_miss() {
         500,
         1500,
         1.0,
-        FaultKind::Proxy(ProxyFault::DropAcks),
+        FaultKind::Proxy(ProxyFault::DropAcks(DropAcks)),
     )];
     let report = run_scenario(s).report;
     let f = &report.faults[0];
@@ -130,7 +131,7 @@ fn idle_timeout_cuts_silent_clients_but_not_heartbeating_ones() {
             300,
             2100,
             1.0,
-            FaultKind::Proxy(ProxyFault::IdleTimeout { idle: ms(1000) }),
+            FaultKind::Proxy(ProxyFault::IdleTimeout(IdleTimeout { idle: ms(1000) })),
         )];
         run_scenario(s).report
     };
@@ -150,7 +151,7 @@ fn idle_timeout_cuts_silent_clients_but_not_heartbeating_ones() {
         300,
         2100,
         1.0,
-        FaultKind::Proxy(ProxyFault::IdleTimeout { idle: ms(1000) }),
+        FaultKind::Proxy(ProxyFault::IdleTimeout(IdleTimeout { idle: ms(1000) })),
     )];
     let beating = run_scenario(s).report;
     assert_eq!(beating.counters.disconnects(), 0);
@@ -165,11 +166,11 @@ fn server_kill_and_drop_still_work_through_the_proxy() {
             0,
             3000,
             1.0,
-            FaultKind::Proxy(ProxyFault::Latency {
+            FaultKind::Proxy(ProxyFault::Latency(Latency {
                 direction: Direction::Both,
                 latency: ms(5),
                 jitter: ms(0),
-            }),
+            })),
         ),
         fault(500, kill(300)),
         fault(

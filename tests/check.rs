@@ -112,3 +112,77 @@ fn run_with_a_bad_scenario_exits_2_before_starting() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml:"));
 }
+
+/// Runs `wschaos check PATH`, expects exit code 2 and returns stderr.
+fn check_fails(path: &Path) -> String {
+    let out = wschaos()
+        .arg("check")
+        .arg(path)
+        .output()
+        .expect("run wschaos");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn invalid_utf8_is_placed_at_its_first_bad_byte() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("latin1.yaml");
+    // Line 3, after four characters (one of them two bytes of UTF-8): the Latin-1 byte 0xE9.
+    std::fs::write(&path, b"name: t\nduration: 60s\n# \xc3\xa9t\xe9\n").expect("write");
+    let stderr = check_fails(&path);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:5: invalid UTF-8: a scenario file must be UTF-8 text",
+            path.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_file_past_one_mebibyte_is_refused_unread() {
+    let stderr = check_fails(Path::new("/dev/zero"));
+    assert!(
+        stderr.contains("/dev/zero: larger than 1048576 bytes; a scenario file is at most 1 MiB"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("big.yaml");
+    let mut text = "# padding\n".repeat(104_858);
+    text.push_str("name: t\n");
+    std::fs::write(&path, &text).expect("write");
+    assert!(text.len() > 1024 * 1024);
+    let stderr = check_fails(&path);
+    assert!(stderr.contains("larger than 1048576 bytes"), "{stderr}");
+}
+
+#[test]
+fn a_huge_bad_value_is_cut_in_the_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("long.yaml");
+    let name = "a/".repeat(200_000);
+    std::fs::write(
+        &path,
+        format!(
+            "name: \"{name}\"\nduration: 60s\ntarget: {{url: embedded}}\nclients: {{count: 1}}\n"
+        ),
+    )
+    .expect("write");
+    let stderr = check_fails(&path);
+    assert!(stderr.contains(":1:7: name: expected a name"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("found \"{}\"...", "a/".repeat(40))),
+        "{stderr}"
+    );
+    assert!(stderr.len() < 1_000, "{} bytes on stderr", stderr.len());
+
+    // A long unknown key (YAML allows 1024 characters), reported by the YAML library.
+    let key = "k".repeat(1_000);
+    std::fs::write(&path, format!("name: t\n{key}: 1\n")).expect("write");
+    let stderr = check_fails(&path);
+    assert!(stderr.contains("unknown field"), "{stderr}");
+    assert!(stderr.len() < 600, "{} bytes on stderr", stderr.len());
+}

@@ -11,6 +11,9 @@ use actix_http::ws::{Frame, OpCode};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, sleep, timeout};
+use wschaos::chaos::toxics::{
+    Bandwidth, DelayAcks, DropAcks, FrameLoss, IdleTimeout, Latency, Partition,
+};
 use wschaos::chaos::{
     AckMatcher, Direction, ProxyConfig, ProxyControl, ProxyFault, ProxyStats, RunningProxy, Victims,
 };
@@ -196,10 +199,10 @@ async fn delayed_acks_are_overtaken_by_other_frames() {
 
     setup.activate(
         1,
-        ProxyFault::DelayAcks {
+        ProxyFault::DelayAcks(DelayAcks {
             delay: ms(200),
             jitter: Duration::ZERO,
-        },
+        }),
     );
     let sent = Instant::now();
     conn.send(OpCode::Ping, b"p1").await;
@@ -228,7 +231,7 @@ async fn delayed_acks_are_overtaken_by_other_frames() {
 async fn text_acks_are_recognised_by_their_payload() {
     let setup = Setup::with(|c| c.ack = AckMatcher::Text("hb".into()));
     let mut conn = setup.connect().await;
-    setup.activate(0, ProxyFault::DropAcks);
+    setup.activate(0, ProxyFault::DropAcks(DropAcks));
     conn.send(OpCode::Text, b"hb").await;
     conn.send(OpCode::Text, b"hb2").await;
     conn.send(OpCode::Ping, b"").await;
@@ -242,7 +245,7 @@ async fn text_acks_are_recognised_by_their_payload() {
 async fn dropped_acks_swallow_pongs_only() {
     let setup = Setup::start();
     let mut conn = setup.connect().await;
-    setup.activate(0, ProxyFault::DropAcks);
+    setup.activate(0, ProxyFault::DropAcks(DropAcks));
     conn.send(OpCode::Ping, b"lost").await;
     assert_eq!(
         conn.round_trip(OpCode::Text, b"still here").await.0,
@@ -269,7 +272,9 @@ async fn a_partition_stops_all_bytes_without_closing_and_heals() {
         .await
         .expect("bystander");
     let victims = Victims::Clients(Arc::new(HashSet::from([1])));
-    setup.control.activate(3, ProxyFault::Partition, victims);
+    setup
+        .control
+        .activate(3, ProxyFault::Partition(Partition), victims);
 
     victim.send(OpCode::Text, b"queued").await;
     victim.send(OpCode::Ping, b"queued").await;
@@ -308,10 +313,10 @@ async fn certain_frame_loss_drops_data_frames_but_not_pings() {
     let mut conn = setup.connect().await;
     setup.activate(
         0,
-        ProxyFault::FrameLoss {
+        ProxyFault::FrameLoss(FrameLoss {
             direction: Direction::Both,
             probability: 1.0,
-        },
+        }),
     );
     conn.send(OpCode::Text, b"gone").await;
     conn.send(OpCode::Binary, b"gone too").await;
@@ -330,11 +335,11 @@ async fn latency_delays_frames_in_order() {
     let mut conn = setup.connect().await;
     setup.activate(
         0,
-        ProxyFault::Latency {
+        ProxyFault::Latency(Latency {
             direction: Direction::Downstream,
             latency: ms(150),
             jitter: ms(50),
-        },
+        }),
     );
     let sent = Instant::now();
     for i in 0..20 {
@@ -352,10 +357,10 @@ async fn bandwidth_caps_the_bytes_per_second() {
     let mut conn = setup.connect().await;
     setup.activate(
         0,
-        ProxyFault::Bandwidth {
+        ProxyFault::Bandwidth(Bandwidth {
             direction: Direction::Downstream,
             bytes_per_s: 20_000,
-        },
+        }),
     );
     // 10 kB back at 20 kB/s: the first 2 kB burst, the rest takes >= 0.4 s.
     let (echo, took) = conn.round_trip(OpCode::Binary, &[1; 10_000]).await;
@@ -368,7 +373,7 @@ async fn an_idle_timeout_cuts_silent_connections_only() {
     let setup = Setup::start();
     let mut silent = setup.connect().await;
     let mut chatty = setup.connect().await;
-    setup.activate(0, ProxyFault::IdleTimeout { idle: ms(300) });
+    setup.activate(0, ProxyFault::IdleTimeout(IdleTimeout { idle: ms(300) }));
     let start = Instant::now();
     while start.elapsed() < ms(900) {
         assert_eq!(

@@ -247,6 +247,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+    use crate::chaos::toxics::{DropAcks, IdleTimeout, Partition};
 
     #[test]
     fn connections_see_only_faults_that_pick_them_and_only_after_a_change() {
@@ -258,12 +259,12 @@ mod tests {
         assert!(!victim.refresh(&control));
 
         let ids = Victims::Clients(Arc::new(HashSet::from([3])));
-        control.activate(1, ProxyFault::Partition, ids);
+        control.activate(1, ProxyFault::Partition(Partition), ids);
         control.activate(
             2,
-            ProxyFault::IdleTimeout {
+            ProxyFault::IdleTimeout(IdleTimeout {
                 idle: Duration::from_secs(5),
-            },
+            }),
             Victims::All,
         );
         for applied in [&mut victim, &mut bystander, &mut anonymous] {
@@ -284,7 +285,7 @@ mod tests {
         let control = ProxyControl::new();
         let live = control.register();
         drop(control.register());
-        control.activate(0, ProxyFault::DropAcks, Victims::All);
+        control.activate(0, ProxyFault::DropAcks(DropAcks), Victims::All);
         // The permit is stored: `notified()` completes at once.
         let waker = futures_util::task::noop_waker();
         let mut cx = std::task::Context::from_waker(&waker);

@@ -12,10 +12,10 @@ pub mod toxics;
 pub use control::{ProxyControl, ProxyStats};
 pub use proxy::{ProxyConfig, RunningProxy, serve, spawn};
 pub use run_proxy::start_for_run;
+pub use toxics::ProxyFault;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -64,53 +64,6 @@ impl Victims {
         match self {
             Victims::All => true,
             Victims::Clients(ids) => client.is_some_and(|id| ids.contains(&id)),
-        }
-    }
-}
-
-/// What the proxy does to a victim connection while a fault is active: one variant per fault.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ProxyFault {
-    /// Heartbeat acks from the server (Pong frames, or text frames equal to the ack) are held
-    /// back `delay` +- `jitter`; every other frame passes at once and in order.
-    DelayAcks { delay: Duration, jitter: Duration },
-    /// Heartbeat acks from the server are swallowed; the connection stays open.
-    DropAcks,
-    /// Half-open: no bytes either way, no FIN, no RST; new connections hang. Bytes stay
-    /// queued (in the proxy or the kernel) and flow again when the fault ends.
-    Partition,
-    /// Every byte in `direction` is delayed `latency` +- `jitter`, order preserved.
-    Latency {
-        direction: Direction,
-        latency: Duration,
-        jitter: Duration,
-    },
-    /// At most `bytes_per_s` per connection in `direction`.
-    Bandwidth {
-        direction: Direction,
-        bytes_per_s: u64,
-    },
-    /// Data frames (text, binary, continuation) in `direction` are dropped with `probability`.
-    FrameLoss {
-        direction: Direction,
-        probability: f64,
-    },
-    /// A connection that carried no bytes either way for `idle` is closed (both sides, FIN),
-    /// as nginx's proxy_read_timeout or a cloud load balancer does.
-    IdleTimeout { idle: Duration },
-}
-
-impl ProxyFault {
-    /// The fault's name in scenario files, `--fault` specs and reports.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ProxyFault::DelayAcks { .. } => "delay_pongs",
-            ProxyFault::DropAcks => "stop_acking",
-            ProxyFault::Partition => "partition",
-            ProxyFault::Latency { .. } => "latency",
-            ProxyFault::Bandwidth { .. } => "bandwidth",
-            ProxyFault::FrameLoss { .. } => "frame_loss",
-            ProxyFault::IdleTimeout { .. } => "idle_timeout",
         }
     }
 }

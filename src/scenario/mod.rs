@@ -1,8 +1,17 @@
-//! Scenario files: the YAML schema (`file`), the validated model the engine runs (`model`), and
-//! errors that name file, line and column.
+//! Scenario files: the YAML schema (`raw`), its validation (`validate`, through the checked
+//! value types of `value`), the validated model the engine runs (`model`, `fault`), and errors
+//! that name file, line and column.
 
-mod file;
+pub mod fault;
+pub mod knobs;
 mod model;
+mod raw;
+mod url;
+mod validate;
+pub mod value;
+
+#[cfg(test)]
+mod tests;
 
 pub use model::*;
 
@@ -16,6 +25,8 @@ pub enum ScenarioError {
         file: String,
         source: std::io::Error,
     },
+    #[error("{file}: larger than {limit} bytes; a scenario file is at most 1 MiB")]
+    TooLarge { file: String, limit: u64 },
     #[error("{file}:{line}:{column}: {message}")]
     Invalid {
         file: String,
@@ -25,25 +36,52 @@ pub enum ScenarioError {
     },
 }
 
+/// Largest scenario file read (1 MiB): a scenario is a page of YAML, and `check /dev/zero` must
+/// end.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
 /// Reads and validates a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    use std::io::Read;
+
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+    let read_error = |source| ScenarioError::Read {
         file: file.clone(),
         source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ScenarioError::TooLarge {
+            file,
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|err| {
+        let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+        // The valid prefix is UTF-8, so it can be read as text to place the bad byte.
+        let valid = String::from_utf8_lossy(valid);
+        let line = valid.matches('\n').count() + 1;
+        let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ScenarioError::Invalid {
+            file: file.clone(),
+            line,
+            column,
+            message: "invalid UTF-8: a scenario file must be UTF-8 text".to_string(),
+        }
     })?;
     parse(&text, &file)
 }
 
-/// Parses a `ws://host[:port][/path]` URL the way a scenario's `target.url` is parsed.
+/// Parses a `ws://host[:port][/path]` URL the way a scenario's `target.url` is parsed (but
+/// without `embedded`, for the standalone proxy's upstream).
 pub fn parse_ws_url(url: &str) -> Result<WsUrl, String> {
-    match file::parse_url(url)? {
-        TargetUrl::Ws(url) => Ok(url),
-        TargetUrl::Embedded => Err(format!("expected ws://host[:port], found {url:?}")),
-    }
+    url::parse_ws(url, "ws://host[:port][/path]")
 }
 
 /// Parses and validates scenario text; `file` is only used in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-    file::parse(text, file)
+    validate::parse(text, file)
 }

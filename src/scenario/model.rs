@@ -1,5 +1,6 @@
 //! The validated scenario: what the engine runs. Every value here has passed validation, so the
-//! engine never re-checks ranges. The YAML schema (with defaults and spans) lives in `file.rs`.
+//! engine never re-checks ranges. The YAML schema (with spans) lives in `raw.rs`, the checks in
+//! `validate`.
 
 use std::time::Duration;
 
@@ -166,72 +167,8 @@ pub enum MessageRate {
     Closed,
 }
 
-/// One fault on the timeline.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Fault {
-    /// Offset from the start of the run.
-    pub at: Duration,
-    /// How long a windowed fault stays active (`None` for `drop` and `server_kill`, whose own
-    /// fields say how long they last).
-    pub duration: Option<Duration>,
-    /// Share of the connected clients it applies to, chosen with the scenario's seed (1.0 for
-    /// fleet-wide faults such as `server_kill`).
-    pub fraction: f64,
-    pub kind: FaultKind,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum FaultKind {
-    /// The target dies without close frames and comes back after `downtime`.
-    ServerKill {
-        downtime: Duration,
-        signal: KillSignal,
-    },
-    /// The chosen clients lose their connection and reconnect.
-    Drop { mode: DropMode },
-    /// Applied by the chaos proxy to the chosen clients' connections for `duration`:
-    /// `delay_pongs`, `stop_acking`, `partition`, `latency`, `bandwidth`, `frame_loss`,
-    /// `idle_timeout`.
-    Proxy(ProxyFault),
-}
-
-impl FaultKind {
-    /// The name used in scenario files and reports.
-    pub fn name(&self) -> &'static str {
-        match self {
-            FaultKind::ServerKill { .. } => "server_kill",
-            FaultKind::Drop { .. } => "drop",
-            FaultKind::Proxy(fault) => fault.name(),
-        }
-    }
-
-    /// True for the faults the chaos proxy applies (the proxy then sits between clients and
-    /// target for the whole run).
-    pub fn needs_proxy(&self) -> bool {
-        matches!(self, FaultKind::Proxy(_))
-    }
-}
-
+pub use super::fault::{DropMode, Fault, FaultKind, KillSignal};
 pub use crate::chaos::{Direction, ProxyFault};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropMode {
-    /// Close frame 1001 (going away), then the client closes the socket.
-    Close,
-    /// RST: SO_LINGER 0 and close, no close frame.
-    Reset,
-}
-
-/// How `server_kill` treats an external target process (`target.command`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KillSignal {
-    /// SIGKILL, restart after `downtime`.
-    Kill,
-    /// SIGTERM, restart after `downtime`.
-    Term,
-    /// SIGSTOP, SIGCONT after `downtime`: the server freezes with every socket open.
-    Stop,
-}
 
 /// An external target the tool starts, kills and restarts.
 #[derive(Debug, Clone, PartialEq, Eq)]

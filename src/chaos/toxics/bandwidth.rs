@@ -3,13 +3,30 @@
 
 use tokio::time::{Duration, Instant};
 
-use super::Toxic;
+use super::{FaultSpec, Toxic};
 use crate::chaos::Direction;
+use crate::scenario::knobs::Knobs;
+use crate::scenario::value::{BytesPerSecond, Invalid};
 
-#[derive(Debug, Clone, Copy)]
+/// `bandwidth`: knobs `direction` (default both) and `bytes_per_s` (required, at least 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bandwidth {
     pub direction: Direction,
     pub bytes_per_s: u64,
+}
+
+impl FaultSpec for Bandwidth {
+    const NAME: &'static str = "bandwidth";
+    const KNOBS: &'static [&'static str] = &["direction", "bytes_per_s"];
+
+    fn from_knobs(knobs: &mut Knobs<'_>) -> Result<Self, Invalid> {
+        Ok(Self {
+            direction: knobs.optional("direction")?.unwrap_or(Direction::Both),
+            bytes_per_s: knobs
+                .required::<BytesPerSecond>("bytes_per_s", "bytes per second per connection")?
+                .0,
+        })
+    }
 }
 
 impl Toxic for Bandwidth {

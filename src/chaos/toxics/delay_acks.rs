@@ -5,13 +5,30 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 
-use super::{Fate, FrameInfo, Toxic, jittered};
+use super::{FaultSpec, Fate, FrameInfo, Toxic, jittered};
 use crate::chaos::Direction;
+use crate::scenario::knobs::Knobs;
+use crate::scenario::value::{Dur, Invalid, PositiveDur};
 
-#[derive(Debug, Clone, Copy)]
+/// `delay_pongs`: knobs `delay` (required, above zero) and `jitter` (default 0s).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DelayAcks {
     pub delay: Duration,
     pub jitter: Duration,
+}
+
+impl FaultSpec for DelayAcks {
+    const NAME: &'static str = "delay_pongs";
+    const KNOBS: &'static [&'static str] = &["delay", "jitter"];
+
+    fn from_knobs(knobs: &mut Knobs<'_>) -> Result<Self, Invalid> {
+        Ok(Self {
+            delay: knobs
+                .required::<PositiveDur>("delay", "how long acks are held, like 2s")?
+                .0,
+            jitter: knobs.optional::<Dur>("jitter")?.unwrap_or_default().0,
+        })
+    }
 }
 
 impl Toxic for DelayAcks {

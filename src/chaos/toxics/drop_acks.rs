@@ -3,11 +3,23 @@
 
 use rand::rngs::SmallRng;
 
-use super::{Fate, FrameInfo, Toxic};
+use super::{FaultSpec, Fate, FrameInfo, Toxic};
 use crate::chaos::Direction;
+use crate::scenario::knobs::Knobs;
+use crate::scenario::value::Invalid;
 
-#[derive(Debug, Clone, Copy)]
+/// `stop_acking`: no knobs.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DropAcks;
+
+impl FaultSpec for DropAcks {
+    const NAME: &'static str = "stop_acking";
+    const KNOBS: &'static [&'static str] = &[];
+
+    fn from_knobs(_knobs: &mut Knobs<'_>) -> Result<Self, Invalid> {
+        Ok(Self)
+    }
+}
 
 impl Toxic for DropAcks {
     fn frame(&self, way: Direction, frame: &FrameInfo, fate: &mut Fate, _rng: &mut SmallRng) {

@@ -4,13 +4,33 @@
 use rand::Rng;
 use rand::rngs::SmallRng;
 
-use super::{Fate, FrameInfo, Toxic};
+use super::{FaultSpec, Fate, FrameInfo, Toxic};
 use crate::chaos::Direction;
+use crate::scenario::knobs::Knobs;
+use crate::scenario::value::{Fraction, Invalid};
 
-#[derive(Debug, Clone, Copy)]
+/// `frame_loss`: knobs `direction` (default both) and `probability` (required, 0.0 to 1.0).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FrameLoss {
     pub direction: Direction,
     pub probability: f64,
+}
+
+impl FaultSpec for FrameLoss {
+    const NAME: &'static str = "frame_loss";
+    const KNOBS: &'static [&'static str] = &["direction", "probability"];
+
+    fn from_knobs(knobs: &mut Knobs<'_>) -> Result<Self, Invalid> {
+        Ok(Self {
+            direction: knobs.optional("direction")?.unwrap_or(Direction::Both),
+            probability: knobs
+                .required::<Fraction>(
+                    "probability",
+                    "the chance a data frame is dropped, 0.0 to 1.0",
+                )?
+                .0,
+        })
+    }
 }
 
 impl Toxic for FrameLoss {

@@ -3,11 +3,27 @@
 
 use std::time::Duration;
 
-use super::Toxic;
+use super::{FaultSpec, Toxic};
+use crate::scenario::knobs::Knobs;
+use crate::scenario::value::{Invalid, PositiveDur};
 
-#[derive(Debug, Clone, Copy)]
+/// `idle_timeout`: knob `idle` (required, above zero).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IdleTimeout {
     pub idle: Duration,
+}
+
+impl FaultSpec for IdleTimeout {
+    const NAME: &'static str = "idle_timeout";
+    const KNOBS: &'static [&'static str] = &["idle"];
+
+    fn from_knobs(knobs: &mut Knobs<'_>) -> Result<Self, Invalid> {
+        Ok(Self {
+            idle: knobs
+                .required::<PositiveDur>("idle", "the silence that gets cut, like 60s")?
+                .0,
+        })
+    }
 }
 
 impl Toxic for IdleTimeout {

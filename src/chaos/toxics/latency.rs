@@ -5,14 +5,33 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 
-use super::{Fate, FrameInfo, Toxic, jittered};
+use super::{FaultSpec, Fate, FrameInfo, Toxic, jittered};
 use crate::chaos::Direction;
+use crate::scenario::knobs::Knobs;
+use crate::scenario::value::{Dur, Invalid, PositiveDur};
 
-#[derive(Debug, Clone, Copy)]
+/// `latency`: knobs `direction` (default both), `latency` (required, above zero), `jitter`
+/// (default 0s).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Latency {
     pub direction: Direction,
     pub latency: Duration,
     pub jitter: Duration,
+}
+
+impl FaultSpec for Latency {
+    const NAME: &'static str = "latency";
+    const KNOBS: &'static [&'static str] = &["direction", "latency", "jitter"];
+
+    fn from_knobs(knobs: &mut Knobs<'_>) -> Result<Self, Invalid> {
+        Ok(Self {
+            direction: knobs.optional("direction")?.unwrap_or(Direction::Both),
+            latency: knobs
+                .required::<PositiveDur>("latency", "the added delay, like 50ms")?
+                .0,
+            jitter: knobs.optional::<Dur>("jitter")?.unwrap_or_default().0,
+        })
+    }
 }
 
 impl Toxic for Latency {

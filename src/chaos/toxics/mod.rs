@@ -2,14 +2,6 @@
 //! toxics). A toxic says what it does to frames and flows; the proxy's pumps (`pump.rs`) do the
 //! moving of bytes, so a toxic holds no per-connection state.
 
-mod bandwidth;
-mod delay_acks;
-mod drop_acks;
-mod frame_loss;
-mod idle_timeout;
-mod latency;
-mod partition;
-
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,16 +9,85 @@ use std::time::Duration;
 use rand::Rng;
 use rand::rngs::SmallRng;
 
-pub use bandwidth::{Bandwidth, TokenBucket};
-pub use delay_acks::DelayAcks;
-pub use drop_acks::DropAcks;
-pub use frame_loss::FrameLoss;
-pub use idle_timeout::IdleTimeout;
-pub use latency::Latency;
-pub use partition::Partition;
+pub use bandwidth::TokenBucket;
 
+use super::Direction;
 use super::frame::FrameHeader;
-use super::{Direction, ProxyFault};
+use crate::scenario::knobs::{FaultKindInfo, Knobs, Timeline};
+use crate::scenario::value::Invalid;
+
+/// A proxy fault kind's user-facing side: its name, its knobs and its constructor from them.
+/// The implementing struct's fields are the knobs' checked values.
+pub trait FaultSpec: Sized {
+    /// The name in scenario files, `--fault` specs and reports.
+    const NAME: &'static str;
+    /// The knobs it takes, in the order messages list them.
+    const KNOBS: &'static [&'static str];
+    /// Reads and checks the knobs (unknown ones were rejected before), filling in defaults.
+    fn from_knobs(knobs: &mut Knobs<'_>) -> Result<Self, Invalid>;
+}
+
+/// Declares the proxy fault kinds from one list of `module::Type` lines: the modules, the
+/// `ProxyFault` enum with one variant per kind, its names, knobs, constructor and toxic.
+macro_rules! proxy_faults {
+    ($( $(#[$doc:meta])* $module:ident::$kind:ident ),* $(,)?) => {
+        $( mod $module; pub use $module::$kind; )*
+
+        /// What the proxy does to a victim connection while a fault is active: one variant per
+        /// fault kind, holding the kind's checked knobs.
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub enum ProxyFault { $( $(#[$doc])* $kind($kind), )* }
+
+        impl ProxyFault {
+            /// Every proxy fault kind, in the order messages list them.
+            pub const KINDS: &'static [FaultKindInfo] = &[$(
+                FaultKindInfo {
+                    name: <$kind as FaultSpec>::NAME,
+                    timeline: Timeline::Window,
+                    knobs: <$kind as FaultSpec>::KNOBS,
+                },
+            )*];
+
+            /// The fault's name in scenario files, `--fault` specs and reports.
+            pub fn name(&self) -> &'static str {
+                match self { $( ProxyFault::$kind(_) => <$kind as FaultSpec>::NAME, )* }
+            }
+
+            /// The behaviour that carries out this fault.
+            pub fn toxic(&self) -> Arc<dyn Toxic> {
+                match *self { $( ProxyFault::$kind(toxic) => Arc::new(toxic), )* }
+            }
+
+            /// The fault of kind `knobs.kind()` built from its knobs, or `None` for a name that
+            /// is no proxy fault.
+            pub fn from_knobs(knobs: &mut Knobs<'_>) -> Option<Result<Self, Invalid>> {
+                $(
+                    if knobs.kind() == <$kind as FaultSpec>::NAME {
+                        return Some(<$kind as FaultSpec>::from_knobs(knobs).map(ProxyFault::$kind));
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+
+proxy_faults! {
+    /// Heartbeat acks from the server are held back.
+    delay_acks::DelayAcks,
+    /// Heartbeat acks from the server are swallowed.
+    drop_acks::DropAcks,
+    /// Half-open: no bytes either way.
+    partition::Partition,
+    /// Every byte in one direction is delayed.
+    latency::Latency,
+    /// A cap on bytes per second per connection.
+    bandwidth::Bandwidth,
+    /// Data frames are dropped with a probability.
+    frame_loss::FrameLoss,
+    /// A connection without traffic is closed.
+    idle_timeout::IdleTimeout,
+}
 
 /// A frame as a toxic sees it, once its header (and, for a possible ack, its payload) arrived.
 #[derive(Debug, Clone, Copy)]
@@ -66,41 +127,6 @@ pub trait Toxic: fmt::Debug + Send + Sync {
     /// Close the connection after this long without a byte either way.
     fn idle_limit(&self) -> Option<Duration> {
         None
-    }
-}
-
-impl ProxyFault {
-    /// The behaviour that carries out this fault.
-    pub fn toxic(&self) -> Arc<dyn Toxic> {
-        match *self {
-            ProxyFault::DelayAcks { delay, jitter } => Arc::new(DelayAcks { delay, jitter }),
-            ProxyFault::DropAcks => Arc::new(DropAcks),
-            ProxyFault::Partition => Arc::new(Partition),
-            ProxyFault::Latency {
-                direction,
-                latency,
-                jitter,
-            } => Arc::new(Latency {
-                direction,
-                latency,
-                jitter,
-            }),
-            ProxyFault::Bandwidth {
-                direction,
-                bytes_per_s,
-            } => Arc::new(Bandwidth {
-                direction,
-                bytes_per_s,
-            }),
-            ProxyFault::FrameLoss {
-                direction,
-                probability,
-            } => Arc::new(FrameLoss {
-                direction,
-                probability,
-            }),
-            ProxyFault::IdleTimeout { idle } => Arc::new(IdleTimeout { idle }),
-        }
     }
 }
 

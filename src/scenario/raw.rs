@@ -1,0 +1,318 @@
+//! The scenario file schema: serde types that mirror the YAML format one to one, reject unknown
+//! keys (`deny_unknown_fields`) and keep the source position of every value that needs a
+//! semantic check (`Spanned<T>`). Syntax errors, unknown keys, missing required keys and wrong
+//! types are reported by serde-saphyr while these are filled; `validate` checks the rest.
+
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_saphyr::Spanned;
+
+/// The whole scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    /// Required. Non-empty, at most 128 characters from `[A-Za-z0-9_.-]`, not `.` or `..`:
+    /// it becomes a directory name.
+    pub name: Spanned<String>,
+    /// Optional. Seed for every random choice; absent: a random seed is picked.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Required. Run length, a duration greater than zero (`60s`, `2m`, `1m 30s`).
+    pub duration: Spanned<String>,
+    /// Required. What the clients connect to.
+    pub target: RawTarget,
+    /// Required. The client population and its behaviour.
+    pub clients: RawClients,
+    /// Default: no faults. Faults on the timeline, in any order (the model sorts them by `at`).
+    #[serde(default)]
+    pub faults: Vec<Spanned<RawFault>>,
+    /// Default: none. Threshold expressions (`METRIC.STAT OP VALUE[UNIT]`, see
+    /// `report::threshold`), kept verbatim once they parse.
+    #[serde(default)]
+    pub thresholds: Vec<Spanned<String>>,
+}
+
+/// `target:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Required. `embedded` or `ws://host[:port][/path][?query]` (port default 80, path default
+    /// `/`). `wss://` is not supported yet.
+    pub url: Spanned<String>,
+    /// Default: none. Extra upgrade-request headers, sent in file order.
+    #[serde(default)]
+    pub headers: RawHeaders,
+    /// Default: none. Offered in `Sec-WebSocket-Protocol`, in file order.
+    #[serde(default)]
+    pub subprotocols: Vec<Spanned<String>>,
+    /// Default: none. A server the tool starts and manages (a shell string, or a list of
+    /// program and arguments); needs a `ws://` url pointing at it.
+    #[serde(default)]
+    pub command: Option<Spanned<RawCommand>>,
+}
+
+/// `target.headers:` a mapping of header name to value that keeps the file order (a plain map
+/// type would lose it).
+#[derive(Debug, Default)]
+pub struct RawHeaders(pub Vec<(Spanned<String>, Spanned<String>)>);
+
+impl<'de> Deserialize<'de> for RawHeaders {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeadersVisitor;
+
+        impl<'de> Visitor<'de> for HeadersVisitor {
+            type Value = RawHeaders;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of header names to values")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeaders, A::Error> {
+                let mut headers = Vec::new();
+                while let Some(entry) = map.next_entry::<Spanned<String>, Spanned<String>>()? {
+                    headers.push(entry);
+                }
+                Ok(RawHeaders(headers))
+            }
+        }
+
+        deserializer.deserialize_map(HeadersVisitor)
+    }
+}
+
+/// `clients:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClients {
+    /// Required. Number of clients, 1 to 1 000 000.
+    pub count: Spanned<u64>,
+    /// Default `0s` (all clients at once). Arrivals are spread evenly over this span; must be
+    /// shorter than the scenario duration.
+    #[serde(default)]
+    pub ramp: Option<Spanned<String>>,
+    /// Default `10s`, greater than zero. TCP connect plus upgrade must finish within this.
+    #[serde(default)]
+    pub connect_timeout: Option<Spanned<String>>,
+    /// Default when absent: mode ping, interval 5s, timeout 10s, max_missed 1, reset_on ack.
+    #[serde(default)]
+    pub heartbeat: Option<RawHeartbeat>,
+    /// Default when absent: exponential, initial 500ms, max 30s, multiplier 2, jitter full,
+    /// max_attempts 0 (never give up).
+    #[serde(default)]
+    pub reconnect: Option<RawReconnect>,
+    /// Default: no application messages, only heartbeats.
+    #[serde(default)]
+    pub messages: Option<RawMessages>,
+    /// Default: none (the OS default, usually off). TCP keepalive on every client socket.
+    #[serde(default)]
+    pub tcp_keepalive: Option<RawKeepalive>,
+    /// Default: none (the OS picks). Local addresses spread over the clients (client i binds
+    /// `source_ips[i % len]`): one address has only ~28k ephemeral ports per destination.
+    #[serde(default)]
+    pub source_ips: Vec<Spanned<String>>,
+}
+
+/// `clients.heartbeat:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeartbeat {
+    /// Default `ping`.
+    #[serde(default)]
+    pub mode: Option<RawHeartbeatMode>,
+    /// Only with `mode: text`. Default `Heartbeat`; must be non-empty.
+    #[serde(default)]
+    pub payload: Option<Spanned<String>>,
+    /// Only with `mode: text`. Default: the payload; must be non-empty.
+    #[serde(default)]
+    pub ack: Option<Spanned<String>>,
+    /// Default `5s`, greater than zero.
+    #[serde(default)]
+    pub interval: Option<Spanned<String>>,
+    /// Default `10s`, greater than zero.
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// Default 1, at least 1.
+    #[serde(default)]
+    pub max_missed: Option<Spanned<u32>>,
+    /// Default `ack`.
+    #[serde(default)]
+    pub reset_on: Option<RawResetOn>,
+}
+
+/// `clients.heartbeat.mode`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawHeartbeatMode {
+    Ping,
+    Text,
+    None,
+}
+
+impl RawHeartbeatMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            RawHeartbeatMode::Ping => "ping",
+            RawHeartbeatMode::Text => "text",
+            RawHeartbeatMode::None => "none",
+        }
+    }
+}
+
+/// `clients.heartbeat.reset_on`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawResetOn {
+    Ack,
+    Any,
+}
+
+/// `clients.reconnect:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReconnect {
+    /// Default `exponential`.
+    #[serde(default)]
+    pub backoff: Option<RawBackoff>,
+    /// Default `500ms`, greater than zero.
+    #[serde(default)]
+    pub initial: Option<Spanned<String>>,
+    /// Default `30s`, at least `initial`.
+    #[serde(default)]
+    pub max: Option<Spanned<String>>,
+    /// Default 2, finite and at least 1.0.
+    #[serde(default)]
+    pub multiplier: Option<Spanned<f64>>,
+    /// Default `full` for fixed and exponential backoff, `none` for decorrelated (which is
+    /// already randomised, so `full` or `equal` with it is an error).
+    #[serde(default)]
+    pub jitter: Option<Spanned<RawJitter>>,
+    /// Default 0 (never give up).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+}
+
+/// `clients.reconnect.backoff`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawBackoff {
+    Fixed,
+    Exponential,
+    Decorrelated,
+}
+
+/// `clients.reconnect.jitter`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawJitter {
+    None,
+    Full,
+    Equal,
+}
+
+/// `clients.messages:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMessages {
+    /// Required. `N/s` or `N/m` per client with N a positive number (at most 1 000 000/s), or
+    /// `closed` for a closed loop.
+    pub rate: Spanned<String>,
+    /// Default 64. Bytes per message, 16 to 1 048 576.
+    #[serde(default)]
+    pub size: Option<Spanned<u64>>,
+}
+
+/// One entry of `faults:`: every `key: value` pair with its position, in file order.
+///
+/// Which keys a fault takes depends on its `kind`, and an internally tagged serde enum would lose
+/// the source positions of every value inside it (serde buffers the map), so the entry is kept
+/// as written; `validate::faults` checks the keys against the kind and each fault kind's home
+/// checks its own knobs. A null value counts as absent.
+#[derive(Debug)]
+pub struct RawFault {
+    pub fields: Vec<(Spanned<String>, Spanned<String>)>,
+}
+
+impl RawFault {
+    pub fn get(&self, key: &str) -> Option<&Spanned<String>> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k.value == key)
+            .map(|(_, value)| value)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawFault {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FaultVisitor;
+
+        impl<'de> Visitor<'de> for FaultVisitor {
+            type Value = RawFault;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of fault fields to values")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFault, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    if let Some(value) = map.next_value::<Option<Spanned<String>>>()? {
+                        fields.push((key, value));
+                    }
+                }
+                Ok(RawFault { fields })
+            }
+        }
+
+        deserializer.deserialize_map(FaultVisitor)
+    }
+}
+
+/// `target.command`: a shell string or a list (program and arguments).
+#[derive(Debug)]
+pub enum RawCommand {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawCommand {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CommandVisitor;
+
+        impl<'de> Visitor<'de> for CommandVisitor {
+            type Value = RawCommand;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a shell command string or a list of program and arguments")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawCommand, E> {
+                Ok(RawCommand::Shell(v.to_string()))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawCommand, A::Error> {
+                let mut argv = Vec::new();
+                while let Some(arg) = seq.next_element::<String>()? {
+                    argv.push(arg);
+                }
+                Ok(RawCommand::Argv(argv))
+            }
+        }
+
+        deserializer.deserialize_any(CommandVisitor)
+    }
+}
+
+/// `clients.tcp_keepalive:` all three fields required.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeepalive {
+    /// Silence before the first probe, greater than zero.
+    pub idle: Spanned<String>,
+    /// Between probes, greater than zero.
+    pub interval: Spanned<String>,
+    /// Unanswered probes before the kernel drops the connection, at least 1.
+    pub count: Spanned<u32>,
+}

@@ -1,0 +1,492 @@
+//! Every way a scenario can be invalid, as one table: the broken text, where the error must
+//! point (line, column) and what it must say.
+
+use super::{MINIMAL, with};
+use crate::scenario::{ScenarioError, parse};
+
+/// What the message must say.
+enum Says {
+    Exactly(String),
+    StartsWith(&'static str),
+    Contains(&'static str),
+    /// Starts with the first, ends with the second.
+    Between(&'static str, String),
+}
+
+struct Case {
+    yaml: String,
+    /// `None`: only the message is pinned.
+    at: Option<(usize, usize)>,
+    says: Says,
+}
+
+fn case(yaml: impl Into<String>, at: (usize, usize), says: Says) -> Case {
+    Case {
+        yaml: yaml.into(),
+        at: Some(at),
+        says,
+    }
+}
+
+fn exactly(message: impl Into<String>) -> Says {
+    Says::Exactly(message.into())
+}
+
+fn replacing(from: &str, to: &str) -> String {
+    MINIMAL.replace(from, to)
+}
+
+fn cases() -> Vec<Case> {
+    let mut cases = vec![
+        // ---- serde-level: syntax, unknown and missing keys, wrong types ----
+        case(
+            replacing("  url: embedded\n", "  url: embedded\n  colour: blue\n"),
+            (5, 3),
+            exactly("unknown field `colour`, expected one of url, headers, subprotocols, command"),
+        ),
+        case(
+            with("faults:\n  - {kind: server_kill, at: 1s, colour: red}\n"),
+            (8, 33),
+            Says::StartsWith("unknown field `colour`, expected one of kind, at, duration"),
+        ),
+        case(
+            replacing("  url: embedded", "  url: \"embedded"),
+            (4, 8),
+            exactly("unclosed quote"),
+        ),
+        case(
+            replacing("duration: 60s", "duration: 60s: 5"),
+            (2, 14),
+            exactly("mapping values are not allowed in this context"),
+        ),
+        case(
+            replacing("count: 10", "count: ten"),
+            (6, 10),
+            exactly("invalid u64"),
+        ),
+        case(
+            with("  heartbeat: fast\n"),
+            (7, 14),
+            exactly("expected mapping start"),
+        ),
+        case(
+            with("  heartbeat: {mode: pong}\n"),
+            (7, 21),
+            exactly("unknown variant `pong`, expected one of ping, text, none"),
+        ),
+        // serde-saphyr reports a missing key at the start of the mapping's last entry.
+        case(
+            "name: t\nduration: 60s\ntarget: {url: embedded}\n",
+            (3, 1),
+            exactly("missing field `clients`"),
+        ),
+        case(
+            with("duration: 30s\n"),
+            (7, 1),
+            exactly("duplicate mapping key `duration` is not allowed here"),
+        ),
+        case(
+            format!("{MINIMAL}---\n{MINIMAL}"),
+            (8, 1),
+            exactly("only single YAML document expected but multiple found"),
+        ),
+        case("", (1, 1), exactly("unexpected end of file")),
+        // ---- name, durations ----
+        case(
+            replacing("duration: 60s", "duration: sixty"),
+            (2, 11),
+            exactly(
+                "duration: expected a duration greater than zero like 500ms, 5s or 2m, found \
+                 \"sixty\"",
+            ),
+        ),
+        case(
+            with("  ramp: 5x\n"),
+            (7, 9),
+            exactly("clients.ramp: expected a duration like 0s, 500ms, 5s or 2m, found \"5x\""),
+        ),
+        // A bare number has no unit: it is read as text and rejected, never guessed.
+        case(
+            with("  heartbeat: {interval: 5}\n"),
+            (7, 25),
+            exactly(
+                "clients.heartbeat.interval: expected a duration greater than zero like 500ms, \
+                 5s or 2m, found \"5\"",
+            ),
+        ),
+        case(
+            with("  connect_timeout: 400days\n"),
+            (7, 20),
+            exactly(
+                "clients.connect_timeout: expected a duration of at most 365 days, found \
+                 \"400days\"",
+            ),
+        ),
+        case(
+            with("  heartbeat:\n    interval: 0s\n"),
+            (8, 15),
+            exactly(
+                "clients.heartbeat.interval: expected a duration greater than zero like 500ms, \
+                 5s or 2m, found \"0s\"",
+            ),
+        ),
+        case(
+            with("  ramp: 1m\n"),
+            (7, 9),
+            exactly(
+                "clients.ramp: expected a duration shorter than the scenario duration 60s, found \
+                 \"1m\"",
+            ),
+        ),
+        // ---- target ----
+        case(
+            replacing("embedded", "wss://example.com/ws"),
+            (4, 8),
+            exactly("target.url: wss:// is not supported yet; use ws:// or embedded"),
+        ),
+        case(
+            replacing("embedded", "ftp://example.com/"),
+            (4, 8),
+            exactly(
+                "target.url: expected embedded or ws://host[:port][/path][?query], found \
+                 \"ftp://example.com/\"",
+            ),
+        ),
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  headers: {Host: example.com}\n",
+            ),
+            (5, 13),
+            exactly(
+                "target.headers.Host: this header is set by the WebSocket handshake itself and \
+                 cannot be overridden",
+            ),
+        ),
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  headers: {X-A: \"a\\r\\nEvil: 1\"}\n",
+            ),
+            (5, 18),
+            exactly(
+                "target.headers.X-A: expected a header value without line breaks or control \
+                 characters, found \"a\\r\\nEvil: 1\"",
+            ),
+        ),
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  subprotocols: [chat, chat]\n",
+            ),
+            (5, 24),
+            exactly("target.subprotocols[1]: subprotocol \"chat\" is listed twice"),
+        ),
+        Case {
+            yaml: replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  command: \"node server.js\"\n",
+            ),
+            at: None,
+            says: Says::StartsWith("target.command: a command starts an external server"),
+        },
+        // ---- clients ----
+        case(
+            with("  source_ips: [127.0.0.2, localhost]\n"),
+            (7, 27),
+            Says::Contains("expected an IP address"),
+        ),
+        case(
+            with("  reconnect:\n    backoff: decorrelated\n    jitter: full\n"),
+            (9, 13),
+            exactly(
+                "clients.reconnect.jitter: decorrelated backoff is already randomised; remove \
+                 jitter or set jitter: none",
+            ),
+        ),
+        case(
+            with("  reconnect: {initial: 2s, max: 1s}\n"),
+            (7, 33),
+            exactly(
+                "clients.reconnect.max: expected a duration at least as long as initial (2s), \
+                 found \"1s\"",
+            ),
+        ),
+        case(
+            with("  reconnect: {initial: 1m}\n"),
+            (7, 24),
+            exactly(
+                "clients.reconnect.initial: expected a duration no longer than max (30s, the \
+                 default), found \"1m\"; raise max as well",
+            ),
+        ),
+        case(
+            with("  reconnect: {max: 100ms}\n"),
+            (7, 20),
+            exactly(
+                "clients.reconnect.max: expected a duration at least as long as initial (500ms, \
+                 the default), found \"100ms\"",
+            ),
+        ),
+        case(
+            with("  reconnect: {multiplier: 0.5}\n"),
+            (7, 27),
+            exactly(
+                "clients.reconnect.multiplier: expected a finite number of at least 1.0, found 0.5",
+            ),
+        ),
+        case(
+            with("  reconnect: {multiplier: .inf}\n"),
+            (7, 27),
+            exactly(
+                "clients.reconnect.multiplier: expected a finite number of at least 1.0, found inf",
+            ),
+        ),
+        case(
+            with("  heartbeat:\n    mode: ping\n    payload: hello\n"),
+            (9, 14),
+            exactly(
+                "clients.heartbeat.payload: only used with mode: text, but mode is ping; remove \
+                 payload or set mode: text",
+            ),
+        ),
+        case(
+            with("  heartbeat: {mode: none, ack: pong}\n"),
+            (7, 32),
+            exactly(
+                "clients.heartbeat.ack: only used with mode: text, but mode is none; remove ack \
+                 or set mode: text",
+            ),
+        ),
+        case(
+            with("  heartbeat: {max_missed: 0}\n"),
+            (7, 27),
+            exactly("clients.heartbeat.max_missed: expected a whole number of at least 1, found 0"),
+        ),
+        case(
+            with("  heartbeat: {mode: text, payload: \"\"}\n"),
+            (7, 36),
+            exactly("clients.heartbeat.payload: expected a non-empty text, found \"\""),
+        ),
+        case(
+            with("  messages: {rate: 1/s, size: 8}\n"),
+            (7, 31),
+            exactly(
+                "clients.messages.size: expected a whole number of bytes from 16 to 1048576, \
+                 found 8",
+            ),
+        ),
+        // The kernel's keepalive limits: past them every connect would fail with EINVAL.
+        case(
+            with("  tcp_keepalive: {idle: 365d, interval: 1s, count: 3}\n"),
+            (7, 25),
+            exactly(
+                "clients.tcp_keepalive.idle: expected whole seconds from 1s to 32767s (the \
+                 kernel's limit for TCP_KEEPIDLE), found \"365d\"",
+            ),
+        ),
+        case(
+            with("  tcp_keepalive: {idle: 32768s, interval: 1s, count: 3}\n"),
+            (7, 25),
+            Says::Contains("TCP_KEEPIDLE"),
+        ),
+        case(
+            with("  tcp_keepalive: {idle: 5s, interval: 1500ms, count: 3}\n"),
+            (7, 39),
+            exactly(
+                "clients.tcp_keepalive.interval: expected whole seconds from 1s to 32767s (the \
+                 kernel's limit for TCP_KEEPINTVL), found \"1500ms\"",
+            ),
+        ),
+        case(
+            with("  tcp_keepalive: {idle: 5s, interval: 0s, count: 3}\n"),
+            (7, 39),
+            Says::Contains("expected a duration greater than zero"),
+        ),
+        case(
+            with("  tcp_keepalive: {idle: 5s, interval: 1s, count: 128}\n"),
+            (7, 50),
+            exactly(
+                "clients.tcp_keepalive.count: expected at most 127 probes (the kernel's limit for \
+                 TCP_KEEPCNT), found 128",
+            ),
+        ),
+        case(
+            with("  tcp_keepalive: {idle: 5s, interval: 1s, count: 0}\n"),
+            (7, 50),
+            exactly("clients.tcp_keepalive.count: expected at least 1 probe, found 0"),
+        ),
+        // ---- faults ----
+        case(
+            with("faults:\n  - kind: drop\n    at: 10s\n    fraction: 1.5\n"),
+            (10, 15),
+            exactly("faults[0].fraction: expected a number from 0.0 to 1.0, found 1.5"),
+        ),
+        case(
+            with("faults:\n  - {kind: drop, at: 10s}\n"),
+            (8, 12),
+            exactly(
+                "faults[0]: a drop fault needs fraction: the share of connected clients to drop, \
+                 from 0.0 to 1.0",
+            ),
+        ),
+        case(
+            with("faults:\n  - {kind: server_kill, at: 10s, fraction: 0.5}\n"),
+            (8, 44),
+            exactly(
+                "faults[0].fraction: not a field of server_kill faults; server_kill takes kind, \
+                 at, downtime, signal",
+            ),
+        ),
+        case(
+            with("faults:\n  - {kind: server_kill, at: 1s}\n  - {kind: gremlins, at: 35s}\n"),
+            (9, 12),
+            Says::StartsWith(
+                "faults[1].kind: expected one of server_kill, drop, delay_pongs, stop_acking, \
+                 partition",
+            ),
+        ),
+        case(
+            with("faults:\n  - {kind: partition, at: 10s}\n"),
+            (8, 12),
+            exactly(
+                "faults[0]: a partition fault needs duration: how long it stays active, like 10s",
+            ),
+        ),
+        case(
+            with("faults:\n  - {kind: partition, at: 50s, duration: 20s}\n"),
+            (8, 42),
+            Says::Contains("past the end of the scenario"),
+        ),
+        case(
+            with("faults:\n  - {kind: server_kill, at: 70s}\n"),
+            (8, 29),
+            exactly("faults[0].at: fault at 70s is past the scenario duration 60s"),
+        ),
+        case(
+            with("faults:\n  - {kind: server_kill, at: 1m}\n"),
+            (8, 29),
+            exactly(
+                "faults[0].at: fault at 1m is at the very end of the scenario (duration 60s); it \
+                 must start earlier",
+            ),
+        ),
+        Case {
+            yaml: with("faults:\n  - {kind: server_kill, at: 10s, signal: stop}\n"),
+            at: None,
+            says: Says::Contains("the embedded server can only be killed"),
+        },
+        Case {
+            yaml: with("faults:\n  - {kind: server_kill, at: 10s, signal: stop}\n")
+                .replace("url: embedded", "url: ws://127.0.0.1:9001/"),
+            at: None,
+            says: Says::Contains("server_kill needs a server wschaos controls"),
+        },
+        // ---- thresholds ----
+        case(
+            with("thresholds: [\"messages.lost == 0\", \" \"]\n"),
+            (7, 36),
+            exactly(
+                "thresholds[1]: expected a threshold expression like \"heartbeat_rtt.p99 < 50ms\", \
+                 found \" \"",
+            ),
+        ),
+        // The string starts at column 38: its opening quote, then 14 characters to `p98`.
+        case(
+            with("thresholds: [\"clients.gave_up == 0\", \"heartbeat_rtt.p98 < 5ms\"]\n"),
+            (7, 53),
+            Says::StartsWith("thresholds[1] \"heartbeat_rtt.p98 < 5ms\": unknown statistic"),
+        ),
+        case(
+            with("thresholds:\n  - heartbeat_rtt.p99 < 50\n"),
+            (8, 25),
+            Says::Contains("add a unit"),
+        ),
+        case(
+            with("thresholds: ['nope.p99 < 5ms']\n"),
+            (7, 15),
+            Says::Contains(""),
+        ),
+    ];
+
+    for bad in [
+        "0/s", "-1/s", "1/h", "1", "fast", "1e3/s", "inf/s", "/s", "./s",
+    ] {
+        cases.push(case(
+            with(&format!("  messages: {{rate: \"{bad}\"}}\n")),
+            (7, 20),
+            exactly(format!(
+                "clients.messages.rate: expected N/s or N/m with N a positive number (like 1/s, \
+                 0.5/s or 30/m), or closed, found {bad:?}"
+            )),
+        ));
+    }
+    for bad in [
+        "ws://",
+        "ws://:80/",
+        "ws://h:0/",
+        "ws://h:70000/",
+        "ws://h:/",
+        "ws://u@h/",
+        "ws://h/#frag",
+        "ws://h/a b",
+        "ws://[nope]/",
+        "localhost:80",
+        "http://h/",
+        "Embedded",
+    ] {
+        cases.push(case(
+            replacing("url: embedded", &format!("url: \"{bad}\"")),
+            (4, 8),
+            Says::Between("target.url: expected ", format!("found {bad:?}")),
+        ));
+    }
+    for count in ["0", "1000001"] {
+        cases.push(case(
+            replacing("count: 10", &format!("count: {count}")),
+            (6, 10),
+            exactly(format!(
+                "clients.count: expected a whole number from 1 to 1000000, found {count}"
+            )),
+        ));
+    }
+    for bad in ["\"\"", "my/run", "..", "\"a b\"", "émoji"] {
+        cases.push(case(
+            replacing("name: t", &format!("name: {bad}")),
+            (1, 7),
+            Says::StartsWith("name: expected a name of 1 to 128 characters"),
+        ));
+    }
+    cases
+}
+
+#[test]
+fn every_invalid_scenario_is_reported_at_its_line_and_column() {
+    let cases = cases();
+    assert!(cases.len() >= 70, "{} cases", cases.len());
+    for Case { yaml, at, says } in cases {
+        let (line, column, message) = match parse(&yaml, "s.yaml") {
+            Ok(s) => panic!("expected an error, parsed {s:?} from\n{yaml}"),
+            Err(ScenarioError::Invalid {
+                file,
+                line,
+                column,
+                message,
+            }) => {
+                assert_eq!(file, "s.yaml");
+                (line, column, message)
+            }
+            Err(other) => panic!("unexpected error {other}"),
+        };
+        if let Some(at) = at {
+            assert_eq!((line, column), at, "{message}\n{yaml}");
+        }
+        let ok = match &says {
+            Says::Exactly(expected) => message == *expected,
+            Says::StartsWith(start) => message.starts_with(start),
+            Says::Contains(part) => message.contains(part),
+            Says::Between(start, end) => message.starts_with(start) && message.ends_with(end),
+        };
+        assert!(ok, "{message}\n{yaml}");
+    }
+}

@@ -1,0 +1,121 @@
+//! Target URLs: `embedded` or `ws://host[:port][/path][?query]`, parsed with the HTTP stack's
+//! own URI parser (`actix_http::Uri`) plus the rules a WebSocket target adds (scheme, no
+//! fragment, no credentials, a port from 1).
+
+use actix_http::Uri;
+
+use super::model::{TargetUrl, WsUrl};
+use super::value::quoted;
+
+/// What a target URL may look like, for error messages.
+const URL_FORMS: &str = "embedded or ws://host[:port][/path][?query]";
+
+/// Parses `embedded` or `ws://host[:port][/path][?query]`. The error is a message without the
+/// key path.
+pub fn parse_url(url: &str) -> Result<TargetUrl, String> {
+    if url == "embedded" {
+        return Ok(TargetUrl::Embedded);
+    }
+    if url
+        .split_once("://")
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("wss"))
+    {
+        return Err("wss:// is not supported yet; use ws:// or embedded".to_string());
+    }
+    parse_ws(url, URL_FORMS).map(TargetUrl::Ws)
+}
+
+/// Parses `ws://host[:port][/path][?query]`; `forms` says what was expected in messages.
+pub fn parse_ws(url: &str, forms: &str) -> Result<WsUrl, String> {
+    let found = quoted(url);
+    let generic = || format!("expected {forms}, found {found}");
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(generic());
+    };
+    if scheme.eq_ignore_ascii_case("wss") {
+        return Err("wss:// is not supported yet; use ws://".to_string());
+    }
+    if !scheme.eq_ignore_ascii_case("ws") {
+        return Err(generic());
+    }
+    // The URI parser drops a fragment silently; a WebSocket URL cannot have one.
+    if url.contains('#') {
+        return Err(format!(
+            "expected {forms} without a #fragment (WebSocket URLs cannot have one), found {found}"
+        ));
+    }
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    if rest[..authority_end].contains('@') {
+        return Err(format!(
+            "expected {forms} without user:password@ (send credentials with target.headers), \
+             found {found}"
+        ));
+    }
+    let uri: Uri = url.parse().map_err(|_| {
+        if url.bytes().any(|b| !b.is_ascii_graphic()) {
+            format!(
+                "expected a path and query of printable ASCII without spaces (percent-encode \
+                 anything else), found {found}"
+            )
+        } else {
+            generic()
+        }
+    })?;
+    let Some(authority) = uri.authority() else {
+        return Err(generic());
+    };
+
+    let host = authority.host();
+    if let Some(inner) = host.strip_prefix('[') {
+        let inner = inner.strip_suffix(']').unwrap_or(inner);
+        if inner.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!(
+                "expected an IPv6 address inside [ ], found {found}"
+            ));
+        }
+    } else if host.is_empty()
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    {
+        return Err(format!(
+            "expected a host name or IP address after ws://, found {found}"
+        ));
+    }
+
+    // `host:` with nothing after the colon has a port text the parser keeps as empty.
+    let port_text = authority
+        .as_str()
+        .rsplit_once(':')
+        .and_then(|(before, after)| (!before.is_empty() && !after.contains(']')).then_some(after));
+    let port = match (port_text, authority.port_u16()) {
+        (None, _) => 80,
+        (Some(_), Some(port)) if port != 0 => port,
+        _ => {
+            return Err(format!(
+                "expected a port from 1 to 65535 after the host, found {found}"
+            ));
+        }
+    };
+
+    let mut path = match uri.path() {
+        "" => "/".to_string(),
+        path => path.to_string(),
+    };
+    if let Some(query) = uri.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    if !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "expected a path and query of printable ASCII without spaces (percent-encode \
+             anything else), found {found}"
+        ));
+    }
+
+    Ok(WsUrl {
+        host: host.to_string(),
+        port,
+        path,
+    })
+}
