@@ -1,19 +1,25 @@
 //! A simulated WebSocket client: one actix actor with its own heartbeat and reconnect state
-//! machine (`actor`), its reconnect delays (`backoff`), heartbeat bookkeeping (`heartbeat`) and
-//! socket handling (`connection`).
+//! machine (`actor`), the messages it takes (`commands`), what it counts (`tally`), the open
+//! connection it holds (`live`), its reconnect delays (`backoff`), heartbeat bookkeeping
+//! (`heartbeat`), application messages (`messages`), its one timer (`clock`) and socket
+//! handling (`connection`).
 
 pub mod actor;
 pub mod backoff;
 mod clock;
+mod commands;
 pub mod connection;
 pub mod heartbeat;
+mod live;
 mod messages;
+mod tally;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use actor::{Client, DropConnection, FaultEnded, FaultStarted, Stop};
+pub use actor::Client;
+pub use commands::{DropConnection, FaultEnded, FaultStarted, Stop};
 pub use connection::Endpoint;
 
 use crate::scenario::{Heartbeat, Messages, Reconnect, TcpKeepalive};
