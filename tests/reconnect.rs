@@ -207,6 +207,7 @@ fn manual_close_during_backoff_stops_without_reconnecting_and_counts_the_pending
     });
     let mut s = scenario(server.url(), 1, ms(700));
     s.clients.reconnect.initial = ms(5000);
+    s.clients.reconnect.max = ms(5000);
     let c = run_scenario(s).report.counters;
     std::thread::sleep(ms(300)); // a reconnect would show up here
     assert_eq!(c.disconnects_close_frame, 1, "{c:?}");

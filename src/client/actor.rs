@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_http::ws::{CloseCode, CloseReason, Frame, OpCode, ProtocolError};
+use actix_http::ws::{CloseCode, CloseReason, Frame, OpCode};
 use futures_util::{StreamExt, future, stream};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -33,6 +33,7 @@ use super::connection::{self, ConnectError, Dial, FrameReader, Writer};
 use super::heartbeat::HeartbeatState;
 use super::live::{Conn, ack_of};
 use super::messages::MessageState;
+use super::reader::ReadError;
 use super::tally::{self, Cause, Reopen};
 use crate::scenario::{DropMode, HeartbeatMode, MessageRate, ResetOn};
 
@@ -579,12 +580,18 @@ impl StreamHandler<Inbound> for Client {
         }
         match item.event {
             Some(Ok(frame)) => self.on_frame(frame, ctx),
-            Some(Err(ProtocolError::Io(err))) => {
+            Some(Err(ReadError::Io(err))) => {
                 tracing::debug!(client = self.id, %err, "read failed");
                 self.lost(Cause::IoError, ctx);
             }
             Some(Err(err)) => {
                 tracing::debug!(client = self.id, %err, "protocol error");
+                if let (Some(code), Some(conn)) = (err.close_code(), self.live()) {
+                    // Say why before letting go (the RFC's code for what the server did wrong).
+                    conn.writer
+                        .queue_close(Some(CloseReason::from(CloseCode::from(code))));
+                    let _ = conn.writer.try_flush();
+                }
                 self.lost(Cause::ProtocolError, ctx);
             }
             None => self.lost(Cause::ServerGone, ctx),

@@ -4,8 +4,9 @@
 use std::time::Instant;
 
 use actix::prelude::*;
-use actix_http::ws::{Frame, ProtocolError};
+use actix_http::ws::Frame;
 
+use super::reader::ReadError;
 use crate::scenario::DropMode;
 
 /// Manual close (scenario end or a `manual_close` action): close 1000, never reconnect.
@@ -43,5 +44,5 @@ pub struct FaultEnded {
 /// ignore whatever is still in flight from a connection it already let go.
 pub struct Inbound {
     pub conn: u64,
-    pub event: Option<Result<Frame, ProtocolError>>,
+    pub event: Option<Result<Frame, ReadError>>,
 }

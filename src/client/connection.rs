@@ -16,14 +16,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use actix_http::ws::{CloseReason, Codec, OpCode, Parser, hash_key};
+use actix_http::ws::{CloseReason, OpCode, Parser, hash_key};
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::codec::FramedRead;
 
+use super::reader::FrameCodec;
 use crate::chaos::CLIENT_ID_HEADER;
 use crate::scenario::{Target, TcpKeepalive, WsUrl};
 
@@ -77,7 +78,7 @@ pub enum ConnectError {
     Handshake(String),
 }
 
-pub type FrameReader = FramedRead<OwnedReadHalf, Codec>;
+pub use super::reader::FrameReader;
 
 /// Per-attempt socket and request options.
 #[derive(Debug, Clone, Copy)]
@@ -120,7 +121,7 @@ pub async fn open(endpoint: &Endpoint, dial: Dial) -> Result<(FrameReader, Write
 
     let fd = stream.as_raw_fd();
     let (read, write) = stream.into_split();
-    let codec = Codec::new().client_mode().max_size(endpoint.max_frame);
+    let codec = FrameCodec::new(endpoint.max_frame);
     let mut reader = FramedRead::with_capacity(read, codec, READ_BUFFER);
     reader.read_buffer_mut().extend_from_slice(&leftover);
     Ok((reader, Writer::new(write, fd)))

@@ -1,8 +1,8 @@
 //! A simulated WebSocket client: one actix actor with its own heartbeat and reconnect state
 //! machine (`actor`), the messages it takes (`commands`), what it counts (`tally`), the open
 //! connection it holds (`live`), its reconnect delays (`backoff`), heartbeat bookkeeping
-//! (`heartbeat`), application messages (`messages`), its one timer (`clock`) and socket
-//! handling (`connection`).
+//! (`heartbeat`), application messages (`messages`), its one timer (`clock`), socket
+//! handling (`connection`) and frame reading (`reader`).
 
 pub mod actor;
 pub mod backoff;
@@ -12,6 +12,7 @@ pub mod connection;
 pub mod heartbeat;
 mod live;
 mod messages;
+pub mod reader;
 mod tally;
 
 use std::net::IpAddr;

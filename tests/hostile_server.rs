@@ -1,0 +1,96 @@
+//! Servers that complete the upgrade by hand and then misbehave: the client must stay bounded in
+//! memory and time, close with the RFC's code, and count the right cause.
+mod common;
+mod raw;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use common::*;
+use raw::*;
+use wschaos::report::Report;
+use wschaos::scenario::*;
+
+/// One client without heartbeats that reconnects only after 5 s (one connection to look at).
+fn one_connection(url: TargetUrl, duration_ms: u64) -> Scenario {
+    let mut s = scenario(url, 1, ms(duration_ms));
+    s.clients.heartbeat.mode = HeartbeatMode::None;
+    s.clients.reconnect.initial = ms(5000);
+    s.clients.reconnect.max = ms(5000);
+    s
+}
+
+/// What the server saw of the client on the misbehaving connection.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    /// Close code of the client's close frame, if one came.
+    close: Option<Option<u16>>,
+    /// Payload bytes the server managed to write before the client let go.
+    written: u64,
+}
+
+/// Upgrades, then lets `misbehave` write to the socket while another thread records the
+/// client's close frame.
+fn hostile(
+    misbehave: impl Fn(&mut TcpStream, &Mutex<Seen>) + Send + Sync + 'static,
+) -> (raw::RawServer, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let log = seen.clone();
+    let server = RawServer::start(move |mut stream, index| {
+        if !upgrade(&mut stream) || index > 0 {
+            return;
+        }
+        if let Ok(mut reading) = stream.try_clone() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                while let Some((op, payload)) = read_frame(&mut reading) {
+                    if op == 0x8 {
+                        log.lock().expect("seen").close = Some(close_code(&payload));
+                        return;
+                    }
+                }
+            });
+        }
+        misbehave(&mut stream, &log);
+    });
+    (server, seen)
+}
+
+fn run_against(server: &RawServer, duration_ms: u64) -> (Report, std::time::Duration) {
+    let started = Instant::now();
+    let report = run_scenario(one_connection(server.url(), duration_ms)).report;
+    (report, started.elapsed())
+}
+
+#[test]
+fn a_frame_declared_at_2_to_the_62_bytes_is_refused_on_its_header_with_1009() {
+    const CHUNK: usize = 64 * 1024;
+    const MAX_STREAMED: u64 = 256 << 20;
+    let (server, seen) = hostile(|stream, seen| {
+        let mut header = vec![0x81, 127];
+        header.extend_from_slice(&(1u64 << 62).to_be_bytes());
+        if stream.write_all(&header).is_err() {
+            return;
+        }
+        let chunk = vec![b'x'; CHUNK];
+        let mut written = 0;
+        while written < MAX_STREAMED && stream.write_all(&chunk).is_ok() {
+            written += CHUNK as u64;
+        }
+        seen.lock().expect("seen").written = written;
+    });
+    let (report, took) = run_against(&server, 1500);
+    let c = &report.counters;
+    assert_eq!(c.disconnects_protocol_error, 1, "{c:?}");
+    assert_eq!(c.disconnects(), 1, "{c:?}");
+    assert!(took < ms(5000), "the run took {took:?}");
+    std::thread::sleep(ms(200));
+    let seen = seen.lock().expect("seen").clone();
+    assert_eq!(seen.close, Some(Some(1009)), "{seen:?}");
+    assert!(
+        seen.written < 64 << 20,
+        "the client kept reading the payload: {seen:?}"
+    );
+}
