@@ -94,3 +94,33 @@ fn a_frame_declared_at_2_to_the_62_bytes_is_refused_on_its_header_with_1009() {
         "the client kept reading the payload: {seen:?}"
     );
 }
+
+/// The first connection gets `frame` right after the upgrade; returns the report and what the
+/// server saw.
+fn one_frame(frame_bytes: Vec<u8>) -> (Report, Seen) {
+    let (server, seen) = hostile(move |stream, _| {
+        let _ = stream.write_all(&frame_bytes);
+        std::thread::sleep(ms(1500));
+    });
+    let (report, _) = run_against(&server, 800);
+    std::thread::sleep(ms(200));
+    let seen = seen.lock().expect("seen").clone();
+    (report, seen)
+}
+
+#[test]
+fn a_frame_with_a_reserved_bit_set_is_a_protocol_error_not_an_io_error() {
+    let (report, _) = one_frame(frame(0xC1, b"hi")); // FIN + RSV1 + text, nothing negotiated
+    let c = &report.counters;
+    assert_eq!(c.disconnects_protocol_error, 1, "{c:?}");
+    assert_eq!(c.disconnects_io_error, 0, "{c:?}");
+}
+
+#[test]
+fn a_text_frame_that_is_not_utf8_closes_1007_as_a_protocol_error() {
+    let (report, seen) = one_frame(frame(0x81, &[b'h', 0xff, 0xfe]));
+    let c = &report.counters;
+    assert_eq!(c.disconnects_protocol_error, 1, "{c:?}");
+    assert_eq!(c.disconnects(), 1, "{c:?}");
+    assert_eq!(seen.close, Some(Some(1007)), "{seen:?}");
+}

@@ -1,7 +1,9 @@
-//! Reading the server's frames: actix-http's codec, with the checks it makes too late or not at
-//! all made first. The codec compares a frame's length with its limit only once the whole payload
-//! is buffered, so a server declaring a 2^62-byte frame would have the client buffer whatever it
-//! streams; here the declared length is checked as soon as the header is in.
+//! Reading the server's frames: actix-http's codec, with the checks it makes too late, wrongly or
+//! not at all made here. The codec compares a frame's length with its limit only once the whole
+//! payload is buffered, so a server declaring a 2^62-byte frame would have the client buffer
+//! whatever it streams; here the declared length is checked as soon as the header is in. The
+//! codec reports reserved bits as an I/O error (they are the server's protocol error), and does
+//! not check that text frames are UTF-8.
 
 use std::io;
 
@@ -22,6 +24,10 @@ pub enum ReadError {
     Protocol(ProtocolError),
     #[error("frame of {declared} bytes declared, over the limit")]
     TooBig { declared: u64 },
+    #[error("reserved bits set, and no extension was negotiated")]
+    ReservedBits,
+    #[error("text frame is not UTF-8")]
+    InvalidUtf8,
 }
 
 impl ReadError {
@@ -29,6 +35,7 @@ impl ReadError {
     pub fn close_code(&self) -> Option<u16> {
         match self {
             ReadError::TooBig { .. } => Some(1009),
+            ReadError::InvalidUtf8 => Some(1007),
             _ => None,
         }
     }
@@ -49,6 +56,9 @@ impl FrameCodec {
     }
 }
 
+/// RSV1, RSV2 and RSV3 of a frame's first byte.
+const RESERVED_BITS: u8 = 0b0111_0000;
+
 /// The payload length a frame header declares, once the header holds it.
 fn declared_len(src: &[u8]) -> Option<u64> {
     match *src.get(1)? & 0x7f {
@@ -65,12 +75,18 @@ impl Decoder for FrameCodec {
     type Error = ReadError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, ReadError> {
+        if src.first().is_some_and(|b| b & RESERVED_BITS != 0) {
+            return Err(ReadError::ReservedBits);
+        }
         if let Some(declared) = declared_len(src)
             && declared > self.max_frame as u64
         {
             return Err(ReadError::TooBig { declared });
         }
         match self.codec.decode(src) {
+            Ok(Some(Frame::Text(text))) if std::str::from_utf8(&text).is_err() => {
+                Err(ReadError::InvalidUtf8)
+            }
             Ok(frame) => Ok(frame),
             Err(ProtocolError::Io(err)) => Err(ReadError::Io(err)),
             Err(err) => Err(ReadError::Protocol(err)),
@@ -95,6 +111,26 @@ mod tests {
         assert!(matches!(
             codec.decode(&mut medium),
             Err(ReadError::TooBig { declared: 1025 })
+        ));
+    }
+
+    #[test]
+    fn reserved_bits_and_text_that_is_not_utf8_are_protocol_errors() {
+        let mut codec = FrameCodec::new(1024);
+        let mut rsv1 = BytesMut::from(&[0xC1, 2, b'h', b'i'][..]);
+        assert!(matches!(
+            codec.decode(&mut rsv1),
+            Err(ReadError::ReservedBits)
+        ));
+        let mut bad_text = BytesMut::from(&[0x81, 2, 0xff, 0xfe][..]);
+        assert!(matches!(
+            codec.decode(&mut bad_text),
+            Err(ReadError::InvalidUtf8)
+        ));
+        let mut binary = BytesMut::from(&[0x82, 2, 0xff, 0xfe][..]);
+        assert!(matches!(
+            codec.decode(&mut binary),
+            Ok(Some(Frame::Binary(_)))
         ));
     }
 
