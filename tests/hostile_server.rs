@@ -4,7 +4,7 @@ mod common;
 mod raw;
 
 use std::io::Write;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -123,4 +123,94 @@ fn a_text_frame_that_is_not_utf8_closes_1007_as_a_protocol_error() {
     assert_eq!(c.disconnects_protocol_error, 1, "{c:?}");
     assert_eq!(c.disconnects(), 1, "{c:?}");
     assert_eq!(seen.close, Some(Some(1007)), "{seen:?}");
+}
+
+/// A server whose sockets take (almost) nothing: a 4 KiB receive buffer (no autotuning) and a
+/// script that completes the upgrade and never reads again.
+fn never_reads() -> RawServer {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    socket.listen(64).expect("listen");
+    RawServer::start_on(TcpListener::from(socket), |mut stream, _| {
+        if upgrade(&mut stream) {
+            std::thread::sleep(ms(6000));
+        }
+    })
+}
+
+const MESSAGE_SIZE: usize = 65536;
+
+#[test]
+fn a_server_that_never_reads_fills_only_send_buffer_per_connection_and_the_rest_is_dropped() {
+    let server = never_reads();
+    let mut s = scenario(server.url(), 20, ms(2000));
+    s.clients.heartbeat.mode = HeartbeatMode::None;
+    s.clients.messages = Some(Messages {
+        rate: MessageRate::PerSecond(100.0),
+        size: MESSAGE_SIZE,
+    });
+    let c = run_scenario(s).report.counters;
+    assert!(c.messages_dropped_backpressure > 0, "{c:?}");
+    // What one connection can hold: the kernel's send buffer (at most 4 MiB here), the server's
+    // 4 KiB and our own send_buffer (1 MiB) plus the message that crossed it. Unbounded, every
+    // one of the ~200 messages per client would have been queued.
+    let per_connection = (5 << 20) / MESSAGE_SIZE as u64 + 2;
+    assert!(
+        c.messages_sent <= 20 * per_connection,
+        "{} messages queued: {c:?}",
+        c.messages_sent
+    );
+    assert_eq!(c.connects, 20, "{c:?}");
+}
+
+#[test]
+fn a_connection_whose_socket_takes_nothing_for_send_timeout_is_dead_and_reconnects() {
+    use wschaos::client::{Client, ClientConfig, Endpoint, Stop};
+    use wschaos::metrics::take_local;
+
+    let server = never_reads();
+    let TargetUrl::Ws(url) = server.url() else {
+        unreachable!("a raw server has a ws:// url")
+    };
+    let s = scenario(server.url(), 1, ms(2000));
+    let cfg = ClientConfig {
+        endpoint: Endpoint::new(&url, server.addr, &s.target, 1 << 16),
+        connect_timeout: ms(1000),
+        heartbeat: Heartbeat {
+            mode: HeartbeatMode::None,
+            ..s.clients.heartbeat.clone()
+        },
+        reconnect: s.clients.reconnect.clone(),
+        messages: Some(Messages {
+            rate: MessageRate::PerSecond(100.0),
+            size: MESSAGE_SIZE,
+        }),
+        source_ips: Vec::new(),
+        close_grace: ms(100),
+        seed: 1,
+        started: Instant::now(),
+        identify: false,
+        tcp_keepalive: None,
+        send_buffer: 1 << 20,
+        send_timeout: ms(300),
+    }
+    .shared();
+    let counters = actix_rt::System::new().block_on(async move {
+        use actix::Actor;
+        take_local();
+        let client = Client::new(0, cfg).start();
+        tokio::time::sleep(ms(1500)).await;
+        let _ = client.send(Stop).await;
+        tokio::time::sleep(ms(300)).await;
+        take_local().counters
+    });
+    let c = &counters;
+    assert!(c.disconnects_send_timeout >= 1, "{c:?}");
+    assert_eq!(c.disconnects(), c.disconnects_send_timeout, "{c:?}");
+    assert!(c.connects >= 2, "reconnected after the send timeout: {c:?}");
+    assert!(server.accepted().len() >= 2);
 }

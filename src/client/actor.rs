@@ -31,7 +31,7 @@ use super::clock::{Clock, Clocked, Deadlines, Timer};
 use super::commands::{DropConnection, FaultEnded, FaultStarted, Inbound, Stop};
 use super::connection::{self, ConnectError, Dial, FrameReader, Writer};
 use super::heartbeat::HeartbeatState;
-use super::live::{Conn, ack_of};
+use super::live::{Conn, Queued, ack_of};
 use super::messages::MessageState;
 use super::reader::ReadError;
 use super::tally::{self, Cause, Reopen};
@@ -273,8 +273,11 @@ impl Client {
 
     /// Queues one application message stamped with `due` (its scheduled send time).
     fn send_message(&mut self, due: Instant) {
-        if self.live().is_some_and(|conn| conn.queue_message(due)) {
-            tally::message_sent();
+        let send_buffer = self.cfg.send_buffer;
+        match self.live().map(|conn| conn.queue_message(due, send_buffer)) {
+            Some(Queued::Sent) => tally::message_sent(),
+            Some(Queued::Dropped) => tally::message_dropped(),
+            Some(Queued::Nothing) | None => {}
         }
     }
 
@@ -297,12 +300,25 @@ impl Client {
         self.deadlines.set(Timer::Message, due);
     }
 
-    /// Writes what is queued; if the socket is full, waits for it to drain.
+    /// Writes what is queued; if the socket is full, waits for it to drain. A socket that takes
+    /// no bytes for `send_timeout` while some are queued is dead (the `SendStuck` deadline).
     fn flush(&mut self, ctx: &mut Context<Self>) {
+        // Only an open connection has the deadline (a manual close has its own grace period).
+        let open = self.state.is_open();
         let Some(conn) = self.state.conn() else {
             return;
         };
-        match conn.writer.try_flush() {
+        let before = conn.writer.queued();
+        let flushed = conn.writer.try_flush();
+        if matches!(flushed, Ok(true)) {
+            self.deadlines.clear(Timer::SendStuck);
+        } else if open
+            && (conn.writer.queued() < before || self.deadlines.get(Timer::SendStuck).is_none())
+        {
+            self.deadlines
+                .set(Timer::SendStuck, Instant::now() + self.cfg.send_timeout);
+        }
+        match flushed {
             Ok(true) => {}
             Ok(false) => {
                 let Some(half) = conn.writer.take_half() else {
@@ -392,7 +408,12 @@ impl Client {
 
     /// Stops the connection's timers (the socket itself goes with the state that holds it).
     fn clear_connection_timers(&mut self) {
-        for timer in [Timer::Heartbeat, Timer::Ack, Timer::Message] {
+        for timer in [
+            Timer::Heartbeat,
+            Timer::Ack,
+            Timer::Message,
+            Timer::SendStuck,
+        ] {
             self.deadlines.clear(timer);
         }
     }
@@ -522,7 +543,10 @@ impl Clocked for Client {
         if !self.state.is_open() {
             return;
         }
-        // A timeout first: a connection it kills sends no more heartbeats.
+        // Timeouts first: a connection one kills sends no more heartbeats.
+        if self.deadlines.take_due(Timer::SendStuck, now).is_some() {
+            self.lost(Cause::SendTimeout, ctx);
+        }
         if self.deadlines.take_due(Timer::Ack, now).is_some() {
             self.heartbeat_timed_out(ctx);
         }

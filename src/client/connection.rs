@@ -237,6 +237,11 @@ impl Writer {
         Parser::write_close(&mut self.buf, reason, true);
     }
 
+    /// Bytes queued and not yet taken by the socket.
+    pub fn queued(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Writes what is buffered without blocking. `Ok(true)`: all written; `Ok(false)`: the
     /// socket is full or the half is out waiting for writability.
     pub fn try_flush(&mut self) -> io::Result<bool> {

@@ -41,13 +41,17 @@ impl Conn {
         true
     }
 
-    /// Queues the next application message stamped with `due`; false when the run has none.
-    pub fn queue_message(&mut self, due: Instant) -> bool {
+    /// Queues the next application message stamped with `due`, unless `send_buffer` bytes are
+    /// already queued (the socket is not taking them): then it is dropped, and never in flight.
+    pub fn queue_message(&mut self, due: Instant, send_buffer: usize) -> Queued {
         let Some(messages) = self.messages.as_mut() else {
-            return false;
+            return Queued::Nothing;
         };
+        if self.writer.queued() >= send_buffer {
+            return Queued::Dropped;
+        }
         self.writer.queue(OpCode::Text, messages.next(due));
-        true
+        Queued::Sent
     }
 
     /// The connection ends: every message still unanswered is lost. Returns how many.
@@ -64,6 +68,16 @@ impl Conn {
             ctx.cancel_future(handle);
         }
     }
+}
+
+/// What became of an application message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    Sent,
+    /// The send queue was full.
+    Dropped,
+    /// The run sends no messages.
+    Nothing,
 }
 
 /// Whether `frame` acks a heartbeat in `mode`: `Some(Some(seq))` a pong carrying our sequence

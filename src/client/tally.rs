@@ -17,6 +17,7 @@ pub enum Cause {
     ProtocolError,
     ServerGone,
     Dropped,
+    SendTimeout,
 }
 
 /// A connection that came back after a loss.
@@ -89,6 +90,7 @@ pub fn lost(cause: Cause, now: Instant, lost_messages: u64, noticed: Option<Faul
             Cause::ProtocolError => c.disconnects_protocol_error += 1,
             Cause::ServerGone => c.disconnects_server_gone += 1,
             Cause::Dropped => c.disconnects_dropped += 1,
+            Cause::SendTimeout => c.disconnects_send_timeout += 1,
         }
         c.messages_lost += lost_messages;
         if let Some(f) = noticed {
@@ -143,6 +145,11 @@ pub fn message_sent() {
     metrics::record(|m| m.counters.messages_sent += 1);
 }
 
+/// A message found its connection's send queue full and was not sent.
+pub fn message_dropped() {
+    metrics::record(|m| m.counters.messages_dropped_backpressure += 1);
+}
+
 pub fn message_echoed(rtt: Duration) {
     metrics::record(|m| {
         m.counters.messages_received += 1;
@@ -166,6 +173,7 @@ mod tests {
             Cause::ProtocolError,
             Cause::ServerGone,
             Cause::Dropped,
+            Cause::SendTimeout,
         ] {
             lost(cause, now, 0, None);
         }
@@ -184,8 +192,9 @@ mod tests {
                 c.disconnects_protocol_error,
                 c.disconnects_server_gone,
                 c.disconnects_dropped,
+                c.disconnects_send_timeout,
             ],
-            [1, 1, 2, 1, 1, 1]
+            [1, 1, 2, 1, 1, 1, 1]
         );
         assert_eq!(c.messages_lost, 3);
         assert_eq!(m.faults[2].noticed, 1);
