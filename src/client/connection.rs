@@ -22,9 +22,8 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio_util::codec::FramedRead;
 
-use super::reader::FrameCodec;
+use super::reader::frame_reader;
 use crate::chaos::CLIENT_ID_HEADER;
 use crate::scenario::{Target, TcpKeepalive, WsUrl};
 
@@ -121,9 +120,9 @@ pub async fn open(endpoint: &Endpoint, dial: Dial) -> Result<(FrameReader, Write
 
     let fd = stream.as_raw_fd();
     let (read, write) = stream.into_split();
-    let codec = FrameCodec::new(endpoint.max_frame);
-    let mut reader = FramedRead::with_capacity(read, codec, READ_BUFFER);
-    reader.read_buffer_mut().extend_from_slice(&leftover);
+    // A copy: the response buffer goes, and with no leftover (the usual case) nothing is kept.
+    let leftover = Bytes::copy_from_slice(&leftover);
+    let reader = frame_reader(leftover, read, endpoint.max_frame, READ_BUFFER);
     Ok((reader, Writer::new(write, fd)))
 }
 

@@ -8,12 +8,28 @@
 use std::io;
 
 use actix_http::ws::{Codec, Frame, ProtocolError};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, Chain};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio_util::codec::{Decoder, FramedRead};
 
-/// The read side of a connection: a stream of the server's frames.
-pub type FrameReader = FramedRead<OwnedReadHalf, FrameCodec>;
+/// The read side of a connection: a stream of the server's frames. The socket is read after
+/// what came in with the upgrade response, so frames sent right behind the 101 are decoded at
+/// once (`FramedRead` would wait for the socket's next bytes before decoding a buffer it was
+/// handed).
+pub type FrameReader = FramedRead<Chain<std::io::Cursor<Bytes>, OwnedReadHalf>, FrameCodec>;
+
+/// Reads `leftover` (bytes after the upgrade response), then `socket`, with at first
+/// `capacity` bytes of buffer.
+pub fn frame_reader(
+    leftover: Bytes,
+    socket: OwnedReadHalf,
+    max_frame: usize,
+    capacity: usize,
+) -> FrameReader {
+    let input = std::io::Cursor::new(leftover).chain(socket);
+    FramedRead::with_capacity(input, FrameCodec::new(max_frame), capacity)
+}
 
 /// Why reading from a connection failed.
 #[derive(Debug, thiserror::Error)]

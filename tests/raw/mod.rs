@@ -99,6 +99,20 @@ pub fn upgrade_with(stream: &mut TcpStream, connection: Option<&str>) -> bool {
     stream.write_all(response.as_bytes()).is_ok()
 }
 
+/// Completes the upgrade and sends `bytes` in the same write as the 101.
+pub fn upgrade_and_send(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+    let Some(key) = read_request(stream) else {
+        return false;
+    };
+    let mut response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        accept_value(&key)
+    )
+    .into_bytes();
+    response.extend_from_slice(bytes);
+    stream.write_all(&response).is_ok()
+}
+
 /// Completes the upgrade properly.
 pub fn upgrade(stream: &mut TcpStream) -> bool {
     upgrade_with(stream, Some("Upgrade"))
