@@ -68,6 +68,8 @@ counters! {
     disconnects_server_gone,
     /// Open connections the tool itself dropped for a `drop` fault.
     disconnects_dropped,
+    /// Open connections whose socket took no bytes for `send_timeout` while some were queued.
+    disconnects_send_timeout,
     /// Open connections closed on purpose (close 1000) at the end of the run.
     closed_manually,
     /// Successful re-opens after a lost connection.
@@ -84,6 +86,8 @@ counters! {
     messages_received,
     /// Messages sent whose echo had not arrived when their connection died.
     messages_lost,
+    /// Messages not sent because their connection's send queue was full (`send_buffer`).
+    messages_dropped_backpressure,
 }
 
 impl Counters {
@@ -94,6 +98,7 @@ impl Counters {
             + self.disconnects_protocol_error
             + self.disconnects_server_gone
             + self.disconnects_dropped
+            + self.disconnects_send_timeout
     }
 
     /// Connections open right now, if these are run totals.

@@ -1,4 +1,4 @@
-//! The client state machine (DESIGN.md), in one place:
+//! The client state machine, in one place:
 //!
 //! ```text
 //! Connecting --open--> Open --(heartbeat dead | close | error)--> Backoff --delay--> Connecting
@@ -6,17 +6,21 @@
 //! Backoff --max_attempts reached--> GaveUp
 //! ```
 //!
+//! Each state holds what only exists in it: `Connecting` the attempt in flight, `Open` the
+//! connection, `Stopped` the connection still waiting for the server's answer to our close frame.
+//! So there is at most one attempt or one connection at a time, and a loss is acted on once: it
+//! takes the connection out of `Open`, and whatever arrives later from that connection no longer
+//! matches (inbound frames carry the id of their connection).
+//!
 //! Timers are deadlines in the struct (`Deadlines`), driven by one `Clock` per actor; a
-//! transition sets or clears them. Inbound frames carry the id of the connection they came from,
-//! so nothing from a dropped connection can act on the next one. Exactly one reconnect is ever in
-//! flight: only `Open` and `Connecting` lead to `Backoff`, and a loss is acted on once (the
-//! connection is taken out of `self.conn`).
+//! transition sets or clears them. What each event counts is in `tally`; the messages the actor
+//! takes are in `commands`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_http::ws::{CloseCode, CloseReason, Frame, OpCode, ProtocolError};
+use actix_http::ws::{CloseCode, CloseReason, Frame, OpCode};
 use futures_util::{StreamExt, future, stream};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -24,82 +28,49 @@ use rand::{Rng, SeedableRng};
 use super::ClientConfig;
 use super::backoff;
 use super::clock::{Clock, Clocked, Deadlines, Timer};
+use super::commands::{DropConnection, FaultEnded, FaultStarted, Inbound, Stop};
 use super::connection::{self, ConnectError, Dial, FrameReader, Writer};
 use super::heartbeat::HeartbeatState;
+use super::live::{Conn, Queued, ack_of};
 use super::messages::MessageState;
-use crate::metrics::{self, ATTEMPT_WINDOW, record_us, record_us_corrected, slot};
+use super::reader::ReadError;
+use super::tally::{self, Cause, Reopen};
 use crate::scenario::{DropMode, HeartbeatMode, MessageRate, ResetOn};
 
 /// Most open-loop messages sent at once when the actor fell behind its schedule.
 const MAX_MESSAGE_BURST: u32 = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    Connecting,
-    Open,
+enum State {
+    /// The connect attempt in flight (TCP connect + upgrade, bounded by `connect_timeout`).
+    Connecting(SpawnHandle),
+    Open(Conn),
+    /// Waiting for the `Reconnect` deadline.
     Backoff,
-    /// Manually closed: never reconnects.
-    Stopped,
+    /// Manually closed: never reconnects. Holds the connection our close frame went out on until
+    /// the server answers, goes away, or `close_grace` passes (the `Close` deadline).
+    Stopped(Option<Conn>),
     GaveUp,
 }
 
-/// Why an open connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cause {
-    HeartbeatTimeout,
-    CloseFrame(u16),
-    IoError,
-    ProtocolError,
-    ServerGone,
-    Dropped,
-}
+impl State {
+    /// The connection whose frames still count: the open one, or the one a manual close waits on.
+    fn conn(&mut self) -> Option<&mut Conn> {
+        match self {
+            State::Open(conn) | State::Stopped(Some(conn)) => Some(conn),
+            _ => None,
+        }
+    }
 
-/// Manual close (scenario end or a `manual_close` action): close 1000, never reconnect.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Stop;
+    fn conn_id(&self) -> Option<u64> {
+        match self {
+            State::Open(conn) | State::Stopped(Some(conn)) => Some(conn.id),
+            _ => None,
+        }
+    }
 
-/// A `drop` fault (number `fault` on the timeline) hit this client: lose the connection (if
-/// open) and reconnect. Answers whether there was an open connection to cut.
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct DropConnection {
-    pub mode: DropMode,
-    pub fault: usize,
-    pub at: Instant,
-}
-
-/// Fault number `fault` began at `at` on this client: if its connection dies before the fault
-/// ends, the detection latency and the recovery count from `at` and belong to that fault.
-#[derive(Message, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct FaultStarted {
-    pub fault: usize,
-    pub at: Instant,
-}
-
-/// Fault number `fault` ended; a client that did not notice it never will.
-#[derive(Message, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct FaultEnded {
-    pub fault: usize,
-}
-
-/// A frame (or the end, `None`) read from connection `conn`.
-pub struct Inbound {
-    conn: u64,
-    event: Option<Result<Frame, ProtocolError>>,
-}
-
-/// The live connection and everything that dies with it.
-struct Conn {
-    id: u64,
-    writer: Writer,
-    reader: SpawnHandle,
-    /// A future waiting for the socket to become writable again (only when it was full).
-    flush_wait: Option<SpawnHandle>,
-    heartbeat: HeartbeatState,
-    messages: Option<MessageState>,
+    fn is_open(&self) -> bool {
+        matches!(self, State::Open(_))
+    }
 }
 
 pub struct Client {
@@ -108,7 +79,6 @@ pub struct Client {
     rng: SmallRng,
     state: State,
     deadlines: Deadlines,
-    conn: Option<Conn>,
     next_conn_id: u64,
     /// Connect attempts since the last successful open.
     attempts: u32,
@@ -122,11 +92,9 @@ pub struct Client {
     /// The fault that cost this client its connection, until it is open again.
     recovering: Option<FaultStarted>,
     ever_connected: bool,
-    /// The connect attempt in flight.
-    connecting: Option<SpawnHandle>,
     /// A connection we sent a close frame on (a `drop` with `mode: close`), kept until the server
     /// answers the close handshake or `close_grace` passes, while the client already reconnects.
-    closing: Option<Conn>,
+    lingering: Option<Conn>,
 }
 
 impl Client {
@@ -137,9 +105,9 @@ impl Client {
             id,
             cfg,
             rng,
-            state: State::Connecting,
+            // `started` dials at once.
+            state: State::Backoff,
             deadlines: Deadlines::default(),
-            conn: None,
             next_conn_id: 0,
             attempts: 0,
             retries: 0,
@@ -148,13 +116,12 @@ impl Client {
             fault: None,
             recovering: None,
             ever_connected: false,
-            connecting: None,
-            closing: None,
+            lingering: None,
         }
     }
 
+    /// Backoff --delay--> Connecting (and the first attempt).
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        self.state = State::Connecting;
         self.attempts += 1;
         let cfg = self.cfg.clone();
         let dial = Dial {
@@ -164,28 +131,23 @@ impl Client {
             keepalive: cfg.tcp_keepalive,
         };
         let started = Instant::now();
-        let window = (started.saturating_duration_since(cfg.started).as_millis()
-            / ATTEMPT_WINDOW.as_millis()) as usize;
-        metrics::record(|m| {
-            m.counters.connect_attempts += 1;
-            m.attempts.bump(window);
-        });
+        tally::connect_attempt(cfg.started, started);
         let attempt = async move {
             let open = connection::open(&cfg.endpoint, dial);
             tokio::time::timeout(cfg.connect_timeout, open)
                 .await
                 .unwrap_or(Err(ConnectError::Timeout))
         };
-        self.connecting = Some(
-            ctx.spawn(attempt.into_actor(self).map(move |result, act, ctx| {
-                act.connecting = None;
-                if act.state == State::Connecting {
-                    act.connect_finished(result, started, ctx);
-                }
-            })),
-        );
+        let attempt = ctx.spawn(attempt.into_actor(self).map(move |result, act, ctx| {
+            // A manual close cancels the attempt; this is a guard, not a path.
+            if matches!(act.state, State::Connecting(_)) {
+                act.connect_finished(result, started, ctx);
+            }
+        }));
+        self.state = State::Connecting(attempt);
     }
 
+    /// Connecting --open--> Open, or Connecting --fail/timeout--> Backoff.
     fn connect_finished(
         &mut self,
         result: Result<(FrameReader, Writer), ConnectError>,
@@ -196,11 +158,7 @@ impl Client {
             Ok((reader, writer)) => self.opened(reader, writer, started, ctx),
             Err(err) => {
                 tracing::debug!(client = self.id, %err, "connect failed");
-                let timeout = matches!(err, ConnectError::Timeout);
-                metrics::record(|m| {
-                    m.counters.connect_failures += 1;
-                    m.counters.connect_timeouts += u64::from(timeout);
-                });
+                tally::connect_failed(matches!(err, ConnectError::Timeout));
                 self.schedule_reconnect(ctx);
             }
         }
@@ -214,29 +172,14 @@ impl Client {
         ctx: &mut Context<Self>,
     ) {
         let now = Instant::now();
-        let first_open = !self.ever_connected;
-        self.ever_connected = true;
-        let reconnect = self.lost_at.take().map(|lost| (now - lost, self.attempts));
         let recovered = self.recovering.take();
-        metrics::record(|m| {
-            m.counters.connects += 1;
-            if first_open {
-                m.counters.clients_connected += 1;
-                m.last_first_open = Some(now);
-            }
-            record_us(&mut m.hist.connect_time, now - started);
-            if let Some((took, attempts)) = reconnect {
-                m.counters.reconnects += 1;
-                record_us(&mut m.hist.reconnect_time, took);
-                slot(&mut m.hist.reconnect_attempts).saturating_record(u64::from(attempts));
-                if let Some(f) = recovered {
-                    let share = m.fault(f.fault);
-                    share.reopened += 1;
-                    record_us(&mut share.reopen, now.saturating_duration_since(f.at));
-                    slot(&mut share.attempts).saturating_record(u64::from(attempts));
-                }
-            }
+        let reopen = self.lost_at.take().map(|lost| Reopen {
+            took: now - lost,
+            attempts: self.attempts,
+            fault: recovered,
         });
+        tally::opened(now, now - started, !self.ever_connected, reopen);
+        self.ever_connected = true;
         self.attempts = 0;
         self.retries = 0;
         self.last_delay = Duration::ZERO;
@@ -253,8 +196,7 @@ impl Client {
                 event: None,
             })));
         let reader = ctx.add_stream(frames);
-        self.state = State::Open;
-        self.conn = Some(Conn {
+        self.state = State::Open(Conn {
             id,
             writer,
             reader,
@@ -291,29 +233,28 @@ impl Client {
 
     /// The open connection.
     fn live(&mut self) -> Option<&mut Conn> {
-        self.conn.as_mut().filter(|_| self.state == State::Open)
+        match &mut self.state {
+            State::Open(conn) => Some(conn),
+            _ => None,
+        }
     }
 
     /// Sends the heartbeat that was due at `due` and schedules the next one.
     fn send_heartbeat(&mut self, due: Instant, now: Instant) {
+        // Borrow the shared config and the connection side by side (no Arc clone per beat).
         let cfg = &*self.cfg;
-        let Some(conn) = self.conn.as_mut().filter(|_| self.state == State::Open) else {
+        let State::Open(conn) = &mut self.state else {
             return;
         };
-        let seq = conn.heartbeat.sent(now);
-        match &cfg.heartbeat.mode {
-            HeartbeatMode::Ping => conn.writer.queue(OpCode::Ping, &seq.to_be_bytes()),
-            HeartbeatMode::Text { payload, .. } => {
-                conn.writer.queue(OpCode::Text, payload.as_bytes())
-            }
-            HeartbeatMode::None => return,
+        if !conn.queue_heartbeat(&cfg.heartbeat.mode, now) {
+            return;
         }
-        metrics::record(|m| m.counters.heartbeats_sent += 1);
+        tally::heartbeat_sent();
         let interval = cfg.heartbeat.interval;
         // Keep the schedule; if the actor fell a whole interval behind, start over from now.
         let next = due + interval;
         let next = if next > now { next } else { now + interval };
-        self.deadlines.set(Timer::Heartbeat, self.cfg.on_slot(next));
+        self.deadlines.set(Timer::Heartbeat, cfg.on_slot(next));
         if self.deadlines.get(Timer::Ack).is_none() {
             self.deadlines.set(Timer::Ack, now + cfg.heartbeat.timeout);
         }
@@ -323,7 +264,7 @@ impl Client {
     fn heartbeat_timed_out(&mut self, ctx: &mut Context<Self>) {
         let Some(conn) = self.live() else { return };
         let dead = conn.heartbeat.missed();
-        metrics::record(|m| m.counters.heartbeat_misses += 1);
+        tally::heartbeat_missed();
         if dead {
             // Dead: drop it without waiting for a close handshake.
             self.lost(Cause::HeartbeatTimeout, ctx);
@@ -332,12 +273,12 @@ impl Client {
 
     /// Queues one application message stamped with `due` (its scheduled send time).
     fn send_message(&mut self, due: Instant) {
-        let Some(conn) = self.live() else { return };
-        let Some(messages) = conn.messages.as_mut() else {
-            return;
-        };
-        conn.writer.queue(OpCode::Text, messages.next(due));
-        metrics::record(|m| m.counters.messages_sent += 1);
+        let send_buffer = self.cfg.send_buffer;
+        match self.live().map(|conn| conn.queue_message(due, send_buffer)) {
+            Some(Queued::Sent) => tally::message_sent(),
+            Some(Queued::Dropped) => tally::message_dropped(),
+            Some(Queued::Nothing) | None => {}
+        }
     }
 
     /// Open loop: every message whose scheduled time has come, each stamped with that time, so a
@@ -359,12 +300,25 @@ impl Client {
         self.deadlines.set(Timer::Message, due);
     }
 
-    /// Writes what is queued; if the socket is full, waits for it to drain.
+    /// Writes what is queued; if the socket is full, waits for it to drain. A socket that takes
+    /// no bytes for `send_timeout` while some are queued is dead (the `SendStuck` deadline).
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        let Some(conn) = self.conn.as_mut() else {
+        // Only an open connection has the deadline (a manual close has its own grace period).
+        let open = self.state.is_open();
+        let Some(conn) = self.state.conn() else {
             return;
         };
-        match conn.writer.try_flush() {
+        let before = conn.writer.queued();
+        let flushed = conn.writer.try_flush();
+        if matches!(flushed, Ok(true)) {
+            self.deadlines.clear(Timer::SendStuck);
+        } else if open
+            && (conn.writer.queued() < before || self.deadlines.get(Timer::SendStuck).is_none())
+        {
+            self.deadlines
+                .set(Timer::SendStuck, Instant::now() + self.cfg.send_timeout);
+        }
+        match flushed {
             Ok(true) => {}
             Ok(false) => {
                 let Some(half) = conn.writer.take_half() else {
@@ -377,7 +331,7 @@ impl Client {
                 };
                 conn.flush_wait = Some(ctx.spawn(actix::fut::wrap_future::<_, Self>(wait).map(
                     move |(half, ready), act, ctx| {
-                        let Some(conn) = act.conn.as_mut().filter(|c| c.id == id) else {
+                        let Some(conn) = act.state.conn().filter(|c| c.id == id) else {
                             return;
                         };
                         conn.flush_wait = None;
@@ -399,7 +353,7 @@ impl Client {
     /// The connection showed life: the pending timeout is off and misses start over.
     fn disarm(&mut self) {
         self.deadlines.clear(Timer::Ack);
-        if let Some(conn) = self.conn.as_mut() {
+        if let Some(conn) = self.state.conn() {
             conn.heartbeat.reset();
         }
     }
@@ -411,7 +365,7 @@ impl Client {
         }
         // Borrow the shared config and the connection side by side (no Arc clone per frame).
         let cfg = &*self.cfg;
-        let Some(conn) = self.conn.as_mut() else {
+        let Some(conn) = self.state.conn() else {
             return;
         };
         let interval = cfg.heartbeat.interval;
@@ -419,24 +373,10 @@ impl Client {
             cfg.messages.as_ref().map(|m| m.rate),
             Some(MessageRate::Closed)
         );
-        let ack = match (&frame, &cfg.heartbeat.mode) {
-            (Frame::Pong(p), HeartbeatMode::Ping) => <[u8; 8]>::try_from(&p[..])
-                .ok()
-                .map(|seq| Some(u64::from_be_bytes(seq))),
-            (Frame::Text(t), HeartbeatMode::Text { ack, .. }) if t[..] == *ack.as_bytes() => {
-                Some(None)
-            }
-            _ => None,
-        };
-        if let Some(seq) = ack {
+        if let Some(seq) = ack_of(&frame, &cfg.heartbeat.mode) {
             let rtt = conn.heartbeat.acked(seq, now);
             self.disarm();
-            metrics::record(|m| {
-                m.counters.heartbeat_acks += 1;
-                if let Some(rtt) = rtt {
-                    record_us_corrected(&mut m.hist.heartbeat_rtt, rtt, interval);
-                }
-            });
+            tally::heartbeat_acked(rtt, interval);
             return;
         }
         match frame {
@@ -448,10 +388,7 @@ impl Client {
                 let Some(sent_at) = conn.messages.as_mut().and_then(|m| m.echoed(&data)) else {
                     return;
                 };
-                metrics::record(|m| {
-                    m.counters.messages_received += 1;
-                    record_us(&mut m.hist.message_rtt, now - sent_at);
-                });
+                tally::message_echoed(now - sent_at);
                 if closed_loop {
                     self.send_message(Instant::now());
                     self.flush(ctx);
@@ -462,36 +399,49 @@ impl Client {
                 // Answer the close handshake, then let go of the socket.
                 conn.writer.queue_close(reason);
                 let _ = conn.writer.try_flush();
-                metrics::record(|m| *m.close_codes.entry(code).or_default() += 1);
+                tally::close_frame(code);
                 self.lost(Cause::CloseFrame(code), ctx);
             }
             Frame::Pong(_) | Frame::Continuation(_) => {}
         }
     }
 
-    /// Stops the connection's timers (the socket itself lives on in `conn`).
+    /// Stops the connection's timers (the socket itself goes with the state that holds it).
     fn clear_connection_timers(&mut self) {
-        for timer in [Timer::Heartbeat, Timer::Ack, Timer::Message] {
+        for timer in [
+            Timer::Heartbeat,
+            Timer::Ack,
+            Timer::Message,
+            Timer::SendStuck,
+        ] {
             self.deadlines.clear(timer);
         }
     }
 
-    /// The open connection ended. Acts once per connection; then reconnects (or, if manually
-    /// closed, finishes).
+    /// Takes the connection out of `Open`, leaving `Backoff` until the loss is dealt with; `None`
+    /// (and the state untouched) when not open.
+    fn take_open(&mut self) -> Option<Conn> {
+        match std::mem::replace(&mut self.state, State::Backoff) {
+            State::Open(conn) => Some(conn),
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// Open --(heartbeat dead | close | error)--> Backoff; during a manual close, its end.
     fn lost(&mut self, cause: Cause, ctx: &mut Context<Self>) {
-        if self.state == State::Stopped {
+        if matches!(self.state, State::Stopped(_)) {
             self.finish(ctx);
             return;
         }
-        let Some(mut conn) = self.conn.take() else {
+        let Some(mut conn) = self.take_open() else {
             return;
         };
         let now = Instant::now();
-        let lost_messages = conn
-            .messages
-            .as_mut()
-            .map_or(0, MessageState::lose_in_flight);
-        release(conn, ctx);
+        let lost_messages = conn.lose_in_flight();
+        conn.release(ctx);
         self.after_loss(cause, now, lost_messages, ctx);
     }
 
@@ -506,37 +456,18 @@ impl Client {
         self.clear_connection_timers();
         let noticed = self.fault.take();
         self.recovering = noticed;
-        metrics::record(|m| {
-            let c = &mut m.counters;
-            match cause {
-                Cause::HeartbeatTimeout => c.disconnects_heartbeat_timeout += 1,
-                Cause::CloseFrame(_) => c.disconnects_close_frame += 1,
-                Cause::IoError => c.disconnects_io_error += 1,
-                Cause::ProtocolError => c.disconnects_protocol_error += 1,
-                Cause::ServerGone => c.disconnects_server_gone += 1,
-                Cause::Dropped => c.disconnects_dropped += 1,
-            }
-            c.messages_lost += lost_messages;
-            if let Some(f) = noticed {
-                let detection = now.saturating_duration_since(f.at);
-                record_us(&mut m.hist.detection, detection);
-                let share = m.fault(f.fault);
-                share.noticed += 1;
-                share.messages_lost += lost_messages;
-                record_us(&mut share.detection, detection);
-            }
-        });
+        tally::lost(cause, now, lost_messages, noticed);
         tracing::debug!(client = self.id, ?cause, "connection lost");
         self.lost_at = Some(now);
         self.schedule_reconnect(ctx);
     }
 
-    /// Backoff before the next attempt, or give up after `max_attempts`.
+    /// -> Backoff before the next attempt, or Backoff --max_attempts reached--> GaveUp.
     fn schedule_reconnect(&mut self, ctx: &mut Context<Self>) {
         let max_attempts = self.cfg.reconnect.max_attempts;
         if max_attempts != 0 && self.attempts >= max_attempts {
             self.state = State::GaveUp;
-            metrics::record(|m| m.counters.gave_up += 1);
+            tally::gave_up();
             ctx.stop();
             return;
         }
@@ -552,10 +483,20 @@ impl Client {
         self.deadlines.set(Timer::Reconnect, Instant::now() + delay);
     }
 
+    /// Manually closed while not open: the attempt (if any) is already cancelled.
+    fn stop_while_lost(&mut self, ctx: &mut Context<Self>) {
+        if self.lost_at.is_some() {
+            tally::reconnect_pending_at_end();
+        }
+        ctx.stop();
+    }
+
     /// Manual close finished (server answered, went away, or the grace period ran out).
     fn finish(&mut self, ctx: &mut Context<Self>) {
-        if let Some(conn) = self.conn.take() {
-            release(conn, ctx);
+        if let State::Open(conn) | State::Stopped(Some(conn)) =
+            std::mem::replace(&mut self.state, State::Stopped(None))
+        {
+            conn.release(ctx);
         }
         self.close_lingering(ctx);
         ctx.stop();
@@ -568,24 +509,16 @@ impl Client {
         if let Some(handle) = conn.flush_wait.take() {
             ctx.cancel_future(handle);
         }
-        self.closing = Some(conn);
+        self.lingering = Some(conn);
         self.deadlines
             .set(Timer::Linger, Instant::now() + self.cfg.close_grace);
     }
 
     fn close_lingering(&mut self, ctx: &mut Context<Self>) {
         self.deadlines.clear(Timer::Linger);
-        if let Some(conn) = self.closing.take() {
-            release(conn, ctx);
+        if let Some(conn) = self.lingering.take() {
+            conn.release(ctx);
         }
-    }
-}
-
-/// Cancels the futures tied to a connection; dropping it closes the socket.
-fn release(conn: Conn, ctx: &mut Context<Client>) {
-    ctx.cancel_future(conn.reader);
-    if let Some(handle) = conn.flush_wait {
-        ctx.cancel_future(handle);
     }
 }
 
@@ -602,14 +535,18 @@ impl Clocked for Client {
             self.finish(ctx);
             return;
         }
-        if self.deadlines.take_due(Timer::Reconnect, now).is_some() && self.state == State::Backoff
+        if self.deadlines.take_due(Timer::Reconnect, now).is_some()
+            && matches!(self.state, State::Backoff)
         {
             self.connect(ctx);
         }
-        if self.state != State::Open {
+        if !self.state.is_open() {
             return;
         }
-        // A timeout first: a connection it kills sends no more heartbeats.
+        // Timeouts first: a connection one kills sends no more heartbeats.
+        if self.deadlines.take_due(Timer::SendStuck, now).is_some() {
+            self.lost(Cause::SendTimeout, ctx);
+        }
         if self.deadlines.take_due(Timer::Ack, now).is_some() {
             self.heartbeat_timed_out(ctx);
         }
@@ -632,28 +569,28 @@ impl Actor for Client {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        metrics::record(|m| m.counters.clients_started += 1);
+        tally::client_started();
         ctx.spawn(Clock::new());
         self.connect(ctx);
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        metrics::record(|m| m.counters.clients_stopped += 1);
+        tally::client_stopped();
     }
 }
 
 impl StreamHandler<Inbound> for Client {
     fn handle(&mut self, item: Inbound, ctx: &mut Self::Context) {
-        if self.closing.as_ref().map(|c| c.id) == Some(item.conn) {
+        if self.lingering.as_ref().map(|c| c.id) == Some(item.conn) {
             if matches!(item.event, None | Some(Err(_)) | Some(Ok(Frame::Close(_)))) {
                 self.close_lingering(ctx);
             }
             return;
         }
-        if self.conn.as_ref().map(|c| c.id) != Some(item.conn) {
+        if self.state.conn_id() != Some(item.conn) {
             return; // left over from a connection already dropped
         }
-        if self.state == State::Stopped {
+        if let State::Stopped(_) = self.state {
             // Manual close in progress: the server's close frame or its going away ends it.
             // Echoes and acks still in flight count; nothing is sent after our close frame.
             match item.event {
@@ -667,12 +604,18 @@ impl StreamHandler<Inbound> for Client {
         }
         match item.event {
             Some(Ok(frame)) => self.on_frame(frame, ctx),
-            Some(Err(ProtocolError::Io(err))) => {
+            Some(Err(ReadError::Io(err))) => {
                 tracing::debug!(client = self.id, %err, "read failed");
                 self.lost(Cause::IoError, ctx);
             }
             Some(Err(err)) => {
                 tracing::debug!(client = self.id, %err, "protocol error");
+                if let (Some(code), Some(conn)) = (err.close_code(), self.live()) {
+                    // Say why before letting go (the RFC's code for what the server did wrong).
+                    conn.writer
+                        .queue_close(Some(CloseReason::from(CloseCode::from(code))));
+                    let _ = conn.writer.try_flush();
+                }
                 self.lost(Cause::ProtocolError, ctx);
             }
             None => self.lost(Cause::ServerGone, ctx),
@@ -683,48 +626,40 @@ impl StreamHandler<Inbound> for Client {
     fn finished(&mut self, _ctx: &mut Self::Context) {}
 }
 
+/// Any state --manual close--> Stopped: an open connection sends close 1000 and waits up to
+/// `close_grace` for the server's answer; a client that is not open stops at once.
 impl Handler<Stop> for Client {
     type Result = ();
 
     fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
-        let previous = std::mem::replace(&mut self.state, State::Stopped);
         self.deadlines.clear(Timer::Reconnect);
-        if let Some(handle) = self.connecting.take() {
-            ctx.cancel_future(handle);
-        }
-        match previous {
-            State::Open => {
+        match std::mem::replace(&mut self.state, State::Stopped(None)) {
+            State::Open(mut conn) => {
                 self.clear_connection_timers();
-                let Some(conn) = self.conn.as_mut() else {
-                    return;
-                };
                 conn.writer
                     .queue_close(Some(CloseReason::from(CloseCode::Normal)));
-                metrics::record(|m| m.counters.closed_manually += 1);
+                self.state = State::Stopped(Some(conn));
+                tally::closed_manually();
                 self.flush(ctx);
                 self.deadlines
                     .set(Timer::Close, Instant::now() + self.cfg.close_grace);
             }
-            State::Connecting | State::Backoff => {
-                // Lost and not back yet: the reconnect the run's end prevented.
-                if self.lost_at.is_some() {
-                    metrics::record(|m| m.counters.reconnects_pending_at_end += 1);
-                }
-                ctx.stop()
+            State::Connecting(attempt) => {
+                ctx.cancel_future(attempt);
+                self.stop_while_lost(ctx);
             }
-            State::Stopped | State::GaveUp => {}
+            State::Backoff => self.stop_while_lost(ctx),
+            previous @ (State::Stopped(_) | State::GaveUp) => self.state = previous,
         }
     }
 }
 
+/// A `drop` fault: Open --close (1001) or reset--> Backoff, counted as `dropped`.
 impl Handler<DropConnection> for Client {
     type Result = bool;
 
     fn handle(&mut self, msg: DropConnection, ctx: &mut Self::Context) -> bool {
-        if self.state != State::Open {
-            return false;
-        }
-        let Some(mut conn) = self.conn.take() else {
+        let Some(mut conn) = self.take_open() else {
             return false;
         };
         self.fault = Some(FaultStarted {
@@ -732,10 +667,7 @@ impl Handler<DropConnection> for Client {
             at: msg.at,
         });
         let now = Instant::now();
-        let lost_messages = conn
-            .messages
-            .as_mut()
-            .map_or(0, MessageState::lose_in_flight);
+        let lost_messages = conn.lose_in_flight();
         match msg.mode {
             DropMode::Close => {
                 conn.writer
@@ -745,7 +677,7 @@ impl Handler<DropConnection> for Client {
             }
             DropMode::Reset => {
                 conn.writer.reset_on_close();
-                release(conn, ctx);
+                conn.release(ctx);
             }
         }
         self.after_loss(Cause::Dropped, now, lost_messages, ctx);
@@ -757,7 +689,7 @@ impl Handler<FaultStarted> for Client {
     type Result = ();
 
     fn handle(&mut self, msg: FaultStarted, _ctx: &mut Self::Context) {
-        if self.state == State::Open {
+        if self.state.is_open() {
             self.fault = Some(msg);
         }
     }

@@ -1,5 +1,5 @@
 //! A client's one timer. The actor keeps its deadlines (next heartbeat, ack timeout, next
-//! message, reconnect, close grace) as plain `Instant`s; a single `Clock` future per actor sleeps
+//! message, reconnect, close grace, send stall) as plain `Instant`s; a single `Clock` future per actor sleeps
 //! until the earliest one and hands control back. Arming or disarming a timer is an assignment:
 //! nothing is spawned, boxed or cancelled per heartbeat, and the actor has one timer-wheel entry.
 
@@ -25,9 +25,12 @@ pub enum Timer {
     Close,
     /// The end of a dropped connection's wait for the server's close frame.
     Linger,
+    /// Bytes have been queued and the socket has taken none of them since this long ago, minus
+    /// `send_timeout`.
+    SendStuck,
 }
 
-const TIMERS: usize = 6;
+const TIMERS: usize = 7;
 
 /// The deadlines of one actor, and what its clock needs to know about them.
 #[derive(Debug, Default)]

@@ -3,22 +3,27 @@
 //! buffer and writes them with a non-blocking syscall.
 //!
 //! We do the upgrade ourselves (with actix-http's frame codec and `hash_key`) instead of through
-//! awc because awc hides the TCP socket behind `BoxedSocket`: the client needs the socket for RST
-//! drops (SO_LINGER 0), source-address binding and small per-connection buffers.
+//! awc. awc could bind the source address (`Connector::local_address`) and set socket options
+//! through a custom connector, but after the upgrade it hands back the socket as a boxed stream
+//! with no descriptor, so a `drop` fault could not turn the close into a reset (SO_LINGER 0); it
+//! keeps an 8 KiB read and an 8 KiB write buffer per connection where a client needs a few
+//! hundred bytes (times every client of a run); and each tunnel holds a permit of its connection
+//! pool. The checks awc makes on the response (101, `Upgrade: websocket`, `Connection: upgrade`,
+//! `Sec-WebSocket-Accept`) are made here too.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use actix_http::ws::{CloseReason, Codec, OpCode, Parser, hash_key};
+use actix_http::ws::{CloseReason, OpCode, Parser, hash_key};
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio_util::codec::FramedRead;
 
+use super::reader::frame_reader;
 use crate::chaos::CLIENT_ID_HEADER;
 use crate::scenario::{Target, TcpKeepalive, WsUrl};
 
@@ -72,7 +77,7 @@ pub enum ConnectError {
     Handshake(String),
 }
 
-pub type FrameReader = FramedRead<OwnedReadHalf, Codec>;
+pub use super::reader::FrameReader;
 
 /// Per-attempt socket and request options.
 #[derive(Debug, Clone, Copy)]
@@ -115,9 +120,9 @@ pub async fn open(endpoint: &Endpoint, dial: Dial) -> Result<(FrameReader, Write
 
     let fd = stream.as_raw_fd();
     let (read, write) = stream.into_split();
-    let codec = Codec::new().client_mode().max_size(endpoint.max_frame);
-    let mut reader = FramedRead::with_capacity(read, codec, READ_BUFFER);
-    reader.read_buffer_mut().extend_from_slice(&leftover);
+    // A copy: the response buffer goes, and with no leftover (the usual case) nothing is kept.
+    let leftover = Bytes::copy_from_slice(&leftover);
+    let reader = frame_reader(leftover, read, endpoint.max_frame, READ_BUFFER);
     Ok((reader, Writer::new(write, fd)))
 }
 
@@ -186,6 +191,17 @@ fn check_response(response: &httparse::Response<'_, '_>, key: &[u8]) -> Result<(
             "missing `Upgrade: websocket`".into(),
         ));
     }
+    let connection_upgrade = response
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+        .flat_map(|h| h.value.split(|&b| b == b','))
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
+    if !connection_upgrade {
+        return Err(ConnectError::Handshake(
+            "missing `Connection: upgrade`".into(),
+        ));
+    }
     if header("sec-websocket-accept") != Some(&hash_key(key)[..]) {
         return Err(ConnectError::Handshake(
             "wrong or missing Sec-WebSocket-Accept".into(),
@@ -218,6 +234,11 @@ impl Writer {
 
     pub fn queue_close(&mut self, reason: Option<CloseReason>) {
         Parser::write_close(&mut self.buf, reason, true);
+    }
+
+    /// Bytes queued and not yet taken by the socket.
+    pub fn queued(&self) -> usize {
+        self.buf.len()
     }
 
     /// Writes what is buffered without blocking. `Ok(true)`: all written; `Ok(false)`: the
@@ -266,5 +287,40 @@ impl Writer {
         if let Some(half) = self.half.take() {
             half.forget();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(head: &str) -> Result<(), ConnectError> {
+        let key = b"dGhlIHNhbXBsZSBub25jZQ==";
+        let accept = hash_key(key);
+        let text = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n{head}Sec-WebSocket-Accept: {}\r\n\r\n",
+            String::from_utf8_lossy(&accept)
+        );
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        assert!(
+            response
+                .parse(text.as_bytes())
+                .is_ok_and(|s| s.is_complete())
+        );
+        check_response(&response, key)
+    }
+
+    #[test]
+    fn connection_must_carry_the_upgrade_token_in_any_case_and_any_place_of_its_list() {
+        assert!(check("Connection: Upgrade\r\n").is_ok());
+        assert!(check("connection: keep-alive, UPGRADE\r\n").is_ok());
+        assert!(check("Connection: keep-alive\r\nConnection: upgrade\r\n").is_ok());
+        assert!(check("").is_err(), "no Connection header");
+        assert!(check("Connection: keep-alive\r\n").is_err());
+        assert!(
+            check("Connection: upgraded\r\n").is_err(),
+            "a token, not a prefix"
+        );
     }
 }

@@ -1,19 +1,26 @@
 //! A simulated WebSocket client: one actix actor with its own heartbeat and reconnect state
-//! machine (`actor`), its reconnect delays (`backoff`), heartbeat bookkeeping (`heartbeat`) and
-//! socket handling (`connection`).
+//! machine (`actor`), the messages it takes (`commands`), what it counts (`tally`), the open
+//! connection it holds (`live`), its reconnect delays (`backoff`), heartbeat bookkeeping
+//! (`heartbeat`), application messages (`messages`), its one timer (`clock`), socket
+//! handling (`connection`) and frame reading (`reader`).
 
 pub mod actor;
 pub mod backoff;
 mod clock;
+mod commands;
 pub mod connection;
 pub mod heartbeat;
+mod live;
 mod messages;
+pub mod reader;
+mod tally;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use actor::{Client, DropConnection, FaultEnded, FaultStarted, Stop};
+pub use actor::Client;
+pub use commands::{DropConnection, FaultEnded, FaultStarted, Stop};
 pub use connection::Endpoint;
 
 use crate::scenario::{Heartbeat, Messages, Reconnect, TcpKeepalive};
@@ -36,7 +43,18 @@ pub struct ClientConfig {
     /// Send `X-Wschaos-Client: <id>` with the upgrade (so the chaos proxy knows who is who).
     pub identify: bool,
     pub tcp_keepalive: Option<TcpKeepalive>,
+    /// Most bytes a connection queues beyond what its socket took: an application message that
+    /// finds the queue this full is dropped (and counted), so a server that stops reading costs
+    /// at most this much per connection.
+    pub send_buffer: usize,
+    /// A connection with bytes queued that its socket takes none of for this long is dead.
+    pub send_timeout: Duration,
 }
+
+/// `send_buffer` unless a scenario says otherwise.
+pub const DEFAULT_SEND_BUFFER: usize = 1 << 20;
+/// `send_timeout` unless a scenario says otherwise.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Heartbeats go out on the boundaries of these slots (counted from the run's start): the
 /// clients of an arbiter that are due in one slot send in one burst, so the runtime, the kernel

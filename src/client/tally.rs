@@ -1,0 +1,231 @@
+//! What a client counts: one function per event of its state machine, each recording into the
+//! metrics of the client's own arbiter (`metrics::record`: a thread-local, no lock shared by all
+//! clients, no histogram per client). The transitions in `actor` say what happened; this file
+//! says how it is counted.
+
+use std::time::{Duration, Instant};
+
+use super::commands::FaultStarted;
+use crate::metrics::{self, ATTEMPT_WINDOW, record_us, record_us_corrected, slot};
+
+/// Why an open connection ended (each cause has its own disconnect counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    HeartbeatTimeout,
+    CloseFrame(u16),
+    IoError,
+    ProtocolError,
+    ServerGone,
+    Dropped,
+    SendTimeout,
+}
+
+/// A connection that came back after a loss.
+#[derive(Debug, Clone, Copy)]
+pub struct Reopen {
+    /// From the loss to this open.
+    pub took: Duration,
+    /// Connect attempts it needed.
+    pub attempts: u32,
+    /// The fault that cost the connection, if one did.
+    pub fault: Option<FaultStarted>,
+}
+
+pub fn client_started() {
+    metrics::record(|m| m.counters.clients_started += 1);
+}
+
+pub fn client_stopped() {
+    metrics::record(|m| m.counters.clients_stopped += 1);
+}
+
+/// A connect attempt starts `at`; attempts are also counted per window from the run's start.
+pub fn connect_attempt(run_started: Instant, at: Instant) {
+    let window = (at.saturating_duration_since(run_started).as_millis()
+        / ATTEMPT_WINDOW.as_millis()) as usize;
+    metrics::record(|m| {
+        m.counters.connect_attempts += 1;
+        m.attempts.bump(window);
+    });
+}
+
+pub fn connect_failed(timed_out: bool) {
+    metrics::record(|m| {
+        m.counters.connect_failures += 1;
+        m.counters.connect_timeouts += u64::from(timed_out);
+    });
+}
+
+/// An attempt opened at `now` after `connect_time`; `first` if the client was never open before.
+pub fn opened(now: Instant, connect_time: Duration, first: bool, reopen: Option<Reopen>) {
+    metrics::record(|m| {
+        m.counters.connects += 1;
+        if first {
+            m.counters.clients_connected += 1;
+            m.last_first_open = Some(now);
+        }
+        record_us(&mut m.hist.connect_time, connect_time);
+        let Some(reopen) = reopen else { return };
+        m.counters.reconnects += 1;
+        record_us(&mut m.hist.reconnect_time, reopen.took);
+        slot(&mut m.hist.reconnect_attempts).saturating_record(u64::from(reopen.attempts));
+        if let Some(f) = reopen.fault {
+            let share = m.fault(f.fault);
+            share.reopened += 1;
+            record_us(&mut share.reopen, now.saturating_duration_since(f.at));
+            slot(&mut share.attempts).saturating_record(u64::from(reopen.attempts));
+        }
+    });
+}
+
+/// An open connection ended at `now` for `cause`, with `lost_messages` unanswered; `noticed` is
+/// the fault it was under, if any (its detection time counts from the fault's start).
+pub fn lost(cause: Cause, now: Instant, lost_messages: u64, noticed: Option<FaultStarted>) {
+    metrics::record(|m| {
+        let c = &mut m.counters;
+        match cause {
+            Cause::HeartbeatTimeout => c.disconnects_heartbeat_timeout += 1,
+            Cause::CloseFrame(_) => c.disconnects_close_frame += 1,
+            Cause::IoError => c.disconnects_io_error += 1,
+            Cause::ProtocolError => c.disconnects_protocol_error += 1,
+            Cause::ServerGone => c.disconnects_server_gone += 1,
+            Cause::Dropped => c.disconnects_dropped += 1,
+            Cause::SendTimeout => c.disconnects_send_timeout += 1,
+        }
+        c.messages_lost += lost_messages;
+        if let Some(f) = noticed {
+            let detection = now.saturating_duration_since(f.at);
+            record_us(&mut m.hist.detection, detection);
+            let share = m.fault(f.fault);
+            share.noticed += 1;
+            share.messages_lost += lost_messages;
+            record_us(&mut share.detection, detection);
+        }
+    });
+}
+
+/// The server sent a close frame with `code` (1005: none given).
+pub fn close_frame(code: u16) {
+    metrics::record(|m| *m.close_codes.entry(code).or_default() += 1);
+}
+
+pub fn gave_up() {
+    metrics::record(|m| m.counters.gave_up += 1);
+}
+
+pub fn closed_manually() {
+    metrics::record(|m| m.counters.closed_manually += 1);
+}
+
+/// Manually closed while lost and not back yet: the reconnect the run's end prevented.
+pub fn reconnect_pending_at_end() {
+    metrics::record(|m| m.counters.reconnects_pending_at_end += 1);
+}
+
+pub fn heartbeat_sent() {
+    metrics::record(|m| m.counters.heartbeats_sent += 1);
+}
+
+pub fn heartbeat_missed() {
+    metrics::record(|m| m.counters.heartbeat_misses += 1);
+}
+
+/// An ack arrived; `rtt` if its heartbeat was still remembered, corrected for coordinated
+/// omission at `interval`.
+pub fn heartbeat_acked(rtt: Option<Duration>, interval: Duration) {
+    metrics::record(|m| {
+        m.counters.heartbeat_acks += 1;
+        if let Some(rtt) = rtt {
+            record_us_corrected(&mut m.hist.heartbeat_rtt, rtt, interval);
+        }
+    });
+}
+
+pub fn message_sent() {
+    metrics::record(|m| m.counters.messages_sent += 1);
+}
+
+/// A message found its connection's send queue full and was not sent.
+pub fn message_dropped() {
+    metrics::record(|m| m.counters.messages_dropped_backpressure += 1);
+}
+
+pub fn message_echoed(rtt: Duration) {
+    metrics::record(|m| {
+        m.counters.messages_received += 1;
+        record_us(&mut m.hist.message_rtt, rtt);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::take_local;
+
+    #[test]
+    fn each_cause_counts_as_its_own_disconnect_and_a_noticed_fault_gets_the_detection() {
+        take_local();
+        let now = Instant::now();
+        for cause in [
+            Cause::HeartbeatTimeout,
+            Cause::CloseFrame(4000),
+            Cause::IoError,
+            Cause::ProtocolError,
+            Cause::ServerGone,
+            Cause::Dropped,
+            Cause::SendTimeout,
+        ] {
+            lost(cause, now, 0, None);
+        }
+        let fault = FaultStarted {
+            fault: 2,
+            at: now - Duration::from_millis(30),
+        };
+        lost(Cause::IoError, now, 3, Some(fault));
+        let m = take_local();
+        let c = &m.counters;
+        assert_eq!(
+            [
+                c.disconnects_heartbeat_timeout,
+                c.disconnects_close_frame,
+                c.disconnects_io_error,
+                c.disconnects_protocol_error,
+                c.disconnects_server_gone,
+                c.disconnects_dropped,
+                c.disconnects_send_timeout,
+            ],
+            [1, 1, 2, 1, 1, 1, 1]
+        );
+        assert_eq!(c.messages_lost, 3);
+        assert_eq!(m.faults[2].noticed, 1);
+        assert_eq!(m.faults[2].messages_lost, 3);
+        let detection = m.hist.detection.expect("detection recorded");
+        assert_eq!(detection.len(), 1);
+        assert!(detection.max() >= 30_000);
+    }
+
+    #[test]
+    fn a_reopen_counts_a_reconnect_and_the_fault_recovery_but_a_first_open_does_not() {
+        take_local();
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        opened(now, ms(2), true, None);
+        let fault = FaultStarted {
+            fault: 0,
+            at: now - ms(50),
+        };
+        let reopen = Reopen {
+            took: ms(40),
+            attempts: 3,
+            fault: Some(fault),
+        };
+        opened(now, ms(2), false, Some(reopen));
+        let m = take_local();
+        assert_eq!(m.counters.connects, 2);
+        assert_eq!(m.counters.clients_connected, 1);
+        assert_eq!(m.counters.reconnects, 1);
+        assert_eq!(m.faults[0].reopened, 1);
+        let attempts = m.hist.reconnect_attempts.expect("attempts recorded");
+        assert_eq!(attempts.max(), 3);
+    }
+}
