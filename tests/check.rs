@@ -2,11 +2,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-fn wschaos() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wschaos"))
-}
+use common::wschaos;
 
 #[test]
 fn every_shipped_scenario_passes_check() {

@@ -43,8 +43,7 @@ fn compare_flags_a_doubled_p99_and_passes_identical_reports() {
         Default::default(),
     );
     let base_file = finished.dir.join("report.json");
-    let base: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&base_file).expect("read")).expect("JSON");
+    let base = read_json(&base_file);
     assert!(
         base["histograms"]["heartbeat_rtt"]["p99"]
             .as_u64()

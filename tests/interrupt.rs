@@ -2,26 +2,10 @@
 //! target that dies for good does not keep the report from being written.
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use common::*;
-
-/// Waits for `child`, killing it (and failing) if it takes far longer than it should.
-fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the process did not end within {limit:?}");
-        }
-        std::thread::sleep(ms(50));
-    }
-}
 
 #[test]
 fn sigint_ends_the_run_with_130_and_a_complete_report() {
@@ -55,9 +39,7 @@ fn sigint_ends_the_run_with_130_and_a_complete_report() {
     for name in REPORT_FILES {
         assert!(out_dir.join(name).is_file(), "{name} missing");
     }
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report.json"))
-            .expect("valid JSON");
+    let json = read_json(&out_dir.join("report.json"));
     assert_eq!(json["interrupted"], true);
     assert!(json["elapsed_s"].as_f64().is_some_and(|e| e < 30.0));
     let histograms = json["histograms"].as_object().expect("histograms");
@@ -82,16 +64,7 @@ fn sigint_ends_the_run_with_130_and_a_complete_report() {
 
 #[test]
 fn a_target_that_dies_for_good_still_gets_its_report() {
-    let mut server = wschaos()
-        .args(["serve", "--port", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("address line");
-    let addr: std::net::SocketAddr = first.trim().parse().expect("an address");
+    let (mut server, addr) = start(&["serve", "--port", "0"]);
 
     let dir = tempfile::tempdir().expect("temp dir");
     let file = scenario_file(
@@ -115,16 +88,13 @@ fn a_target_that_dies_for_good_still_gets_its_report() {
         .expect("start run");
     std::thread::sleep(ms(1000));
     server.kill().expect("kill the server");
-    let _ = server.wait();
 
     let status = wait_bounded(&mut run, Duration::from_secs(20));
     assert!(matches!(status.code(), Some(0 | 1)), "{status:?}");
     for name in REPORT_FILES {
         assert!(out_dir.join(name).is_file(), "{name} missing");
     }
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report.json"))
-            .expect("valid JSON");
+    let json = read_json(&out_dir.join("report.json"));
     assert_eq!(json["interrupted"], false);
     assert_eq!(json["counters"]["clients_connected"], 10);
     assert!(

@@ -59,9 +59,7 @@ fn json_flag_prints_only_the_report_on_stdout() {
     assert_eq!(out.status.code(), Some(0));
     let printed: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON document");
-    let written: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report.json"))
-            .expect("JSON");
+    let written = read_json(&out_dir.join("report.json"));
     assert_eq!(printed, written);
     assert_eq!(printed["counters"]["clients_connected"], 5);
     assert!(

@@ -1,6 +1,7 @@
 //! The chaos proxy against real sockets: the embedded echo server behind it, clients that upgrade
 //! through it, and each fault switched on and off while connections are live. Timings are only
 //! asserted with wide margins or as orderings.
+mod common;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -8,20 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::ws::{Frame, OpCode};
+use common::{endpoint, ms};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, sleep, timeout};
 use wschaos::chaos::{
     AckMatcher, Direction, ProxyConfig, ProxyControl, ProxyFault, ProxyStats, RunningProxy, Victims,
 };
-use wschaos::client::Endpoint;
 use wschaos::client::connection::{Dial, FrameReader, Writer, open};
-use wschaos::scenario::{Target, TargetUrl, WsUrl};
 use wschaos::server::EmbeddedServer;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// The embedded server with the proxy in front of it.
 struct Setup {
@@ -60,21 +56,6 @@ impl Setup {
     }
 }
 
-fn endpoint(addr: SocketAddr) -> Endpoint {
-    let url = WsUrl {
-        host: addr.ip().to_string(),
-        port: addr.port(),
-        path: "/".into(),
-    };
-    let target = Target {
-        url: TargetUrl::Ws(url.clone()),
-        headers: Vec::new(),
-        subprotocols: Vec::new(),
-        command: None,
-    };
-    Endpoint::new(&url, addr, &target, 1 << 20)
-}
-
 #[derive(Debug)]
 enum Got {
     Frame(Frame),
@@ -96,7 +77,7 @@ impl Conn {
             client_id: client,
             keepalive: None,
         };
-        let (reader, writer) = open(&endpoint(addr), dial)
+        let (reader, writer) = open(&endpoint(addr, 1 << 20), dial)
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self { reader, writer })

@@ -56,10 +56,7 @@ fn a_run_writes_all_five_files_and_they_agree_with_report_json() {
             ("heartbeat_rtt.p99 < 1us", false)
         ]
     );
-    let json: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(finished.dir.join("report.json")).expect("report.json"),
-    )
-    .expect("JSON");
+    let json = read_json(&finished.dir.join("report.json"));
     assert_eq!(json["thresholds"][1]["passed"], false);
     assert!(json["timeline"][0]["disconnects_dropped"].is_u64());
 
