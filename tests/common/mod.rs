@@ -1,6 +1,5 @@
 //! Shared test helpers: scenario builders and a run wrapper here; the real binary in `cli`, a
 //! scriptable WebSocket test server in `server`. Every socket is on 127.0.0.1.
-#![allow(dead_code, unused_imports)] // each test file uses a different subset
 
 pub mod cli;
 pub mod server;

@@ -1,10 +1,9 @@
 //! `clients.tcp_keepalive`: the OS keepalive options land on the client's socket.
-mod common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::endpoint;
+use crate::common::endpoint;
 use wschaos::client::connection::{Dial, open};
 use wschaos::scenario::TcpKeepalive;
 use wschaos::server::EmbeddedServer;

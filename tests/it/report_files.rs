@@ -1,9 +1,8 @@
 //! The report directory: all five files from one short run with a fault and two thresholds,
 //! the hlog read back with the hdrhistogram crate, the HTML checked for self-containment.
-mod common;
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};

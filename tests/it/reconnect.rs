@@ -1,8 +1,7 @@
 //! Reconnect transitions: give-up after max_attempts, attempt counter reset on open, exactly one
 //! reconnect per loss, and manual close never reconnecting.
-mod common;
 
-use common::*;
+use crate::common::*;
 use wschaos::scenario::*;
 
 #[test]

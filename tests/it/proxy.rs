@@ -1,15 +1,14 @@
 //! The chaos proxy against real sockets: the embedded echo server behind it, clients that upgrade
 //! through it, and each fault switched on and off while connections are live. Timings are only
 //! asserted with wide margins or as orderings.
-mod common;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{endpoint, ms};
 use actix_http::ws::{Frame, OpCode};
-use common::{endpoint, ms};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, sleep, timeout};

@@ -1,8 +1,7 @@
 //! `target.command`: wschaos starts the server itself (here: `wschaos serve`), kills or freezes
 //! it for `server_kill`, and never leaves it running.
-mod common;
 
-use common::*;
+use crate::common::*;
 use wschaos::scenario::*;
 
 fn managed_serve(count: u32, duration_ms: u64, signal: KillSignal) -> (Scenario, String) {

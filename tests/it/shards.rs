@@ -1,7 +1,6 @@
 //! Past one process: `--shard i/n`, `--procs N` and `merge` add up to the whole run.
-mod common;
 
-use common::*;
+use crate::common::*;
 use wschaos::coordinator::Shard;
 use wschaos::run::{RunOptions, run};
 use wschaos::scenario::*;

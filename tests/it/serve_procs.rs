@@ -1,7 +1,6 @@
 //! `wschaos serve --procs N`: N processes share one port (SO_REUSEPORT) and die together.
-mod common;
 
-use common::*;
+use crate::common::*;
 
 fn siblings_on(port: u16) -> usize {
     processes_with(&format!("--reuse-port --host 127.0.0.1 --port {port} ")).len()

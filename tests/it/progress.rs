@@ -1,8 +1,7 @@
 //! Live progress and machine output: the coordinator's once-a-second progress points reach the
 //! channel in `RunOptions`, and `run --json` prints report.json and nothing else on stdout.
-mod common;
 
-use common::*;
+use crate::common::*;
 use wschaos::run::RunOptions;
 use wschaos::scenario::*;
 

@@ -1,9 +1,8 @@
 //! `wschaos check`: every shipped scenario validates; a broken copy fails with file:line:col.
-mod common;
 
 use std::path::Path;
 
-use common::wschaos;
+use crate::common::wschaos;
 
 #[test]
 fn every_shipped_scenario_passes_check() {

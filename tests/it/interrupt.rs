@@ -1,11 +1,10 @@
 //! The real binary cut short: SIGINT mid-run still writes the whole report (exit 130), and a
 //! target that dies for good does not keep the report from being written.
-mod common;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn sigint_ends_the_run_with_130_and_a_complete_report() {

@@ -1,10 +1,9 @@
 //! `wschaos compare`: identical reports pass, a doubled heartbeat p99 is a regression, bad
 //! input exits 2. The fixtures are a real report.json and edited copies of it.
-mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use wschaos::scenario::*;
 
 fn write_copy(dir: &Path, name: &str, json: &serde_json::Value) -> PathBuf {

@@ -1,7 +1,6 @@
 //! The real binary: `serve --port 0` and `run` with --out and --seed.
-mod common;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn serve_on_port_zero_prints_its_address_and_echoes() {

@@ -1,7 +1,6 @@
 //! The real binary: `wschaos proxy` in front of `wschaos serve`, and its errors.
-mod common;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn a_run_through_the_standalone_proxy_connects_and_sees_its_fault() {
