@@ -8,6 +8,7 @@ mod chaos_faults;
 mod check;
 mod cli;
 mod compare;
+mod echo_server;
 mod external_target;
 mod fleet;
 mod heartbeat;
