@@ -1,7 +1,9 @@
 //! Shared test helpers: scenario builders and a run wrapper here; the real binary in `cli`, a
-//! scriptable WebSocket test server in `server`. Every socket is on 127.0.0.1.
+//! scriptable WebSocket test server in `server`, servers that break the protocol in `hostile`.
+//! Every socket is on 127.0.0.1.
 
 pub mod cli;
+pub mod hostile;
 pub mod server;
 
 pub use cli::*;

@@ -12,6 +12,7 @@ mod echo_server;
 mod external_target;
 mod fleet;
 mod heartbeat;
+mod hostile;
 mod interrupt;
 mod keepalive;
 mod messages;
