@@ -3,6 +3,7 @@
 
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,13 @@ pub const WSCHAOS: &str = env!("CARGO_BIN_EXE_wschaos");
 /// The real binary.
 pub fn wschaos() -> Command {
     Command::new(WSCHAOS)
+}
+
+/// `wschaos run FILE --out DIR`, for more arguments and a way to run it.
+pub fn run_command(file: &Path, out_dir: &Path) -> Command {
+    let mut command = wschaos();
+    command.arg("run").arg(file).arg("--out").arg(out_dir);
+    command
 }
 
 /// A child process killed when the test ends, pass or fail.

@@ -153,6 +153,15 @@ pub fn scenario_file(dir: &Path, name: &str, yaml: &str) -> PathBuf {
     file
 }
 
+/// A one-second scenario file, `tiny.yaml` in `dir`: `count` clients on the embedded server.
+pub fn tiny_scenario_file(dir: &Path, count: u32) -> PathBuf {
+    let yaml = format!(
+        "name: tiny\nseed: 1\nduration: 1s\ntarget: {{url: embedded}}\n\
+         clients: {{count: {count}, heartbeat: {{interval: 200ms, timeout: 400ms}}}}\n"
+    );
+    scenario_file(dir, "tiny.yaml", &yaml)
+}
+
 /// A loopback port nothing listens on.
 pub fn closed_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

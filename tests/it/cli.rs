@@ -22,18 +22,9 @@ fn serve_on_port_zero_prints_its_address_and_echoes() {
 #[test]
 fn run_prints_a_summary_and_writes_report_json_where_asked() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = scenario_file(
-        dir.path(),
-        "tiny.yaml",
-        "name: tiny\nseed: 1\nduration: 1s\ntarget: {url: embedded}\n\
-         clients: {count: 20, heartbeat: {interval: 200ms, timeout: 400ms}}\n",
-    );
+    let file = tiny_scenario_file(dir.path(), 20);
     let out_dir = dir.path().join("out");
-    let out = wschaos()
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out_dir)
+    let out = run_command(&file, &out_dir)
         .args(["--seed", "99"])
         .output()
         .expect("run wschaos");

@@ -40,18 +40,9 @@ fn progress_points_arrive_once_a_second_with_clients_and_faults() {
 #[test]
 fn json_flag_prints_only_the_report_on_stdout() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = scenario_file(
-        dir.path(),
-        "tiny.yaml",
-        "name: tiny\nseed: 1\nduration: 1s\ntarget: {url: embedded}\n\
-         clients: {count: 5, heartbeat: {interval: 200ms, timeout: 400ms}}\n",
-    );
+    let file = tiny_scenario_file(dir.path(), 5);
     let out_dir = dir.path().join("out");
-    let out = wschaos()
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out_dir)
+    let out = run_command(&file, &out_dir)
         .arg("--json")
         .output()
         .expect("run wschaos");
