@@ -1,7 +1,8 @@
-//! The embedded target: an actix-web + actix-ws echo server. It echoes text and binary frames,
-//! answers Pings with Pongs and a close frame with a close frame, on any path. It can be killed
-//! abruptly (connections dropped, no close frames) and restarted on the same address, which is
-//! how `server_kill` works on an embedded target.
+//! The embedded target: an actix-web + actix-ws echo server. It echoes text and binary messages
+//! (a fragmented one whole, once reassembled), answers Pings with Pongs and a close frame with a
+//! close frame, on any path; input it cannot take ends the session with a close code saying why.
+//! It can be killed abruptly (connections dropped, no close frames) and restarted on the same
+//! address, which is how `server_kill` works on an embedded target.
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,11 +11,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use actix_ws::Message;
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use serde::{Deserialize, Serialize};
 
 /// Largest frame the server accepts (the scenario's message size is capped below this).
-const MAX_FRAME: usize = 2 * 1024 * 1024;
+pub const MAX_FRAME: usize = 2 * 1024 * 1024;
+/// Largest message the server reassembles from fragments; a longer one ends the session with
+/// close code 1009 (too big), as a frame over `MAX_FRAME` does.
+pub const MAX_MESSAGE: usize = MAX_FRAME;
+/// What actix-ws's error says when a fragmented message passes the reassembly bound.
+const OVER_MESSAGE_BOUND: &str = "maximum continuation size";
 
 /// What the server saw, counted independently of the clients' own figures.
 #[derive(Debug, Default)]
@@ -179,31 +185,44 @@ async fn echo(
 ) -> actix_web::Result<HttpResponse> {
     let (response, mut session, stream) = actix_ws::handle(&req, body)?;
     bump(&stats.upgrades);
-    let mut stream = stream.max_frame_size(MAX_FRAME);
+    // A message sent in fragments is echoed whole, once its last fragment is in.
+    let mut stream = stream
+        .max_frame_size(MAX_FRAME)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_MESSAGE);
     let stats = stats.into_inner();
     let open = OpenSession::new(stats.clone());
     actix_rt::spawn(async move {
         let _open = open;
-        while let Some(Ok(msg)) = stream.recv().await {
+        while let Some(received) = stream.recv().await {
+            let msg = match received {
+                Ok(msg) => msg,
+                Err(error) => {
+                    if let Some(code) = close_code_for(&error) {
+                        let _ = session.close(Some(CloseReason::from(code))).await;
+                    }
+                    return;
+                }
+            };
             let sent = match msg {
-                Message::Ping(payload) => {
+                AggregatedMessage::Ping(payload) => {
                     bump(&stats.pongs);
                     session.pong(&payload).await
                 }
-                Message::Text(text) => {
+                AggregatedMessage::Text(text) => {
                     bump(&stats.echoed);
                     session.text(text).await
                 }
-                Message::Binary(data) => {
+                AggregatedMessage::Binary(data) => {
                     bump(&stats.echoed);
                     session.binary(data).await
                 }
-                Message::Close(reason) => {
+                AggregatedMessage::Close(reason) => {
                     bump(&stats.close_frames);
                     let _ = session.close(reason).await;
                     return;
                 }
-                Message::Pong(_) | Message::Continuation(_) | Message::Nop => Ok(()),
+                AggregatedMessage::Pong(_) => Ok(()),
             };
             if sent.is_err() {
                 return;
@@ -211,4 +230,18 @@ async fn echo(
         }
     });
     Ok(response)
+}
+
+/// The close code that tells the client why its input ended the session; `None` when the
+/// connection itself failed (a kill, a reset), which must stay an abrupt end without a close frame.
+fn close_code_for(error: &ProtocolError) -> Option<CloseCode> {
+    match error {
+        ProtocolError::Overflow => Some(CloseCode::Size),
+        // actix-ws reports the reassembly bound only as an I/O error with this text.
+        ProtocolError::Io(e) if e.to_string().contains(OVER_MESSAGE_BOUND) => Some(CloseCode::Size),
+        // A text message that is not UTF-8.
+        ProtocolError::Io(e) if e.kind() == io::ErrorKind::InvalidData => Some(CloseCode::Invalid),
+        ProtocolError::Io(_) => None,
+        _ => Some(CloseCode::Protocol),
+    }
 }

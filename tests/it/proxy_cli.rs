@@ -1,43 +1,6 @@
 //! The real binary: `wschaos proxy` in front of `wschaos serve`, and its errors.
-mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-
-use common::*;
-
-fn wschaos() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wschaos"))
-}
-
-/// A child process killed when the test ends, pass or fail.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `wschaos ARGS` and reads the address it prints on its first line.
-fn start(args: &[&str]) -> (Running, SocketAddr) {
-    let mut child = Running(
-        wschaos()
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start wschaos"),
-    );
-    let stdout = child.0.stdout.take().expect("stdout");
-    let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("first line");
-    let addr = first.trim().parse().expect("an address on the first line");
-    (child, addr)
-}
+use crate::common::*;
 
 #[test]
 fn a_run_through_the_standalone_proxy_connects_and_sees_its_fault() {

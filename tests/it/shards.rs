@@ -1,31 +1,19 @@
 //! Past one process: `--shard i/n`, `--procs N` and `merge` add up to the whole run.
-mod common;
 
-use std::process::Command;
-
-use common::*;
+use crate::common::*;
 use wschaos::run::{RunOptions, run};
 use wschaos::scenario::*;
 use wschaos::shards::Shard;
 
-fn wschaos() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wschaos"))
-}
-
-fn json(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).expect("report.json")).expect("valid JSON")
-}
-
 #[test]
 fn procs_runs_shards_and_merges_histograms_and_counters() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("tiny.yaml");
-    std::fs::write(
-        &file,
+    let file = scenario_file(
+        dir.path(),
+        "tiny.yaml",
         "name: tiny\nduration: 1500ms\ntarget: {url: embedded}\n\
          clients: {count: 41, heartbeat: {interval: 200ms, timeout: 400ms}}\n",
-    )
-    .expect("write scenario");
+    );
     let out = dir.path().join("out");
     let status = wschaos()
         .arg("run")
@@ -36,10 +24,10 @@ fn procs_runs_shards_and_merges_histograms_and_counters() {
         .expect("run wschaos");
     assert_eq!(status.code(), Some(0));
 
-    let merged = json(&out.join("report.json"));
+    let merged = read_json(&out.join("report.json"));
     let shards = [
-        json(&out.join("shard-0/report.json")),
-        json(&out.join("shard-1/report.json")),
+        read_json(&out.join("shard-0/report.json")),
+        read_json(&out.join("shard-1/report.json")),
     ];
     assert_eq!(shards[0]["shard"], "0/2");
     assert_eq!(shards[0]["counters"]["clients_started"], 21);
@@ -72,7 +60,7 @@ fn procs_runs_shards_and_merges_histograms_and_counters() {
         .status()
         .expect("merge");
     assert_eq!(status.code(), Some(0));
-    let remerged = json(&again.join("report.json"));
+    let remerged = read_json(&again.join("report.json"));
     assert_eq!(remerged["counters"], merged["counters"]);
     assert_eq!(remerged["histograms"], merged["histograms"]);
 }
@@ -168,11 +156,11 @@ fn assert_interrupted_merge(dir: &std::path::Path, code: Option<i32>, expected: 
     assert_eq!(code, Some(expected), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     let out = dir.join("out");
-    let merged = json(&out.join("report.json"));
+    let merged = read_json(&out.join("report.json"));
     assert_eq!(merged["interrupted"], true);
     assert!(merged["elapsed_s"].as_f64().is_some_and(|e| e < 30.0));
     for shard in ["shard-0", "shard-1"] {
-        let report = json(&out.join(shard).join("report.json"));
+        let report = read_json(&out.join(shard).join("report.json"));
         assert_eq!(report["interrupted"], true, "{shard}");
         assert_eq!(report["counters"]["closed_manually"], 5, "{shard}");
     }

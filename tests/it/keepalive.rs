@@ -1,12 +1,11 @@
 //! `clients.tcp_keepalive`: the OS keepalive options land on the client's socket.
-mod common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use wschaos::client::Endpoint;
+use crate::common::endpoint;
 use wschaos::client::connection::{Dial, open};
-use wschaos::scenario::{Target, TargetUrl, TcpKeepalive, WsUrl};
+use wschaos::scenario::TcpKeepalive;
 use wschaos::server::EmbeddedServer;
 
 #[test]
@@ -14,18 +13,7 @@ fn keepalive_settings_are_applied_to_the_socket() {
     actix_rt::System::new().block_on(async {
         let server =
             EmbeddedServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), 1).expect("server");
-        let url = WsUrl {
-            host: "127.0.0.1".into(),
-            port: server.addr().port(),
-            path: "/".into(),
-        };
-        let target = Target {
-            url: TargetUrl::Ws(url.clone()),
-            headers: Vec::new(),
-            subprotocols: Vec::new(),
-            command: None,
-        };
-        let endpoint = Endpoint::new(&url, server.addr(), &target, 1 << 16);
+        let endpoint = endpoint(server.addr(), 1 << 16);
         let keepalive = TcpKeepalive {
             idle: Duration::from_secs(7),
             interval: Duration::from_secs(2),

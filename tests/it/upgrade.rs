@@ -1,10 +1,8 @@
 //! The upgrade response is checked like awc checks it: a 101 without `Connection: upgrade` is a
 //! failed upgrade (a connect failure), not an open connection.
-mod common;
-mod raw;
 
-use common::*;
-use raw::*;
+use crate::common::raw::*;
+use crate::common::*;
 use wschaos::scenario::HeartbeatMode;
 
 #[test]

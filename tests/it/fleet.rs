@@ -1,7 +1,6 @@
 //! A thousand clients against the embedded server, through a server kill.
-mod common;
 
-use common::*;
+use crate::common::*;
 use wschaos::scenario::*;
 
 #[test]

@@ -1,9 +1,8 @@
 //! Proxy faults on a timeline, end to end: the coordinator puts the chaos proxy between the
 //! clients and the embedded server and switches each fault on a seeded fraction of clients.
-mod common;
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use wschaos::chaos::toxics::{DelayAcks, DropAcks, IdleTimeout, Latency, Partition};

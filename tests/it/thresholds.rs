@@ -1,8 +1,7 @@
 //! Thresholds through the real binary: a passing set exits 0, an impossible one exits 1 with a
 //! JUnit failure, a malformed one exits 2 naming its position.
-mod common;
 
-use common::*;
+use crate::common::*;
 
 const TINY: &str = "name: tiny\nseed: 3\nduration: 1s\ntarget: {url: embedded}\n\
 clients: {count: 10, heartbeat: {interval: 200ms, timeout: 400ms}}\n\

@@ -1,7 +1,6 @@
 //! Application messages: open and closed loop echo RTT, and loss when a connection dies.
-mod common;
 
-use common::*;
+use crate::common::*;
 use wschaos::scenario::*;
 
 #[test]

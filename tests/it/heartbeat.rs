@@ -1,8 +1,7 @@
 //! Heartbeat transitions against a scripted server: what resets the timeout, miss tolerance,
 //! and detection of a server that stops acking.
-mod common;
 
-use common::*;
+use crate::common::*;
 use wschaos::scenario::*;
 
 fn text_client(server: &TestServer, duration_ms: u64) -> Scenario {

@@ -1,15 +1,13 @@
 //! Servers that complete the upgrade by hand and then misbehave: the client must stay bounded in
 //! memory and time, close with the RFC's code, and count the right cause.
-mod common;
-mod raw;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use common::*;
-use raw::*;
+use crate::common::raw::*;
+use crate::common::*;
 use wschaos::report::Report;
 use wschaos::scenario::*;
 

@@ -1,12 +1,8 @@
 //! `wschaos check`: every shipped scenario validates; a broken copy fails with file:line:col.
-mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-fn wschaos() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wschaos"))
-}
+use crate::common::wschaos;
 
 #[test]
 fn every_shipped_scenario_passes_check() {

@@ -1,8 +1,7 @@
 //! The reconnect storm after a server kill: full jitter spreads it, no jitter concentrates it
 //! (the seeds' fixed 4 s reconnect timer).
-mod common;
 
-use common::*;
+use crate::common::*;
 use wschaos::report::Storm;
 use wschaos::scenario::*;
 

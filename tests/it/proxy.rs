@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{endpoint, ms};
 use actix_http::ws::{Frame, OpCode};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,14 +18,8 @@ use wschaos::chaos::toxics::{
 use wschaos::chaos::{
     AckMatcher, Direction, ProxyConfig, ProxyControl, ProxyFault, ProxyStats, RunningProxy, Victims,
 };
-use wschaos::client::Endpoint;
 use wschaos::client::connection::{Dial, FrameReader, Writer, open};
-use wschaos::scenario::{Target, TargetUrl, WsUrl};
 use wschaos::server::EmbeddedServer;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// The embedded server with the proxy in front of it.
 struct Setup {
@@ -63,21 +58,6 @@ impl Setup {
     }
 }
 
-fn endpoint(addr: SocketAddr) -> Endpoint {
-    let url = WsUrl {
-        host: addr.ip().to_string(),
-        port: addr.port(),
-        path: "/".into(),
-    };
-    let target = Target {
-        url: TargetUrl::Ws(url.clone()),
-        headers: Vec::new(),
-        subprotocols: Vec::new(),
-        command: None,
-    };
-    Endpoint::new(&url, addr, &target, 1 << 20)
-}
-
 #[derive(Debug)]
 enum Got {
     Frame(Frame),
@@ -99,7 +79,7 @@ impl Conn {
             client_id: client,
             keepalive: None,
         };
-        let (reader, writer) = open(&endpoint(addr), dial)
+        let (reader, writer) = open(&endpoint(addr, 1 << 20), dial)
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self { reader, writer })

@@ -1,8 +1,7 @@
 //! Live progress and machine output: the coordinator's once-a-second progress points reach the
 //! channel in `RunOptions`, and `run --json` prints report.json and nothing else on stdout.
-mod common;
 
-use common::*;
+use crate::common::*;
 use wschaos::run::RunOptions;
 use wschaos::scenario::*;
 
@@ -41,27 +40,16 @@ fn progress_points_arrive_once_a_second_with_clients_and_faults() {
 #[test]
 fn json_flag_prints_only_the_report_on_stdout() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = scenario_file(
-        dir.path(),
-        "tiny.yaml",
-        "name: tiny\nseed: 1\nduration: 1s\ntarget: {url: embedded}\n\
-         clients: {count: 5, heartbeat: {interval: 200ms, timeout: 400ms}}\n",
-    );
+    let file = tiny_scenario_file(dir.path(), 5);
     let out_dir = dir.path().join("out");
-    let out = wschaos()
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out_dir)
+    let out = run_command(&file, &out_dir)
         .arg("--json")
         .output()
         .expect("run wschaos");
     assert_eq!(out.status.code(), Some(0));
     let printed: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON document");
-    let written: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report.json"))
-            .expect("JSON");
+    let written = read_json(&out_dir.join("report.json"));
     assert_eq!(printed, written);
     assert_eq!(printed["counters"]["clients_connected"], 5);
     assert!(

@@ -1,29 +1,12 @@
 //! The real binary cut short: SIGINT, SIGTERM or SIGHUP mid-run still writes the whole report
 //! (exit 128 + the signal) and stops the target; a SIGKILL leaves no child behind; and a target
 //! that dies for good does not keep the report from being written.
-mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use common::*;
-
-/// Waits for `child`, killing it (and failing) if it takes far longer than it should.
-fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the process did not end within {limit:?}");
-        }
-        std::thread::sleep(ms(50));
-    }
-}
+use crate::common::*;
 
 #[test]
 fn sigint_ends_the_run_with_130_and_a_complete_report() {
@@ -57,9 +40,7 @@ fn sigint_ends_the_run_with_130_and_a_complete_report() {
     for name in REPORT_FILES {
         assert!(out_dir.join(name).is_file(), "{name} missing");
     }
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report.json"))
-            .expect("valid JSON");
+    let json = read_json(&out_dir.join("report.json"));
     assert_eq!(json["interrupted"], true);
     assert!(json["elapsed_s"].as_f64().is_some_and(|e| e < 30.0));
     let histograms = json["histograms"].as_object().expect("histograms");
@@ -84,16 +65,7 @@ fn sigint_ends_the_run_with_130_and_a_complete_report() {
 
 #[test]
 fn a_target_that_dies_for_good_still_gets_its_report() {
-    let mut server = wschaos()
-        .args(["serve", "--port", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("address line");
-    let addr: std::net::SocketAddr = first.trim().parse().expect("an address");
+    let (mut server, addr) = start(&["serve", "--port", "0"]);
 
     let dir = tempfile::tempdir().expect("temp dir");
     let file = scenario_file(
@@ -117,16 +89,13 @@ fn a_target_that_dies_for_good_still_gets_its_report() {
         .expect("start run");
     std::thread::sleep(ms(1000));
     server.kill().expect("kill the server");
-    let _ = server.wait();
 
     let status = wait_bounded(&mut run, Duration::from_secs(20));
     assert!(matches!(status.code(), Some(0 | 1)), "{status:?}");
     for name in REPORT_FILES {
         assert!(out_dir.join(name).is_file(), "{name} missing");
     }
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report.json"))
-            .expect("valid JSON");
+    let json = read_json(&out_dir.join("report.json"));
     assert_eq!(json["interrupted"], false);
     assert_eq!(json["counters"]["clients_connected"], 10);
     assert!(
@@ -137,39 +106,6 @@ fn a_target_that_dies_for_good_still_gets_its_report() {
     assert_eq!(json["counters"]["reconnects"], 0);
     assert_eq!(json["thresholds"][1]["passed"], false);
     assert_eq!(status.code(), Some(1));
-}
-
-/// Processes whose command line mentions `needle`.
-fn processes_with(needle: &str) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            // A zombie has an empty command line: it holds nothing.
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| {
-                    String::from_utf8_lossy(&c)
-                        .replace('\0', " ")
-                        .contains(needle)
-                })
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
-/// Polls `done` every 50 ms for up to `limit`; true once it holds.
-fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(ms(50));
-    }
-    done()
 }
 
 /// A 30 s scenario whose target is `wschaos serve` on a free port, started by wschaos itself;
@@ -189,21 +125,6 @@ fn managed_target_scenario(dir: &std::path::Path) -> (std::path::PathBuf, Socket
     );
     (file, addr, format!("serve --port {port}"))
 }
-
-fn accepts(addr: SocketAddr) -> bool {
-    std::net::TcpStream::connect_timeout(&addr, ms(200)).is_ok()
-}
-
-fn signal(child: &Child, signal: i32) {
-    // SAFETY: kill(2) on our own child, not yet reaped; no memory effects.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
-}
-
-fn report_json(dir: &std::path::Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("report.json"))
-        .expect("valid JSON")
-}
-
 #[test]
 fn sigterm_writes_a_complete_interrupted_report_stops_the_target_and_exits_143() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -226,7 +147,7 @@ fn sigterm_writes_a_complete_interrupted_report_stops_the_target_and_exits_143()
     for name in REPORT_FILES {
         assert!(out_dir.join(name).is_file(), "{name} missing");
     }
-    let json = report_json(&out_dir);
+    let json = read_json(&out_dir.join("report.json"));
     assert_eq!(json["interrupted"], true);
     assert!(json["elapsed_s"].as_f64().is_some_and(|e| e < 30.0));
     assert_eq!(
@@ -263,7 +184,7 @@ fn sighup_writes_an_interrupted_report_and_exits_129() {
     signal(&child, libc::SIGHUP);
     let status = wait_bounded(&mut child, Duration::from_secs(20));
     assert_eq!(status.code(), Some(129), "{status:?}");
-    let json = report_json(&out_dir);
+    let json = read_json(&out_dir.join("report.json"));
     assert_eq!(json["interrupted"], true);
     assert_eq!(json["counters"]["closed_manually"], 10);
 }
@@ -291,7 +212,7 @@ fn sigkill_of_wschaos_leaves_no_target_command_running() {
         "target left running: {:?}",
         processes_with(&needle)
     );
-    assert!(!accepts(addr));
+    assert!(eventually(Duration::from_secs(5), || !accepts(addr)));
 }
 
 #[test]

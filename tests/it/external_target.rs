@@ -1,36 +1,15 @@
 //! `target.command`: wschaos starts the server itself (here: `wschaos serve`), kills or freezes
 //! it for `server_kill`, and never leaves it running.
-mod common;
 
-use common::*;
+use crate::common::*;
 use wschaos::scenario::*;
-
-/// Processes whose command line mentions `needle`.
-fn processes_with(needle: &str) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| {
-                    String::from_utf8_lossy(&c)
-                        .replace('\0', " ")
-                        .contains(needle)
-                })
-                .unwrap_or(false)
-        })
-        .collect()
-}
 
 fn managed_serve(count: u32, duration_ms: u64, signal: KillSignal) -> (Scenario, String) {
     let addr = closed_port();
     let port = addr.port().to_string();
     let mut s = scenario(ws_url(addr), count, ms(duration_ms));
     s.target.command = Some(TargetCommand::Argv(vec![
-        env!("CARGO_BIN_EXE_wschaos").into(),
+        WSCHAOS.into(),
         "serve".into(),
         "--port".into(),
         port.clone(),

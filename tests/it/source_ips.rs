@@ -1,10 +1,9 @@
 //! `clients.source_ips`: clients bind the given local addresses in turn.
-mod common;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn clients_spread_over_the_source_addresses() {

@@ -1,10 +1,9 @@
 //! `wschaos compare`: identical reports pass, a doubled heartbeat p99 is a regression, bad
 //! input exits 2. The fixtures are a real report.json and edited copies of it.
-mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use wschaos::scenario::*;
 
 fn write_copy(dir: &Path, name: &str, json: &serde_json::Value) -> PathBuf {
@@ -43,8 +42,7 @@ fn compare_flags_a_doubled_p99_and_passes_identical_reports() {
         Default::default(),
     );
     let base_file = finished.dir.join("report.json");
-    let base: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&base_file).expect("read")).expect("JSON");
+    let base = read_json(&base_file);
     assert!(
         base["histograms"]["heartbeat_rtt"]["p99"]
             .as_u64()

@@ -2,14 +2,12 @@
 //! reconnect per loss, and manual close never reconnecting; plus every other edge of the state
 //! machine (connect timeout, the backoff delay, each way an open connection can end, manual close
 //! while connecting or backing off) against raw servers that misbehave on cue.
-mod common;
-mod raw;
 
 use std::io::Write;
 use std::net::TcpStream;
 
-use common::*;
-use raw::*;
+use crate::common::raw::*;
+use crate::common::*;
 use wschaos::report::Report;
 use wschaos::scenario::*;
 

@@ -1,10 +1,9 @@
 //! The report directory: all five files from one short run with a fault and two thresholds,
 //! the hlog read back with the hdrhistogram crate, the HTML checked for self-containment (also
 //! with hostile text in the scenario name, a threshold and a fault kind).
-mod common;
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
@@ -57,10 +56,7 @@ fn a_run_writes_all_five_files_and_they_agree_with_report_json() {
             ("heartbeat_rtt.p99 < 1us", false)
         ]
     );
-    let json: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(finished.dir.join("report.json")).expect("report.json"),
-    )
-    .expect("JSON");
+    let json = read_json(&finished.dir.join("report.json"));
     assert_eq!(json["thresholds"][1]["passed"], false);
     assert!(json["timeline"][0]["disconnects_dropped"].is_u64());
 

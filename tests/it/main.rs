@@ -1,0 +1,31 @@
+//! The integration tests, one module per feature, linked as one test binary (one link instead of
+//! one per file). Run one feature's tests with `cargo test --test it heartbeat::`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod chaos_faults;
+mod check;
+mod cli;
+mod compare;
+mod echo_server;
+mod external_target;
+mod fault_equivalence;
+mod fleet;
+mod heartbeat;
+mod hostile;
+mod hostile_server;
+mod interrupt;
+mod keepalive;
+mod messages;
+mod progress;
+mod proxy;
+mod proxy_cli;
+mod reconnect;
+mod report_files;
+mod serve_procs;
+mod shards;
+mod source_ips;
+mod storm;
+mod thresholds;
+mod upgrade;
