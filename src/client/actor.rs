@@ -14,7 +14,8 @@
 //!
 //! Timers are deadlines in the struct (`Deadlines`), driven by one `Clock` per actor; a
 //! transition sets or clears them. What each event counts is in `tally`; the messages the actor
-//! takes are in `commands`.
+//! takes are in `commands`; sending heartbeats and messages and writing them out is in
+//! `actor/outbound.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,11 +32,13 @@ use super::clock::{Clock, Clocked, Deadlines, Timer};
 use super::commands::{DropConnection, FaultEnded, FaultStarted, Inbound, Stop};
 use super::connection::{self, ConnectError, Dial, FrameReader, Writer};
 use super::heartbeat::HeartbeatState;
-use super::live::{Conn, Queued, ack_of};
+use super::live::{Conn, ack_of};
 use super::messages::MessageState;
 use super::reader::ReadError;
 use super::tally::{self, Cause, Reopen};
 use crate::scenario::{DropMode, HeartbeatMode, MessageRate, ResetOn};
+
+mod outbound;
 
 /// Most open-loop messages sent at once when the actor fell behind its schedule.
 const MAX_MESSAGE_BURST: u32 = 64;
@@ -239,27 +242,6 @@ impl Client {
         }
     }
 
-    /// Sends the heartbeat that was due at `due` and schedules the next one.
-    fn send_heartbeat(&mut self, due: Instant, now: Instant) {
-        // Borrow the shared config and the connection side by side (no Arc clone per beat).
-        let cfg = &*self.cfg;
-        let State::Open(conn) = &mut self.state else {
-            return;
-        };
-        if !conn.queue_heartbeat(&cfg.heartbeat.mode, now) {
-            return;
-        }
-        tally::heartbeat_sent();
-        let interval = cfg.heartbeat.interval;
-        // Keep the schedule; if the actor fell a whole interval behind, start over from now.
-        let next = due + interval;
-        let next = if next > now { next } else { now + interval };
-        self.deadlines.set(Timer::Heartbeat, cfg.on_slot(next));
-        if self.deadlines.get(Timer::Ack).is_none() {
-            self.deadlines.set(Timer::Ack, now + cfg.heartbeat.timeout);
-        }
-    }
-
     /// The ack timeout fired: a miss; `max_missed` in a row declare the connection dead.
     fn heartbeat_timed_out(&mut self, ctx: &mut Context<Self>) {
         let Some(conn) = self.live() else { return };
@@ -268,85 +250,6 @@ impl Client {
         if dead {
             // Dead: drop it without waiting for a close handshake.
             self.lost(Cause::HeartbeatTimeout, ctx);
-        }
-    }
-
-    /// Queues one application message stamped with `due` (its scheduled send time).
-    fn send_message(&mut self, due: Instant) {
-        let send_buffer = self.cfg.send_buffer;
-        match self.live().map(|conn| conn.queue_message(due, send_buffer)) {
-            Some(Queued::Sent) => tally::message_sent(),
-            Some(Queued::Dropped) => tally::message_dropped(),
-            Some(Queued::Nothing) | None => {}
-        }
-    }
-
-    /// Open loop: every message whose scheduled time has come, each stamped with that time, so a
-    /// late send shows up as latency (no coordinated omission).
-    fn send_due_messages(&mut self, mut due: Instant, now: Instant) {
-        let Some(MessageRate::PerSecond(rate)) = self.cfg.messages.as_ref().map(|m| m.rate) else {
-            return;
-        };
-        let period = Duration::from_secs_f64(1.0 / rate);
-        let mut burst = 0;
-        while due <= now && burst < MAX_MESSAGE_BURST {
-            self.send_message(due);
-            due += period;
-            burst += 1;
-        }
-        if due <= now {
-            due = now + period; // hopelessly behind: skip ahead rather than flood
-        }
-        self.deadlines.set(Timer::Message, due);
-    }
-
-    /// Writes what is queued; if the socket is full, waits for it to drain. A socket that takes
-    /// no bytes for `send_timeout` while some are queued is dead (the `SendStuck` deadline).
-    fn flush(&mut self, ctx: &mut Context<Self>) {
-        // Only an open connection has the deadline (a manual close has its own grace period).
-        let open = self.state.is_open();
-        let Some(conn) = self.state.conn() else {
-            return;
-        };
-        let before = conn.writer.queued();
-        let flushed = conn.writer.try_flush();
-        if matches!(flushed, Ok(true)) {
-            self.deadlines.clear(Timer::SendStuck);
-        } else if open
-            && (conn.writer.queued() < before || self.deadlines.get(Timer::SendStuck).is_none())
-        {
-            self.deadlines
-                .set(Timer::SendStuck, Instant::now() + self.cfg.send_timeout);
-        }
-        match flushed {
-            Ok(true) => {}
-            Ok(false) => {
-                let Some(half) = conn.writer.take_half() else {
-                    return;
-                };
-                let id = conn.id;
-                let wait = async move {
-                    let ready = half.writable().await;
-                    (half, ready)
-                };
-                conn.flush_wait = Some(ctx.spawn(actix::fut::wrap_future::<_, Self>(wait).map(
-                    move |(half, ready), act, ctx| {
-                        let Some(conn) = act.state.conn().filter(|c| c.id == id) else {
-                            return;
-                        };
-                        conn.flush_wait = None;
-                        conn.writer.put_half(half);
-                        match ready {
-                            Ok(()) => act.flush(ctx),
-                            Err(_) => act.lost(Cause::IoError, ctx),
-                        }
-                    },
-                )));
-            }
-            Err(err) => {
-                tracing::debug!(client = self.id, %err, "write failed");
-                self.lost(Cause::IoError, ctx);
-            }
         }
     }
 
