@@ -668,8 +668,8 @@ impl Validator<'_> {
                     &name,
                     "target.headers",
                     format!(
-                        "expected a header name made of letters, digits and !#$%&'*+-.^_`|~, found {:?}",
-                        name.value
+                        "expected a header name made of letters, digits and !#$%&'*+-.^_`|~, found {} (the name is not shown: it may hold a pasted header value)",
+                        first_offending(&name.value, |c| !is_token_char(c))
                     ),
                 ));
             }
@@ -705,8 +705,8 @@ impl Validator<'_> {
                     &value,
                     &path,
                     format!(
-                        "expected a header value without line breaks or control characters, found {:?}",
-                        value.value
+                        "expected a header value without line breaks or control characters, found {} (the value is not shown: it may be a secret)",
+                        first_offending(&value.value, |c| (c.is_control() && c != '\t') || c == '\u{7f}')
                     ),
                 ));
             }
@@ -1304,6 +1304,15 @@ impl Validator<'_> {
     }
 }
 
+/// The first character of `text` that breaks a rule and where, without quoting `text`: header
+/// names and values may be secrets. `nothing` for an empty text.
+fn first_offending(text: &str, breaks_rule: impl Fn(char) -> bool) -> String {
+    match text.chars().enumerate().find(|(_, c)| breaks_rule(*c)) {
+        Some((index, c)) => format!("{c:?} at character {}", index + 1),
+        None => "nothing".to_string(),
+    }
+}
+
 /// An HTTP token character (RFC 9110): what header names and subprotocols are made of.
 fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
@@ -1335,8 +1344,8 @@ pub(super) fn parse_url(url: &str) -> Result<TargetUrl, String> {
     }
     if authority.contains('@') {
         return Err(format!(
-            "expected {URL_FORMS} without user:password@ (send credentials with target.headers), \
-             found {url:?}"
+            "expected {URL_FORMS} without user:password@ (send credentials with target.headers; \
+             the URL is not shown: it holds them)"
         ));
     }
 
@@ -1767,7 +1776,6 @@ faults:
             "ws://h:0/",
             "ws://h:70000/",
             "ws://h:/",
-            "ws://u@h/",
             "ws://h/#frag",
             "ws://h/a b",
             "ws://[nope]/",
@@ -1781,6 +1789,16 @@ faults:
             assert!(message.starts_with("target.url: expected "), "{message}");
             assert!(message.ends_with(&format!("found {bad:?}")), "{message}");
         }
+        // Credentials in the URL are not echoed back.
+        let (line, column, message) =
+            err(&MINIMAL.replace("url: embedded", "url: \"ws://u:s3cret@h/\""));
+        assert_eq!((line, column), (4, 8));
+        assert_eq!(
+            message,
+            "target.url: expected embedded or ws://host[:port][/path][?query] without \
+             user:password@ (send credentials with target.headers; the URL is not shown: it \
+             holds them)"
+        );
     }
 
     #[test]
@@ -1819,8 +1837,23 @@ faults:
         assert_eq!(
             message,
             "target.headers.X-A: expected a header value without line breaks or control \
-             characters, found \"a\\r\\nEvil: 1\""
+             characters, found '\\r' at character 2 (the value is not shown: it may be a secret)"
         );
+
+        // A header line pasted as a name: the error points at the first bad character and
+        // quotes nothing of the name, which holds the value.
+        let (line, column, message) = err(&MINIMAL.replace(
+            "  url: embedded\n",
+            "  url: embedded\n  headers: {\"Authorization: Bearer s3cret\": x}\n",
+        ));
+        assert_eq!((line, column), (5, 13));
+        assert_eq!(
+            message,
+            "target.headers: expected a header name made of letters, digits and \
+             !#$%&'*+-.^_`|~, found ':' at character 14 (the name is not shown: it may hold a \
+             pasted header value)"
+        );
+        assert!(!message.contains("s3cret"));
 
         let (line, column, message) = err(&MINIMAL.replace(
             "  url: embedded\n",
