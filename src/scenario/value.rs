@@ -72,6 +72,15 @@ pub fn quoted(text: &str) -> String {
     }
 }
 
+/// The first character of `text` that breaks a rule and where (`':' at character 14`), without
+/// quoting `text`: header names and values may hold secrets. `nothing` for an empty text.
+pub fn first_offending(text: &str, breaks_rule: impl Fn(char) -> bool) -> String {
+    match text.chars().enumerate().find(|(_, c)| breaks_rule(*c)) {
+        Some((index, c)) => format!("{c:?} at character {}", index + 1),
+        None => "nothing".to_string(),
+    }
+}
+
 /// A value with one checked constructor.
 pub trait Value: Sized {
     fn check(written: &Written<'_>) -> Result<Self, Invalid>;

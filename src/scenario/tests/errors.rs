@@ -171,8 +171,50 @@ fn cases() -> Vec<Case> {
             (5, 18),
             exactly(
                 "target.headers.X-A: expected a header value without line breaks or control \
-                 characters, found \"a\\r\\nEvil: 1\"",
+                 characters, found '\\r' at character 2 (the value is not shown: it may be a \
+                 secret)",
             ),
+        ),
+        // A header line pasted as a name: the error points at the first bad character and
+        // quotes nothing of the name, which holds the value.
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  headers: {\"Authorization: Bearer s3cret\": x}\n",
+            ),
+            (5, 13),
+            exactly(
+                "target.headers: expected a header name made of letters, digits and \
+                 !#$%&'*+-.^_`|~, found ':' at character 14 (the name is not shown: it may hold a \
+                 pasted header value)",
+            ),
+        ),
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  headers: {\"\": x}\n",
+            ),
+            (5, 13),
+            exactly(
+                "target.headers: expected a header name made of letters, digits and \
+                 !#$%&'*+-.^_`|~, found nothing (the name is not shown: it may hold a pasted \
+                 header value)",
+            ),
+        ),
+        // Credentials in the URL are not echoed back, whatever else is wrong with it.
+        case(
+            replacing("url: embedded", "url: \"ws://u:s3cret@h/#frag\""),
+            (4, 8),
+            exactly(
+                "target.url: expected embedded or ws://host[:port][/path][?query] without \
+                 user:password@ (send credentials with target.headers; the URL is not shown: it \
+                 holds them)",
+            ),
+        ),
+        case(
+            replacing("url: embedded", "url: \"u:s3cret@h\""),
+            (4, 8),
+            Says::Contains("the URL is not shown"),
         ),
         case(
             replacing(
@@ -427,7 +469,6 @@ fn cases() -> Vec<Case> {
         "ws://h:0/",
         "ws://h:70000/",
         "ws://h:/",
-        "ws://u@h/",
         "ws://h/#frag",
         "ws://h/a b",
         "ws://[nope]/",
