@@ -318,6 +318,27 @@ fn cases() -> Vec<Case> {
                  found 8",
             ),
         ),
+        case(
+            with("  send_buffer: 64KB\n"),
+            (7, 16),
+            exactly(
+                "clients.send_buffer: expected a whole number of bytes, or of KiB, MiB or GiB \
+                 (like 65536, 64KiB or 1MiB), found \"64KB\"",
+            ),
+        ),
+        case(
+            with("  send_timeout: 0s\n"),
+            (7, 17),
+            exactly(
+                "clients.send_timeout: expected a duration greater than zero like 500ms, 5s or \
+                 2m, found \"0s\"",
+            ),
+        ),
+        case(
+            with("  send_timeout: 10\n"),
+            (7, 17),
+            Says::StartsWith("clients.send_timeout: expected a duration greater than zero"),
+        ),
         // The kernel's keepalive limits: past them every connect would fail with EINVAL.
         case(
             with("  tcp_keepalive: {idle: 365d, interval: 1s, count: 3}\n"),
@@ -480,6 +501,24 @@ fn cases() -> Vec<Case> {
             replacing("url: embedded", &format!("url: \"{bad}\"")),
             (4, 8),
             Says::Between("target.url: expected ", format!("found {bad:?}")),
+        ));
+    }
+    for bad in ["1023", "0", "0KiB", "2GiB", "1073741825"] {
+        cases.push(case(
+            with(&format!("  send_buffer: {bad}\n")),
+            (7, 16),
+            exactly(format!(
+                "clients.send_buffer: expected a size from 1KiB to 1GiB, found {bad:?}"
+            )),
+        ));
+    }
+    for bad in ["1.5MiB", "-1", "1 TiB", "lots", "\"\""] {
+        cases.push(case(
+            with(&format!("  send_buffer: {bad}\n")),
+            (7, 16),
+            Says::StartsWith(
+                "clients.send_buffer: expected a whole number of bytes, or of KiB, MiB or GiB",
+            ),
         ));
     }
     for count in ["0", "1000001"] {
