@@ -256,12 +256,13 @@ fn send_timeout_from_the_scenario_file_reaches_the_clients() {
     let default = run_scenario(never_read_scenario(&never_reads(), ""))
         .report
         .counters;
-    let short = run_scenario(never_read_scenario(
-        &never_reads(),
-        "  send_timeout: 300ms\n",
-    ))
-    .report
-    .counters;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let finished = run_scenario_in(
+        never_read_scenario(&never_reads(), "  send_timeout: 300ms\n"),
+        dir.path(),
+        wschaos::run::RunOptions::default(),
+    );
+    let short = &finished.report.counters;
     // The 10 s default never fires in a 2 s run; 300 ms fires on every stuck connection.
     assert_eq!(default.disconnects_send_timeout, 0, "{default:?}");
     assert!(short.disconnects_send_timeout >= 1, "{short:?}");
@@ -270,4 +271,31 @@ fn send_timeout_from_the_scenario_file_reaches_the_clients() {
         short.disconnects_send_timeout,
         "{short:?}"
     );
+
+    // The cause reaches the report files: its row in summary.md, the chart legend and the
+    // counters of report.html, and the per-second timeline of report.json.
+    let n = short.disconnects_send_timeout;
+    let read = |name: &str| std::fs::read_to_string(finished.dir.join(name)).expect(name);
+    let markdown = read("summary.md");
+    assert!(
+        markdown.contains(&format!(
+            "| send timeout (the socket took no bytes) | {n} |"
+        )),
+        "{markdown}"
+    );
+    let html = read("report.html");
+    assert!(html.contains(">send timeout</text>"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "<tr><td>disconnects_send_timeout</td><td>{n}</td></tr>"
+        )),
+        "{html}"
+    );
+    let per_second: u64 = finished
+        .report
+        .timeline
+        .iter()
+        .filter_map(|p| p.disconnects_by_cause.count("disconnects_send_timeout"))
+        .sum();
+    assert_eq!(per_second, n);
 }
