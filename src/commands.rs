@@ -272,6 +272,11 @@ fn serve(addr: SocketAddr, workers: usize, procs: u32, reuse_port: bool) -> Resu
         let shared = reuse_port || procs > 1;
         let server = EmbeddedServer::start_shared(addr, workers, shared)
             .map_err(|err| Error::Serve(format!("cannot listen on {addr}: {err}")))?;
+        // The extra processes of --procs (started with the hidden --reuse-port) leave the
+        // warning to their parent.
+        if procs > 1 || !reuse_port {
+            warn_if_reachable("wschaos serve", server.addr());
+        }
         // The others bind the port this one got (port 0 resolves here).
         let _siblings = (1..procs)
             .map(|_| Sibling::start(server.addr(), workers))
@@ -281,6 +286,25 @@ fn serve(addr: SocketAddr, workers: usize, procs: u32, reuse_port: bool) -> Resu
         let _ = tokio::signal::ctrl_c().await;
         Ok(exit::OK)
     })
+}
+
+/// Says on stderr when a standalone server listens where other machines can reach it.
+fn warn_if_reachable(server: &str, addr: SocketAddr) {
+    if let Some(warning) = exposure_warning(server, addr) {
+        eprintln!("{warning}");
+    }
+}
+
+/// The warning for a listen address outside loopback (127.0.0.0/8, ::1, or ::ffff:127.x.y.z);
+/// none for loopback.
+fn exposure_warning(server: &str, addr: SocketAddr) -> Option<String> {
+    if addr.ip().to_canonical().is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "warning: {server} listens on {addr}, which is reachable from other machines; \
+         wschaos's servers are meant for loopback testing (the default, 127.0.0.1)"
+    ))
 }
 
 /// One more `wschaos serve` process on the same port; it dies with this one.
@@ -340,6 +364,7 @@ fn proxy(
         };
         let proxy = crate::chaos::spawn(listen, config, control.clone())
             .map_err(|err| Error::Proxy(format!("cannot listen on {listen}: {err}")))?;
+        warn_if_reachable("wschaos proxy", proxy.addr());
         println!("{}", proxy.addr());
         let _ = std::io::stdout().flush();
         let _ = tokio::signal::ctrl_c().await;
@@ -347,4 +372,42 @@ fn proxy(
         eprintln!("{:?}", control.stats());
         Ok(exit::OK)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_addresses_outside_loopback_get_the_warning() {
+        for loopback in [
+            "127.0.0.1:9001",
+            "127.8.9.10:1",
+            "[::1]:9001",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            let addr: SocketAddr = loopback.parse().expect("address");
+            assert_eq!(exposure_warning("wschaos serve", addr), None, "{addr}");
+        }
+        for exposed in [
+            "0.0.0.0:9001",
+            "[::]:9001",
+            "10.0.0.1:9001",
+            "192.168.1.2:9001",
+            "[2001:db8::1]:9001",
+            "[::ffff:10.0.0.1]:9001",
+        ] {
+            let addr: SocketAddr = exposed.parse().expect("address");
+            let warning = exposure_warning("wschaos proxy", addr).expect("a warning");
+            assert!(
+                warning.starts_with(&format!("warning: wschaos proxy listens on {addr}, ")),
+                "{warning}"
+            );
+            assert!(
+                warning.contains("reachable from other machines"),
+                "{warning}"
+            );
+            assert!(warning.contains("meant for loopback testing"), "{warning}");
+        }
+    }
 }

@@ -180,8 +180,8 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         started: Instant::now(),
         identify: proxy.is_some(),
         tcp_keepalive: scenario.clients.tcp_keepalive,
-        send_buffer: crate::client::DEFAULT_SEND_BUFFER,
-        send_timeout: crate::client::DEFAULT_SEND_TIMEOUT,
+        send_buffer: scenario.clients.send_buffer_bytes,
+        send_timeout: scenario.clients.send_timeout,
     }
     .shared();
 

@@ -13,7 +13,7 @@ use crate::metrics::Counters;
 /// Histogram statistics not judged (shown only): how many samples, and the smallest.
 const SHOWN_ONLY: [&str; 2] = ["count", "min"];
 /// Counters where more means worse.
-const ERROR_COUNTERS: [&str; 7] = [
+const ERROR_COUNTERS: [&str; 9] = [
     "connect_failures",
     "connect_timeouts",
     "gave_up",
@@ -21,6 +21,8 @@ const ERROR_COUNTERS: [&str; 7] = [
     "messages_lost",
     "disconnects_heartbeat_timeout",
     "disconnects_protocol_error",
+    "disconnects_send_timeout",
+    "messages_dropped_backpressure",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::io;
 use std::path::Path;
 
-use super::{FAULT_COLUMNS, HISTOGRAM_COLUMNS, Report, STORM_COLUMN};
+use super::{DisconnectsByCause, FAULT_COLUMNS, HISTOGRAM_COLUMNS, Report, STORM_COLUMN};
 
 pub fn render(report: &Report) -> String {
     let s = &report.scenario;
@@ -44,7 +44,7 @@ pub fn render(report: &Report) -> String {
 
     let _ = writeln!(out, "## Clients\n");
     let _ = writeln!(out, "| figure | value |\n|---|---:|");
-    let rows: [(&str, String); 11] = [
+    let rows: [(&str, String); 12] = [
         (
             "connected at least once",
             format!("{} / {}", c.clients_connected, s.clients),
@@ -77,6 +77,10 @@ pub fn render(report: &Report) -> String {
                 c.messages_sent, c.messages_received, c.messages_lost
             ),
         ),
+        (
+            "messages dropped (send queue full)",
+            c.messages_dropped_backpressure.to_string(),
+        ),
         ("closed at the end", c.closed_manually.to_string()),
     ];
     for (name, value) in rows {
@@ -86,15 +90,8 @@ pub fn render(report: &Report) -> String {
 
     let _ = writeln!(out, "## Disconnects by cause\n");
     let _ = writeln!(out, "| cause | count |\n|---|---:|");
-    for (cause, n) in [
-        ("heartbeat timeout", c.disconnects_heartbeat_timeout),
-        ("close frame", c.disconnects_close_frame),
-        ("I/O error", c.disconnects_io_error),
-        ("protocol error", c.disconnects_protocol_error),
-        ("server gone (EOF)", c.disconnects_server_gone),
-        ("dropped by a fault", c.disconnects_dropped),
-    ] {
-        let _ = writeln!(out, "| {cause} | {n} |");
+    for (cause, n) in DisconnectsByCause::of(c).iter() {
+        let _ = writeln!(out, "| {} | {n} |", cause.label);
     }
     out.push('\n');
 

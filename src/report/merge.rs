@@ -127,6 +127,7 @@ fn merge_timeline(merged: &mut Report, reports: &[(PathBuf, Report)]) {
                 p.connected += q.connected;
                 p.connects += q.connects;
                 p.disconnects += q.disconnects;
+                p.disconnects_by_cause.add(&q.disconnects_by_cause);
                 p.reconnects += q.reconnects;
                 p.connect_failures += q.connect_failures;
                 p.heartbeats_sent += q.heartbeats_sent;

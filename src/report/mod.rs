@@ -3,6 +3,7 @@
 //! printed as a terminal summary.
 
 mod atomic;
+mod causes;
 pub mod compare;
 mod faults;
 mod hlog;
@@ -15,6 +16,7 @@ mod read;
 mod summary;
 pub mod threshold;
 
+pub use causes::{CAUSE_COUNT, DISCONNECT_CAUSES, DisconnectCause, DisconnectsByCause};
 pub use faults::{FAULT_COLUMNS, FaultRecord, Percentiles, Recovery, STORM_COLUMN, Storm};
 pub use hlog::RttInterval;
 pub use json::write_json;
@@ -232,13 +234,9 @@ pub struct TimelinePoint {
     /// Heartbeat RTT percentiles over this second (0 when there was no ack).
     pub heartbeat_rtt_p50_us: u64,
     pub heartbeat_rtt_p99_us: u64,
-    /// This second's `disconnects`, by cause (as the `disconnects_*` counters).
-    pub disconnects_heartbeat_timeout: u64,
-    pub disconnects_close_frame: u64,
-    pub disconnects_io_error: u64,
-    pub disconnects_protocol_error: u64,
-    pub disconnects_server_gone: u64,
-    pub disconnects_dropped: u64,
+    /// This second's `disconnects`, by cause: one key per `disconnects_*` counter.
+    #[serde(flatten)]
+    pub disconnects_by_cause: DisconnectsByCause,
 }
 
 impl TimelinePoint {
@@ -257,12 +255,7 @@ impl TimelinePoint {
             heartbeat_acks: c.heartbeat_acks,
             heartbeat_rtt_p50_us: quantile(0.5),
             heartbeat_rtt_p99_us: quantile(0.99),
-            disconnects_heartbeat_timeout: c.disconnects_heartbeat_timeout,
-            disconnects_close_frame: c.disconnects_close_frame,
-            disconnects_io_error: c.disconnects_io_error,
-            disconnects_protocol_error: c.disconnects_protocol_error,
-            disconnects_server_gone: c.disconnects_server_gone,
-            disconnects_dropped: c.disconnects_dropped,
+            disconnects_by_cause: DisconnectsByCause::of(c),
         }
     }
 }

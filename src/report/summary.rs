@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{FAULT_COLUMNS, Report, STORM_COLUMN};
+use super::{DisconnectsByCause, FAULT_COLUMNS, Report, STORM_COLUMN};
 
 /// Formats microseconds for people: `850us`, `12.3ms`, `4.20s`.
 pub fn human_us(us: u64) -> String {
@@ -41,16 +41,11 @@ pub fn render(report: &Report) -> String {
         c.connect_failures,
         c.connect_timeouts
     );
-    let _ = writeln!(
-        out,
-        "lost      heartbeat timeout {}  close frame {}  io error {}  protocol error {}  server gone {}  dropped {}",
-        c.disconnects_heartbeat_timeout,
-        c.disconnects_close_frame,
-        c.disconnects_io_error,
-        c.disconnects_protocol_error,
-        c.disconnects_server_gone,
-        c.disconnects_dropped
-    );
+    let causes: Vec<String> = DisconnectsByCause::of(c)
+        .iter()
+        .map(|(cause, n)| format!("{} {n}", cause.short))
+        .collect();
+    let _ = writeln!(out, "lost      {}", causes.join("  "));
     let _ = writeln!(
         out,
         "heartbeat sent {}  acked {} ({:.3}%)  missed {}",
@@ -59,11 +54,11 @@ pub fn render(report: &Report) -> String {
         report.ratios.heartbeat_delivered * 100.0,
         c.heartbeat_misses
     );
-    if c.messages_sent > 0 {
+    if c.messages_sent > 0 || c.messages_dropped_backpressure > 0 {
         let _ = writeln!(
             out,
-            "messages  sent {}  echoed {}  lost {}",
-            c.messages_sent, c.messages_received, c.messages_lost
+            "messages  sent {}  echoed {}  lost {}  dropped (send queue full) {}",
+            c.messages_sent, c.messages_received, c.messages_lost, c.messages_dropped_backpressure
         );
     }
     let _ = writeln!(

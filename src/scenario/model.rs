@@ -89,6 +89,11 @@ pub struct Clients {
     pub reconnect: Reconnect,
     pub messages: Option<Messages>,
     pub tcp_keepalive: Option<TcpKeepalive>,
+    /// Most bytes a connection queues beyond what its socket took; an application message that
+    /// finds the queue this full is dropped (and counted).
+    pub send_buffer_bytes: usize,
+    /// A connection with bytes queued whose socket takes none of them for this long is dead.
+    pub send_timeout: Duration,
     /// Local addresses spread over the clients (client i binds `source_ips[i % len]`).
     pub source_ips: Vec<std::net::IpAddr>,
 }

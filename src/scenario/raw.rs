@@ -106,6 +106,15 @@ pub struct RawClients {
     /// Default: none (the OS default, usually off). TCP keepalive on every client socket.
     #[serde(default)]
     pub tcp_keepalive: Option<RawKeepalive>,
+    /// Default `1MiB`, from `1KiB` to `1GiB`: bytes (`65536`) or a whole number of KiB, MiB or
+    /// GiB. Most bytes a connection queues beyond what its socket took; an application message
+    /// that finds the queue this full is dropped and counted.
+    #[serde(default)]
+    pub send_buffer: Option<Spanned<String>>,
+    /// Default `10s`, greater than zero. A connection with bytes queued whose socket takes none
+    /// of them for this long is closed as dead (`disconnects_send_timeout`).
+    #[serde(default)]
+    pub send_timeout: Option<Spanned<String>>,
     /// Default: none (the OS picks). Local addresses spread over the clients (client i binds
     /// `source_ips[i % len]`): one address has only ~28k ephemeral ports per destination.
     #[serde(default)]

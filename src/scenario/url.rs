@@ -27,9 +27,20 @@ pub fn parse_url(url: &str) -> Result<TargetUrl, String> {
 
 /// Parses `ws://host[:port][/path][?query]`; `forms` says what was expected in messages.
 pub fn parse_ws(url: &str, forms: &str) -> Result<WsUrl, String> {
+    // Checked first, whatever the scheme, so that no later message echoes the credentials.
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority_end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
+    if after_scheme[..authority_end].contains('@') {
+        return Err(format!(
+            "expected {forms} without user:password@ (send credentials with target.headers; \
+             the URL is not shown: it holds them)"
+        ));
+    }
     let found = quoted(url);
     let generic = || format!("expected {forms}, found {found}");
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((scheme, _)) = url.split_once("://") else {
         return Err(generic());
     };
     if scheme.eq_ignore_ascii_case("wss") {
@@ -42,13 +53,6 @@ pub fn parse_ws(url: &str, forms: &str) -> Result<WsUrl, String> {
     if url.contains('#') {
         return Err(format!(
             "expected {forms} without a #fragment (WebSocket URLs cannot have one), found {found}"
-        ));
-    }
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    if rest[..authority_end].contains('@') {
-        return Err(format!(
-            "expected {forms} without user:password@ (send credentials with target.headers), \
-             found {found}"
         ));
     }
     let uri: Uri = url.parse().map_err(|_| {

@@ -72,6 +72,15 @@ pub fn quoted(text: &str) -> String {
     }
 }
 
+/// The first character of `text` that breaks a rule and where (`':' at character 14`), without
+/// quoting `text`: header names and values may hold secrets. `nothing` for an empty text.
+pub fn first_offending(text: &str, breaks_rule: impl Fn(char) -> bool) -> String {
+    match text.chars().enumerate().find(|(_, c)| breaks_rule(*c)) {
+        Some((index, c)) => format!("{c:?} at character {}", index + 1),
+        None => "nothing".to_string(),
+    }
+}
+
 /// A value with one checked constructor.
 pub trait Value: Sized {
     fn check(written: &Written<'_>) -> Result<Self, Invalid>;
@@ -138,6 +147,38 @@ impl Value for BytesPerSecond {
             Ok(n) => Ok(BytesPerSecond(n)),
             Err(_) => Err(written.expected("a whole number of bytes per second, at least 1")),
         }
+    }
+}
+
+/// A size in bytes: a whole number of bytes (`65536`) or a whole number followed by `KiB`, `MiB`
+/// or `GiB` (`64KiB`, `1 MiB`). Ranges are the caller's: they differ per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+/// What [`ByteSize`] accepts, for error messages.
+pub const BYTE_SIZE_FORMS: &str =
+    "a whole number of bytes, or of KiB, MiB or GiB (like 65536, 64KiB or 1MiB)";
+
+impl Value for ByteSize {
+    fn check(written: &Written<'_>) -> Result<Self, Invalid> {
+        let text = written.text.trim();
+        let digits_end = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(digits_end);
+        let multiplier: u64 = match unit.trim_start() {
+            "" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            _ => return Err(written.expected(BYTE_SIZE_FORMS)),
+        };
+        number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(multiplier))
+            .map(ByteSize)
+            .ok_or_else(|| written.expected(BYTE_SIZE_FORMS))
     }
 }
 
@@ -219,6 +260,29 @@ mod tests {
         assert!(check::<BytesPerSecond>("0").is_err());
         assert!(check::<BytesPerSecond>("1.5").is_err());
         assert!(check::<BytesPerSecond>("-1").is_err());
+    }
+
+    #[test]
+    fn byte_sizes_are_bytes_or_binary_units() {
+        assert_eq!(check::<ByteSize>("65536"), Ok(ByteSize(65536)));
+        assert_eq!(check::<ByteSize>("64KiB"), Ok(ByteSize(64 << 10)));
+        assert_eq!(check::<ByteSize>(" 1 MiB "), Ok(ByteSize(1 << 20)));
+        assert_eq!(check::<ByteSize>("2GiB"), Ok(ByteSize(2 << 30)));
+        assert_eq!(
+            check::<ByteSize>("64KB"),
+            Err(format!("k: expected {BYTE_SIZE_FORMS}, found \"64KB\""))
+        );
+        for bad in [
+            "",
+            "KiB",
+            "1.5MiB",
+            "-1",
+            "1 TiB",
+            "0x10",
+            "99999999999999999999GiB",
+        ] {
+            assert!(check::<ByteSize>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub fn scenario(url: TargetUrl, count: u32, duration: Duration) -> Scenario {
             },
             messages: None,
             tcp_keepalive: None,
+            send_buffer_bytes: wschaos::client::DEFAULT_SEND_BUFFER,
+            send_timeout: wschaos::client::DEFAULT_SEND_TIMEOUT,
             source_ips: Vec::new(),
         },
         faults: Vec::new(),

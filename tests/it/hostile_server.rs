@@ -212,3 +212,88 @@ fn a_connection_whose_socket_takes_nothing_for_send_timeout_is_dead_and_reconnec
     assert!(c.connects >= 2, "reconnected after the send timeout: {c:?}");
     assert!(server.accepted().len() >= 2);
 }
+
+/// A scenario file's text against a never-reading server: 5 clients without heartbeats sending
+/// 64 KiB messages at 100/s for 2 s, reconnecting only after 5 s, plus `extra` client keys.
+fn never_read_scenario(server: &RawServer, extra: &str) -> Scenario {
+    let yaml = format!(
+        "name: send-limits\nduration: 2s\ntarget:\n  url: \"ws://{}/\"\nclients:\n  count: 5\n  \
+         heartbeat: {{mode: none}}\n  reconnect: {{backoff: fixed, initial: 5s, max: 5s}}\n  \
+         messages: {{rate: 100/s, size: {MESSAGE_SIZE}}}\n{extra}",
+        server.addr
+    );
+    parse(&yaml, "send-limits.yaml").expect("a valid scenario")
+}
+
+#[test]
+fn send_buffer_from_the_scenario_file_reaches_the_clients() {
+    let default = run_scenario(never_read_scenario(&never_reads(), ""))
+        .report
+        .counters;
+    let small = run_scenario(never_read_scenario(
+        &never_reads(),
+        "  send_buffer: 64KiB\n",
+    ))
+    .report
+    .counters;
+    assert_eq!(default.connects, 5, "{default:?}");
+    assert_eq!(small.connects, 5, "{small:?}");
+    assert!(small.messages_dropped_backpressure > 0, "{small:?}");
+    // Both runs hold the same kernel buffers; only the client's own queue differs (1 MiB
+    // against 64 KiB, 15 messages of 64 KiB per connection).
+    assert!(
+        small.messages_sent + 5 * 8 <= default.messages_sent,
+        "64 KiB queue sent {} messages, the 1 MiB default {}",
+        small.messages_sent,
+        default.messages_sent
+    );
+}
+
+#[test]
+fn send_timeout_from_the_scenario_file_reaches_the_clients() {
+    let default = run_scenario(never_read_scenario(&never_reads(), ""))
+        .report
+        .counters;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let finished = run_scenario_in(
+        never_read_scenario(&never_reads(), "  send_timeout: 300ms\n"),
+        dir.path(),
+        wschaos::run::RunOptions::default(),
+    );
+    let short = &finished.report.counters;
+    // The 10 s default never fires in a 2 s run; 300 ms fires on every stuck connection.
+    assert_eq!(default.disconnects_send_timeout, 0, "{default:?}");
+    assert!(short.disconnects_send_timeout >= 1, "{short:?}");
+    assert_eq!(
+        short.disconnects(),
+        short.disconnects_send_timeout,
+        "{short:?}"
+    );
+
+    // The cause reaches the report files: its row in summary.md, the chart legend and the
+    // counters of report.html, and the per-second timeline of report.json.
+    let n = short.disconnects_send_timeout;
+    let read = |name: &str| std::fs::read_to_string(finished.dir.join(name)).expect(name);
+    let markdown = read("summary.md");
+    assert!(
+        markdown.contains(&format!(
+            "| send timeout (the socket took no bytes) | {n} |"
+        )),
+        "{markdown}"
+    );
+    let html = read("report.html");
+    assert!(html.contains(">send timeout</text>"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "<tr><td>disconnects_send_timeout</td><td>{n}</td></tr>"
+        )),
+        "{html}"
+    );
+    let per_second: u64 = finished
+        .report
+        .timeline
+        .iter()
+        .filter_map(|p| p.disconnects_by_cause.count("disconnects_send_timeout"))
+        .sum();
+    assert_eq!(per_second, n);
+}

@@ -12,20 +12,18 @@ use super::svg::{
     open_chart, tick_us, time_axis, y_scale,
 };
 use crate::report::summary::human_us;
-use crate::report::{HistogramSummary, Report, TimelinePoint};
+use crate::report::{
+    CAUSE_COUNT, DISCONNECT_CAUSES, DisconnectsByCause, HistogramSummary, Report, TimelinePoint,
+};
 
 /// Most bars a per-second chart draws; longer runs are summed into wider buckets.
 const MAX_BARS: usize = 300;
 /// Bins per decade in the distribution charts.
 const BINS_PER_DECADE: f64 = 10.0;
 
-const CAUSES: [(&str, &str); 6] = [
-    ("heartbeat timeout", "#9467bd"),
-    ("close frame", "#8c564b"),
-    ("I/O error", "#e377c2"),
-    ("protocol error", "#7f7f7f"),
-    ("server gone", "#ff7f0e"),
-    ("dropped", "#bcbd22"),
+/// The bar colour of each disconnect cause, in `DISCONNECT_CAUSES` order.
+const CAUSE_COLORS: [&str; CAUSE_COUNT] = [
+    "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#ff7f0e", "#bcbd22", "#d62728",
 ];
 
 pub(super) fn connected(report: &Report, end_s: f64) -> String {
@@ -125,27 +123,18 @@ pub(super) fn rtt(report: &Report, end_s: f64) -> String {
 pub(super) fn events(report: &Report, end_s: f64) -> String {
     let bucket = report.timeline.len().div_ceil(MAX_BARS).max(1);
     // Per bucket: its end time, disconnects per cause, reconnects.
-    let buckets: Vec<(f64, [u64; 6], u64)> = report
+    let buckets: Vec<(f64, [u64; CAUSE_COUNT], u64)> = report
         .timeline
         .chunks(bucket)
         .map(|chunk| {
-            let mut causes = [0u64; 6];
+            let mut causes = DisconnectsByCause::default();
             let mut reconnects = 0;
             for p in chunk {
-                for (sum, n) in causes.iter_mut().zip([
-                    p.disconnects_heartbeat_timeout,
-                    p.disconnects_close_frame,
-                    p.disconnects_io_error,
-                    p.disconnects_protocol_error,
-                    p.disconnects_server_gone,
-                    p.disconnects_dropped,
-                ]) {
-                    *sum += n;
-                }
+                causes.add(&p.disconnects_by_cause);
                 reconnects += p.reconnects;
             }
             let end = chunk.last().map_or(0.0, |p| p.t_s);
-            (end, causes, reconnects)
+            (end, causes.0, reconnects)
         })
         .collect();
     let max = buckets
@@ -171,7 +160,7 @@ pub(super) fn events(report: &Report, end_s: f64) -> String {
         let width = (frame.x(*end) - x1 - 1.0).max(1.0);
         previous_end = *end;
         let mut stacked = 0.0;
-        for (n, (_, color)) in causes.iter().zip(CAUSES) {
+        for (n, color) in causes.iter().zip(CAUSE_COLORS) {
             if *n == 0 {
                 continue;
             }
@@ -194,11 +183,12 @@ pub(super) fn events(report: &Report, end_s: f64) -> String {
         no_data(&mut out, "no connection was lost");
     }
     time_axis(&mut out, &frame);
-    let mut entries: Vec<(&str, &str)> = CAUSES
+    let mut entries: Vec<(&str, &str)> = DISCONNECT_CAUSES
         .iter()
+        .zip(CAUSE_COLORS)
         .enumerate()
         .filter(|(i, _)| buckets.iter().any(|(_, causes, _)| causes[*i] > 0))
-        .map(|(_, c)| *c)
+        .map(|(_, (cause, color))| (cause.short, color))
         .collect();
     entries.push(("reconnects", "#17becf"));
     legend(&mut out, &entries);

@@ -171,8 +171,50 @@ fn cases() -> Vec<Case> {
             (5, 18),
             exactly(
                 "target.headers.X-A: expected a header value without line breaks or control \
-                 characters, found \"a\\r\\nEvil: 1\"",
+                 characters, found '\\r' at character 2 (the value is not shown: it may be a \
+                 secret)",
             ),
+        ),
+        // A header line pasted as a name: the error points at the first bad character and
+        // quotes nothing of the name, which holds the value.
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  headers: {\"Authorization: Bearer s3cret\": x}\n",
+            ),
+            (5, 13),
+            exactly(
+                "target.headers: expected a header name made of letters, digits and \
+                 !#$%&'*+-.^_`|~, found ':' at character 14 (the name is not shown: it may hold a \
+                 pasted header value)",
+            ),
+        ),
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  headers: {\"\": x}\n",
+            ),
+            (5, 13),
+            exactly(
+                "target.headers: expected a header name made of letters, digits and \
+                 !#$%&'*+-.^_`|~, found nothing (the name is not shown: it may hold a pasted \
+                 header value)",
+            ),
+        ),
+        // Credentials in the URL are not echoed back, whatever else is wrong with it.
+        case(
+            replacing("url: embedded", "url: \"ws://u:s3cret@h/#frag\""),
+            (4, 8),
+            exactly(
+                "target.url: expected embedded or ws://host[:port][/path][?query] without \
+                 user:password@ (send credentials with target.headers; the URL is not shown: it \
+                 holds them)",
+            ),
+        ),
+        case(
+            replacing("url: embedded", "url: \"u:s3cret@h\""),
+            (4, 8),
+            Says::Contains("the URL is not shown"),
         ),
         case(
             replacing(
@@ -275,6 +317,27 @@ fn cases() -> Vec<Case> {
                 "clients.messages.size: expected a whole number of bytes from 16 to 1048576, \
                  found 8",
             ),
+        ),
+        case(
+            with("  send_buffer: 64KB\n"),
+            (7, 16),
+            exactly(
+                "clients.send_buffer: expected a whole number of bytes, or of KiB, MiB or GiB \
+                 (like 65536, 64KiB or 1MiB), found \"64KB\"",
+            ),
+        ),
+        case(
+            with("  send_timeout: 0s\n"),
+            (7, 17),
+            exactly(
+                "clients.send_timeout: expected a duration greater than zero like 500ms, 5s or \
+                 2m, found \"0s\"",
+            ),
+        ),
+        case(
+            with("  send_timeout: 10\n"),
+            (7, 17),
+            Says::StartsWith("clients.send_timeout: expected a duration greater than zero"),
         ),
         // The kernel's keepalive limits: past them every connect would fail with EINVAL.
         case(
@@ -427,7 +490,6 @@ fn cases() -> Vec<Case> {
         "ws://h:0/",
         "ws://h:70000/",
         "ws://h:/",
-        "ws://u@h/",
         "ws://h/#frag",
         "ws://h/a b",
         "ws://[nope]/",
@@ -439,6 +501,24 @@ fn cases() -> Vec<Case> {
             replacing("url: embedded", &format!("url: \"{bad}\"")),
             (4, 8),
             Says::Between("target.url: expected ", format!("found {bad:?}")),
+        ));
+    }
+    for bad in ["1023", "0", "0KiB", "2GiB", "1073741825"] {
+        cases.push(case(
+            with(&format!("  send_buffer: {bad}\n")),
+            (7, 16),
+            exactly(format!(
+                "clients.send_buffer: expected a size from 1KiB to 1GiB, found {bad:?}"
+            )),
+        ));
+    }
+    for bad in ["1.5MiB", "-1", "1 TiB", "lots", "\"\""] {
+        cases.push(case(
+            with(&format!("  send_buffer: {bad}\n")),
+            (7, 16),
+            Says::StartsWith(
+                "clients.send_buffer: expected a whole number of bytes, or of KiB, MiB or GiB",
+            ),
         ));
     }
     for count in ["0", "1000001"] {

@@ -94,6 +94,8 @@ fn full_scenario_parses_into_the_model() {
                 size: 64,
             }),
             tcp_keepalive: None,
+            send_buffer_bytes: crate::client::DEFAULT_SEND_BUFFER,
+            send_timeout: crate::client::DEFAULT_SEND_TIMEOUT,
             source_ips: vec![],
         },
         faults: vec![
@@ -155,6 +157,8 @@ fn defaults() {
             },
             messages: None,
             tcp_keepalive: None,
+            send_buffer_bytes: crate::client::DEFAULT_SEND_BUFFER,
+            send_timeout: crate::client::DEFAULT_SEND_TIMEOUT,
             source_ips: vec![],
         }
     );
@@ -512,4 +516,20 @@ fn shipped_scenarios_parse() {
         "expected basic.yaml and flaky.yaml in {}",
         dir.display()
     );
+}
+
+#[test]
+fn send_limits_parse_in_bytes_or_binary_units() {
+    let s = ok(&with("  send_buffer: 64KiB\n  send_timeout: 2s\n"));
+    assert_eq!(s.clients.send_buffer_bytes, 64 * 1024);
+    assert_eq!(s.clients.send_timeout, secs(2));
+    for (written, bytes) in [
+        ("1024", 1024),
+        ("\"1 MiB\"", 1 << 20),
+        ("1GiB", 1 << 30),
+        ("4096", 4096),
+    ] {
+        let s = ok(&with(&format!("  send_buffer: {written}\n")));
+        assert_eq!(s.clients.send_buffer_bytes, bytes, "{written}");
+    }
 }

@@ -1,5 +1,5 @@
-//! `clients:` checks: count, ramp, connect timeout, heartbeat, reconnect policy, messages, TCP
-//! keepalive and source addresses.
+//! `clients:` checks: count, ramp, connect timeout, heartbeat, reconnect policy, messages, send
+//! limits, TCP keepalive and source addresses.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use crate::scenario::raw::{
     RawBackoff, RawClients, RawHeartbeat, RawHeartbeatMode, RawJitter, RawKeepalive, RawMessages,
     RawReconnect, RawResetOn,
 };
-use crate::scenario::value::{Dur, MAX_DURATION, PositiveDur, quoted};
+use crate::scenario::value::{ByteSize, Dur, MAX_DURATION, PositiveDur, quoted};
 use serde_saphyr::Spanned;
 
 /// Most clients a scenario may ask for.
@@ -23,6 +23,10 @@ const MAX_CLIENTS: u64 = 1_000_000;
 const MESSAGE_SIZE: std::ops::RangeInclusive<u64> = 16..=1_048_576;
 /// Highest open-loop message rate per client, in messages per second.
 const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
+
+/// Smallest and largest per-connection send queue: below 1 KiB most messages would be dropped
+/// at once, above 1 GiB a few thousand stalled connections could take all the memory.
+const SEND_BUFFER_BYTES: std::ops::RangeInclusive<usize> = 1 << 10..=1 << 30;
 
 /// TCP keepalive idle time and probe interval the kernel accepts, in whole seconds (Linux
 /// MAX_TCP_KEEPIDLE and MAX_TCP_KEEPINTVL).
@@ -61,7 +65,7 @@ impl Validator<'_> {
         };
 
         let ramp = self
-            .optional_duration(raw.ramp.as_ref(), "clients.ramp", Dur(DEFAULT_RAMP))?
+            .optional_value(raw.ramp.as_ref(), "clients.ramp", Dur(DEFAULT_RAMP))?
             .0;
         if let Some(r) = &raw.ramp
             && ramp >= duration
@@ -78,10 +82,19 @@ impl Validator<'_> {
         }
 
         let connect_timeout = self
-            .optional_duration(
+            .optional_value(
                 raw.connect_timeout.as_ref(),
                 "clients.connect_timeout",
                 PositiveDur(DEFAULT_CONNECT_TIMEOUT),
+            )?
+            .0;
+
+        let send_buffer_bytes = self.send_buffer(raw.send_buffer.as_ref())?;
+        let send_timeout = self
+            .optional_value(
+                raw.send_timeout.as_ref(),
+                "clients.send_timeout",
+                PositiveDur(crate::client::DEFAULT_SEND_TIMEOUT),
             )?
             .0;
 
@@ -112,8 +125,30 @@ impl Validator<'_> {
             reconnect,
             messages,
             tcp_keepalive,
+            send_buffer_bytes,
+            send_timeout,
             source_ips,
         })
+    }
+
+    /// `clients.send_buffer`, in bytes: the client's default when absent.
+    fn send_buffer(&self, value: Option<&Spanned<String>>) -> Result<usize, ScenarioError> {
+        let Some(value) = value else {
+            return Ok(crate::client::DEFAULT_SEND_BUFFER);
+        };
+        let path = "clients.send_buffer";
+        let ByteSize(bytes) = self.value(value, path)?;
+        match usize::try_from(bytes) {
+            Ok(bytes) if SEND_BUFFER_BYTES.contains(&bytes) => Ok(bytes),
+            _ => Err(self.error(
+                value,
+                path,
+                format!(
+                    "expected a size from 1KiB to 1GiB, found {}",
+                    quoted(&value.value)
+                ),
+            )),
+        }
     }
 
     /// The kernel takes keepalive times in whole seconds and refuses values past its limits
@@ -122,7 +157,7 @@ impl Validator<'_> {
         let path = "clients.tcp_keepalive";
         let seconds = |value: &Spanned<String>, key: &str, option: &str| {
             let path = format!("{path}.{key}");
-            let d = self.duration::<PositiveDur>(value, &path)?.0;
+            let d = self.value::<PositiveDur>(value, &path)?.0;
             if d.subsec_nanos() != 0 || !KEEPALIVE_SECONDS.contains(&d.as_secs()) {
                 return Err(self.error(
                     value,
@@ -201,14 +236,14 @@ impl Validator<'_> {
         };
 
         let interval = self
-            .optional_duration(
+            .optional_value(
                 raw.interval.as_ref(),
                 "clients.heartbeat.interval",
                 PositiveDur(DEFAULT_HEARTBEAT_INTERVAL),
             )?
             .0;
         let timeout = self
-            .optional_duration(
+            .optional_value(
                 raw.timeout.as_ref(),
                 "clients.heartbeat.timeout",
                 PositiveDur(DEFAULT_HEARTBEAT_TIMEOUT),
@@ -254,14 +289,14 @@ impl Validator<'_> {
             Some(RawBackoff::Decorrelated) => BackoffPolicy::Decorrelated,
         };
         let initial = self
-            .optional_duration(
+            .optional_value(
                 raw.initial.as_ref(),
                 "clients.reconnect.initial",
                 PositiveDur(DEFAULT_RECONNECT_INITIAL),
             )?
             .0;
         let max = self
-            .optional_duration(
+            .optional_value(
                 raw.max.as_ref(),
                 "clients.reconnect.max",
                 PositiveDur(DEFAULT_RECONNECT_MAX),

@@ -79,7 +79,7 @@ impl Validator<'_> {
         let fields = &raw.value.fields;
         let path = format!("faults[{index}]");
         let key = |k: &str| format!("{path}.{k}");
-        let at = self.duration::<Dur>(at_text, &key("at"))?.0;
+        let at = self.value::<Dur>(at_text, &key("at"))?.0;
         if at >= duration {
             let what = if at == duration {
                 format!(

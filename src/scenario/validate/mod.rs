@@ -106,20 +106,20 @@ impl Validator<'_> {
         self.message_at(&invalid.at, invalid.to_string())
     }
 
-    /// The checked value of a scenario string (a duration, mostly).
-    fn duration<T: Value>(&self, value: &Spanned<String>, path: &str) -> Result<T, ScenarioError> {
+    /// The checked value of a scenario string (a duration, a byte size, ...).
+    fn value<T: Value>(&self, value: &Spanned<String>, path: &str) -> Result<T, ScenarioError> {
         T::check(&Written::spanned(value, path)).map_err(|e| self.invalid(e))
     }
 
     /// The checked value of an optional key, or `default` when it is absent.
-    fn optional_duration<T: Value>(
+    fn optional_value<T: Value>(
         &self,
         value: Option<&Spanned<String>>,
         path: &str,
         default: T,
     ) -> Result<T, ScenarioError> {
         match value {
-            Some(v) => self.duration(v, path),
+            Some(v) => self.value(v, path),
             None => Ok(default),
         }
     }
@@ -131,7 +131,7 @@ impl Validator<'_> {
             self.fault_shape(index, fault)?;
         }
         let name = self.name(&raw.name)?;
-        let duration = self.duration::<PositiveDur>(&raw.duration, "duration")?.0;
+        let duration = self.value::<PositiveDur>(&raw.duration, "duration")?.0;
         let target = self.target(raw.target)?;
         let clients = self.clients(raw.clients, duration, &raw.duration.value)?;
 

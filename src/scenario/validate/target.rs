@@ -8,7 +8,7 @@ use crate::scenario::ScenarioError;
 use crate::scenario::model::{Target, TargetCommand, TargetUrl};
 use crate::scenario::raw::{RawCommand, RawTarget};
 use crate::scenario::url::parse_url;
-use crate::scenario::value::quoted;
+use crate::scenario::value::{first_offending, quoted};
 
 impl Validator<'_> {
     pub(super) fn target(&self, raw: RawTarget) -> Result<Target, ScenarioError> {
@@ -22,8 +22,9 @@ impl Validator<'_> {
                     &name,
                     "target.headers",
                     format!(
-                        "expected a header name made of letters, digits and !#$%&'*+-.^_`|~, found {}",
-                        quoted(&name.value)
+                        "expected a header name made of letters, digits and !#$%&'*+-.^_`|~, \
+                         found {} (the name is not shown: it may hold a pasted header value)",
+                        first_offending(&name.value, |c| !is_token_char(c))
                     ),
                 ));
             }
@@ -56,8 +57,8 @@ impl Validator<'_> {
                     &path,
                     format!(
                         "expected a header value without line breaks or control characters, \
-                         found {}",
-                        quoted(&value.value)
+                         found {} (the value is not shown: it may be a secret)",
+                        first_offending(&value.value, breaks_header_value)
                     ),
                 ));
             }
@@ -126,4 +127,16 @@ impl Validator<'_> {
             command,
         })
     }
+}
+
+/// An HTTP token character (RFC 9110), what `HeaderName` accepts: used only to point at the
+/// first bad character once the parser has refused a name.
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// A character `HeaderValue` refuses: a control character other than tab, or DEL. Bytes from
+/// 0x80 up are allowed there, so non-ASCII text is not a fault.
+fn breaks_header_value(c: char) -> bool {
+    (c < ' ' && c != '\t') || c == '\u{7f}'
 }
