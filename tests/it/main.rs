@@ -23,6 +23,7 @@ mod proxy;
 mod proxy_cli;
 mod reconnect;
 mod report_files;
+mod security;
 mod serve_procs;
 mod shards;
 mod source_ips;

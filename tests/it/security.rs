@@ -1,7 +1,6 @@
 //! Security defaults of the real binary: `serve` and `proxy` listen on loopback unless told
 //! otherwise and warn on stderr when they are not; secret header values (and credentials in a
 //! URL) never reach stdout, stderr at any log level, report files or target logs.
-mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -13,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::*;
+use crate::common::*;
 use wschaos::cli::{Cli, Command};
 
 /// The secret parts of the scenario's header values.
