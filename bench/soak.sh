@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Soak: CLIENTS clients for MINUTES minutes with a fault every MINUTES/12 minutes, every fault kind
+# in turn, while the resident memory of the tool (with its in-process chaos proxy) and of a
+# standalone `wschaos proxy` in front of the target is sampled every 10 s from /proc.
+#
+#   clients -> wschaos run (in-process proxy: faults) -> wschaos proxy (no faults) -> wschaos serve
+#
+# Prints one row per twelfth of the run and, for each process, the spread of its RSS after the first twelfth
+# of the run (the first fault) around the median of that stretch: flat memory stays within +-5%.
+#
+# Usage: bench/soak.sh [CLIENTS=5000] [MINUTES=60]      (a short trial: bench/soak.sh 500 6)
+# Everything runs on 127.0.0.1 and stops by itself after MINUTES (+ the report).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+clients=${1:-5000}
+minutes=${2:-60}
+# WSCHAOS_BIN runs another build (a copy, so a rebuild during the hour does not swap it).
+if [ -n "${WSCHAOS_BIN:-}" ]; then
+  bin=$WSCHAOS_BIN
+else
+  cargo build --release --quiet --bin wschaos
+  bin="${CARGO_TARGET_DIR:-target}/release/wschaos"
+fi
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+server_port=$(free_port)
+
+# The standalone proxy relays to the target's port; the run starts and kills the target itself.
+"$bin" proxy --listen 127.0.0.1:0 --upstream "ws://127.0.0.1:$server_port" >"$tmp/proxy.out" 2>&1 &
+proxy_pid=$!
+pids+=("$proxy_pid")
+for _ in $(seq 50); do [ -s "$tmp/proxy.out" ] && break; sleep 0.1; done
+proxy_addr=$(head -n1 "$tmp/proxy.out")
+
+step_s=$((minutes * 60 / 12))
+window_s=$((step_s / 5))
+kinds=(server_kill drop delay_pongs stop_acking partition latency bandwidth frame_loss idle_timeout server_kill drop)
+{
+  cat <<EOF
+name: soak-bench
+seed: 11
+duration: ${minutes}m
+target:
+  url: "ws://$proxy_addr/"
+  command: ["$bin", "serve", "--port", "$server_port"]
+clients:
+  count: $clients
+  ramp: 30s
+  heartbeat: {mode: text, payload: "Heartbeat", ack: "Heartbeat", interval: 5s, timeout: 10s}
+  reconnect: {backoff: exponential, initial: 500ms, max: 10s, jitter: full}
+  messages: {rate: 6/m, size: 64}
+  source_ips: [127.0.0.2, 127.0.0.3]
+faults:
+EOF
+  at=$step_s
+  for kind in "${kinds[@]}"; do
+    case $kind in
+      server_kill) echo "  - {kind: server_kill, at: ${at}s, downtime: 5s}" ;;
+      drop) echo "  - {kind: drop, at: ${at}s, fraction: 0.1, mode: reset}" ;;
+      delay_pongs) echo "  - {kind: delay_pongs, at: ${at}s, duration: ${window_s}s, delay: 1s, jitter: 200ms, fraction: 0.2}" ;;
+      stop_acking) echo "  - {kind: stop_acking, at: ${at}s, duration: ${window_s}s, fraction: 0.05}" ;;
+      partition) echo "  - {kind: partition, at: ${at}s, duration: ${window_s}s, fraction: 0.05}" ;;
+      latency) echo "  - {kind: latency, at: ${at}s, duration: ${window_s}s, latency: 100ms, jitter: 20ms, fraction: 0.2}" ;;
+      bandwidth) echo "  - {kind: bandwidth, at: ${at}s, duration: ${window_s}s, bytes_per_s: 2000, fraction: 0.1}" ;;
+      frame_loss) echo "  - {kind: frame_loss, at: ${at}s, duration: ${window_s}s, probability: 0.2, direction: downstream, fraction: 0.1}" ;;
+      idle_timeout) echo "  - {kind: idle_timeout, at: ${at}s, duration: ${window_s}s, idle: 3s, fraction: 0.1}" ;;
+    esac
+    at=$((at + step_s))
+  done
+} >"$tmp/soak.yaml"
+
+"$bin" run "$tmp/soak.yaml" --out "$tmp/report" --quiet >"$tmp/run.out" 2>&1 &
+tool_pid=$!
+pids+=("$tool_pid")
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+samples="$tmp/rss.tsv"
+start=$(date +%s)
+while kill -0 "$tool_pid" 2>/dev/null; do
+  now=$(( $(date +%s) - start ))
+  printf '%s\t%s\t%s\n' "$now" "$(rss_kib "$tool_pid")" "$(rss_kib "$proxy_pid")" >>"$samples"
+  sleep 10
+done
+wait "$tool_pid" && status=0 || status=$?
+
+echo "Soak: $clients clients, $minutes min, a fault every $((step_s / 60))m$((step_s % 60))s" \
+  "(${kinds[*]}); command: bench/soak.sh $clients $minutes"
+echo "run exit code $status; $(grep -m1 -E 'connected|clients' "$tmp/run.out" || true)"
+python3 - "$samples" "$step_s" "$tmp/report/report.json" <<'PY'
+import json, statistics, sys
+rows = [tuple(int(x) for x in line.split()) for line in open(sys.argv[1]) if line.strip()]
+settle = int(sys.argv[2])
+print(f"{'min':>4} {'tool RSS MiB':>12} {'proxy RSS MiB':>13}")
+# One row per twelfth of the run (every 5 minutes of an hour), from the sample nearest to it.
+step = max(60, settle)
+shown = set()
+for t, tool, proxy in rows:
+    if t // step not in shown:
+        shown.add(t // step)
+        print(f"{t / 60:>4.0f} {tool / 1024:>12.1f} {proxy / 1024:>13.1f}")
+for name, col in (("tool", 1), ("proxy", 2)):
+    after = [r[col] for r in rows if r[0] >= settle and r[col] > 0]
+    if not after:
+        print(f"{name}: no samples after {settle}s")
+        continue
+    med = statistics.median(after)
+    lo, hi = min(after), max(after)
+    print(f"{name}: after {settle}s median {med / 1024:.1f} MiB, min {100 * (lo - med) / med:+.1f}%, "
+          f"max {100 * (hi - med) / med:+.1f}% ({len(after)} samples)")
+try:
+    report = json.load(open(sys.argv[3]))
+    c = report["counters"]
+    print(f"report: connected {c['clients_connected']}, reconnects {c['reconnects']}, gave up "
+          f"{c['gave_up']}, heartbeats acked {c['heartbeat_acks']}/{c['heartbeats_sent']}, "
+          f"faults {len(report['faults'])}")
+except (OSError, KeyError, ValueError) as err:
+    print(f"report: unreadable ({err})")
+PY
