@@ -19,7 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::control::{Applied, ProxyControl, add};
-use super::pump::{Activity, Pump, PumpError, Shared};
+use super::pump::{Activity, Pump, PumpError, Shared, later};
 use super::{AckMatcher, CLIENT_ID_HEADER, Direction};
 
 /// Longest request or response head accepted.
@@ -324,7 +324,7 @@ async fn watchdog(control: &ProxyControl, client: Option<u32>, wake: &Notify, ac
         };
         let now = Instant::now();
         let started = *since.get_or_insert(now);
-        let deadline = activity.last().max(started) + idle;
+        let deadline = later(activity.last().max(started), idle);
         if deadline <= now {
             return;
         }

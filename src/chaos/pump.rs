@@ -30,6 +30,17 @@ const MAX_QUEUED: usize = 1 << 20;
 /// Largest possible ack a pump waits for in full before deciding about it.
 const MAX_WHOLE: u64 = 64 * 1024;
 
+/// The furthest a fault can push a release time back: "never" for any run, yet small enough to
+/// add to an `Instant` without overflow, however many faults stack their delays.
+const NEVER: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
+/// `at + by`, with `by` clamped to [`NEVER`]: no delay a fault asks for can panic.
+pub(super) fn later(at: Instant, by: Duration) -> Instant {
+    // Thirty years past a monotonic clock's reading does not overflow; `at` is the fallback
+    // only if it somehow did.
+    at.checked_add(by.min(NEVER)).unwrap_or(at)
+}
+
 /// Why a direction stopped other than by a clean end of stream.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum PumpError {
@@ -368,12 +379,12 @@ impl<'a> Pump<'a> {
                 if !seg.last {
                     // Only a whole frame can be taken out of line.
                     if let Some(hold) = self.fate.hold.take() {
-                        self.fate.delay += hold;
+                        self.fate.delay = self.fate.delay.saturating_add(hold);
                     }
                 }
             }
             let fate = self.fate;
-            let ordered_release = now + fate.delay;
+            let ordered_release = later(now, fate.delay);
             let joins_run = !fate.drop && fate.hold.is_none() && ordered_release == run_release;
             if joins_run {
                 run += seg.len;
@@ -386,7 +397,7 @@ impl<'a> Pump<'a> {
             } else if let Some(hold) = fate.hold {
                 let bytes = self.buf.split_to(seg.len).freeze();
                 self.outbox
-                    .push(Lane::Held, bytes, ordered_release + hold, true);
+                    .push(Lane::Held, bytes, later(ordered_release, hold), true);
             } else {
                 run = seg.len;
                 run_end = seg.last;
@@ -478,6 +489,56 @@ mod tests {
         outbox.advance(Lane::Ordered, 4);
         assert!(outbox.is_empty());
         assert_eq!(outbox.queued, 0);
+    }
+
+    #[test]
+    fn stacked_delays_of_any_size_clamp_to_never_instead_of_panicking() {
+        use crate::chaos::toxics::{DelayAcks, Latency};
+        use crate::chaos::{ProxyFault, Victims};
+        use rand::SeedableRng;
+
+        let control = ProxyControl::new();
+        let latency = Latency {
+            direction: Direction::Both,
+            latency: Duration::MAX,
+            jitter: Duration::ZERO,
+        };
+        control.activate(0, ProxyFault::Latency(latency), Victims::All);
+        control.activate(1, ProxyFault::Latency(latency), Victims::All);
+        let delay = DelayAcks {
+            delay: Duration::MAX,
+            jitter: Duration::from_secs(1),
+        };
+        control.activate(2, ProxyFault::DelayAcks(delay), Victims::All);
+        let activity = Activity::new();
+        let shared = Shared {
+            control: &control,
+            client: None,
+            ack: &AckMatcher::Pong,
+            max_frame: 1 << 20,
+            activity: &activity,
+        };
+        let wake = Notify::new();
+        // A pong (an ack: held and delayed), a whole text frame, and the start of a long one.
+        let mut bytes = BytesMut::from(&[0x8A, 0x00, 0x81, 0x02, b'h', b'i'][..]);
+        bytes.extend_from_slice(&[0x82, 126, 0x10, 0x00, 1, 2, 3]);
+        let mut pump = Pump::new(
+            Direction::Downstream,
+            &shared,
+            &wake,
+            true,
+            BytesMut::new(),
+            SmallRng::seed_from_u64(1),
+        );
+        let now = Instant::now();
+        pump.refresh(now);
+        pump.buf = bytes;
+        pump.take_in(now).expect("frames within the limit");
+        let (_, release) = pump.outbox.next().expect("bytes queued");
+        assert!(release >= now + NEVER, "{:?}", release - now);
+        assert!(matches!(pump.step(now), Step::WaitUntil(_)));
+        assert_eq!(pump.outbox.queued, 13);
+        assert_eq!(later(now, Duration::MAX), now + NEVER);
     }
 
     #[test]
