@@ -29,7 +29,6 @@ const READ_SIZE: usize = 4 * 1024;
 const MAX_QUEUED: usize = 1 << 20;
 /// Largest possible ack a pump waits for in full before deciding about it.
 const MAX_WHOLE: u64 = 64 * 1024;
-
 /// The furthest a fault can push a release time back: "never" for any run, yet small enough to
 /// add to an `Instant` without overflow, however many faults stack their delays.
 const NEVER: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
@@ -48,6 +47,9 @@ pub(super) enum PumpError {
     Io(#[from] io::Error),
     #[error(transparent)]
     TooLarge(#[from] FrameTooLarge),
+    /// The peer took no byte for the whole send timeout while some were due.
+    #[error("the peer took no bytes for {0:?}")]
+    SendTimeout(Duration),
 }
 
 /// When the connection last carried a byte either way (shared by both pumps and the watchdog).
@@ -82,6 +84,8 @@ pub(super) struct Shared<'a> {
     pub client: Option<u32>,
     pub ack: &'a AckMatcher,
     pub max_frame: u64,
+    /// How long a direction may have bytes due that its peer does not take.
+    pub send_timeout: Duration,
     pub activity: &'a Activity,
 }
 
@@ -214,6 +218,8 @@ pub(super) struct Pump<'a> {
     /// The fate of the frame whose bytes are arriving.
     fate: Fate,
     counts: Counts,
+    /// Since when bytes have been due but the socket took none (None while it takes them).
+    stalled_since: Option<Instant>,
 }
 
 impl<'a> Pump<'a> {
@@ -238,6 +244,7 @@ impl<'a> Pump<'a> {
             rng,
             fate: Fate::default(),
             counts: Counts::default(),
+            stalled_since: None,
         }
     }
 
@@ -257,6 +264,8 @@ impl<'a> Pump<'a> {
             let now = Instant::now();
             self.refresh(now);
             if self.applied.paused() {
+                // A partition holds bytes on purpose: that is no stall.
+                self.stalled_since = None;
                 self.wake.notified().await;
                 continue;
             }
@@ -266,6 +275,19 @@ impl<'a> Pump<'a> {
                 return Ok(());
             }
             let step = self.step(now);
+            // Bytes still due after `write_due`: the socket is full. A peer that takes nothing
+            // for the send timeout (it never reads, or it is gone and its FIN cannot be seen
+            // behind the bytes that wait) ends the connection.
+            let stuck_at = match step {
+                Step::Write(..) => {
+                    let since = *self.stalled_since.get_or_insert(now);
+                    Some(later(since, self.shared.send_timeout))
+                }
+                _ => {
+                    self.stalled_since = None;
+                    None
+                }
+            };
             let read = !eof && self.outbox.queued < MAX_QUEUED;
             if read && self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
                 // Once the bytes read before have been written, this reuses the same memory.
@@ -298,6 +320,9 @@ impl<'a> Pump<'a> {
                     }
                 }
                 () = sleep_until(due.unwrap_or(now)), if due.is_some() => {}
+                () = sleep_until(stuck_at.unwrap_or(now)), if stuck_at.is_some() => {
+                    return Err(PumpError::SendTimeout(self.shared.send_timeout));
+                }
             }
         }
     }
@@ -316,6 +341,7 @@ impl<'a> Pump<'a> {
     }
 
     fn wrote(&mut self, lane: Lane, written: usize, now: Instant) {
+        self.stalled_since = None;
         self.outbox.advance(lane, written);
         if let Some(bucket) = &mut self.bucket {
             bucket.spend(written);
@@ -516,6 +542,7 @@ mod tests {
             client: None,
             ack: &AckMatcher::Pong,
             max_frame: 1 << 20,
+            send_timeout: Duration::from_secs(10),
             activity: &activity,
         };
         let wake = Notify::new();
