@@ -26,7 +26,7 @@ const LATE_BY_AT_MOST: Duration = Duration::from_secs(3);
 /// it within a second.
 const MEMORY_BOUND: u64 = 256 << 20;
 /// Cases run at once by `each`.
-const AT_ONCE: usize = 6;
+const AT_ONCE: usize = 4;
 
 /// Runs `check` on every case, `AT_ONCE` at a time; a failure in any fails the test.
 fn each<T: Copy + Send + Sync>(cases: &[T], check: impl Fn(T) + Sync) {
