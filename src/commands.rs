@@ -361,6 +361,7 @@ fn proxy(
             ack,
             max_frame,
             seed,
+            send_timeout: crate::chaos::proxy::DEFAULT_SEND_TIMEOUT,
         };
         let proxy = crate::chaos::spawn(listen, config, control.clone())
             .map_err(|err| Error::Proxy(format!("cannot listen on {listen}: {err}")))?;

@@ -196,6 +196,8 @@ pub struct ProxyStats {
     /// Connections closed by an idle timeout.
     pub idle_cuts: u64,
     pub upstream_connect_failures: u64,
+    /// Connections closed because one side took no bytes for the send timeout.
+    pub send_timeouts: u64,
 }
 
 /// The live counters behind [`ProxyStats`].
@@ -213,6 +215,7 @@ pub(super) struct Counters {
     pub bad_responses: AtomicU64,
     pub idle_cuts: AtomicU64,
     pub upstream_connect_failures: AtomicU64,
+    pub send_timeouts: AtomicU64,
 }
 
 /// Adds `n` to a counter (skipping the atomic when there is nothing to add).
@@ -238,6 +241,7 @@ impl Counters {
             bad_responses: get(&self.bad_responses),
             idle_cuts: get(&self.idle_cuts),
             upstream_connect_failures: get(&self.upstream_connect_failures),
+            send_timeouts: get(&self.send_timeouts),
         }
     }
 }

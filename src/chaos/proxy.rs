@@ -2,7 +2,8 @@
 //! `X-Wschaos-Client` id), forwards it and the server's answer untouched, then walks WebSocket
 //! frames both ways so faults can act on single frames (`pump.rs`), while `ProxyControl` switches
 //! faults on and off. A refused upgrade is piped as raw bytes. An end of stream on one side is
-//! passed on as a FIN, so a server dying behind the proxy looks the same to its clients.
+//! passed on as a FIN, so a server dying behind the proxy looks the same to its clients. A side
+//! that takes no bytes for `send_timeout` while some wait for it closes the whole connection.
 
 use std::io;
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::control::{Applied, ProxyControl, add};
-use super::pump::{Activity, Pump, PumpError, Shared};
+use super::pump::{Activity, Pump, PumpError, Shared, later};
 use super::{AckMatcher, CLIENT_ID_HEADER, Direction};
 
 /// Longest request or response head accepted.
@@ -28,6 +29,8 @@ const MAX_HEAD: usize = 16 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default limit on a frame's declared payload.
 pub const DEFAULT_MAX_FRAME: u64 = 16 * 1024 * 1024;
+/// Default for how long one direction may have bytes waiting that its peer does not take.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a client gets when the upstream cannot be reached.
 const BAD_GATEWAY: &[u8] =
     b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
@@ -42,16 +45,20 @@ pub struct ProxyConfig {
     pub max_frame: u64,
     /// Seeds the jitter and loss draws (connection `n` draws from `seed` and `n`).
     pub seed: u64,
+    /// A direction whose peer takes no bytes for this long while some are due closes the
+    /// connection, both sides (a peer that never reads, or one that left while it was full).
+    pub send_timeout: Duration,
 }
 
 impl ProxyConfig {
-    /// Pongs are acks, frames up to 16 MiB, seed 0.
+    /// Pongs are acks, frames up to 16 MiB, seed 0, a 10 s send timeout.
     pub fn new(upstream: SocketAddr) -> Self {
         Self {
             upstream,
             ack: AckMatcher::Pong,
             max_frame: DEFAULT_MAX_FRAME,
             seed: 0,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
         }
     }
 }
@@ -163,6 +170,7 @@ async fn handle(
         ConnError::BadResponse(_) => &counters.bad_responses,
         ConnError::Connect(_) => &counters.upstream_connect_failures,
         ConnError::Pump(PumpError::TooLarge(_)) => &counters.oversized_frames,
+        ConnError::Pump(PumpError::SendTimeout(_)) => &counters.send_timeouts,
         // Resets and broken pipes: the peers' doing (a server kill, a client drop).
         ConnError::Pump(PumpError::Io(_)) => return,
     };
@@ -214,6 +222,7 @@ async fn connection(
         client: client_id,
         ack: &config.ack,
         max_frame: config.max_frame,
+        send_timeout: config.send_timeout,
         activity: &activity,
     };
     let seed = config.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -324,7 +333,7 @@ async fn watchdog(control: &ProxyControl, client: Option<u32>, wake: &Notify, ac
         };
         let now = Instant::now();
         let started = *since.get_or_insert(now);
-        let deadline = activity.last().max(started) + idle;
+        let deadline = later(activity.last().max(started), idle);
         if deadline <= now {
             return;
         }

@@ -29,6 +29,16 @@ const READ_SIZE: usize = 4 * 1024;
 const MAX_QUEUED: usize = 1 << 20;
 /// Largest possible ack a pump waits for in full before deciding about it.
 const MAX_WHOLE: u64 = 64 * 1024;
+/// The furthest a fault can push a release time back: "never" for any run, yet small enough to
+/// add to an `Instant` without overflow, however many faults stack their delays.
+const NEVER: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
+/// `at + by`, with `by` clamped to [`NEVER`]: no delay a fault asks for can panic.
+pub(super) fn later(at: Instant, by: Duration) -> Instant {
+    // Thirty years past a monotonic clock's reading does not overflow; `at` is the fallback
+    // only if it somehow did.
+    at.checked_add(by.min(NEVER)).unwrap_or(at)
+}
 
 /// Why a direction stopped other than by a clean end of stream.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +47,9 @@ pub(super) enum PumpError {
     Io(#[from] io::Error),
     #[error(transparent)]
     TooLarge(#[from] FrameTooLarge),
+    /// The peer took no byte for the whole send timeout while some were due.
+    #[error("the peer took no bytes for {0:?}")]
+    SendTimeout(Duration),
 }
 
 /// When the connection last carried a byte either way (shared by both pumps and the watchdog).
@@ -71,6 +84,8 @@ pub(super) struct Shared<'a> {
     pub client: Option<u32>,
     pub ack: &'a AckMatcher,
     pub max_frame: u64,
+    /// How long a direction may have bytes due that its peer does not take.
+    pub send_timeout: Duration,
     pub activity: &'a Activity,
 }
 
@@ -203,6 +218,8 @@ pub(super) struct Pump<'a> {
     /// The fate of the frame whose bytes are arriving.
     fate: Fate,
     counts: Counts,
+    /// Since when bytes have been due but the socket took none (None while it takes them).
+    stalled_since: Option<Instant>,
 }
 
 impl<'a> Pump<'a> {
@@ -227,6 +244,7 @@ impl<'a> Pump<'a> {
             rng,
             fate: Fate::default(),
             counts: Counts::default(),
+            stalled_since: None,
         }
     }
 
@@ -246,6 +264,8 @@ impl<'a> Pump<'a> {
             let now = Instant::now();
             self.refresh(now);
             if self.applied.paused() {
+                // A partition holds bytes on purpose: that is no stall.
+                self.stalled_since = None;
                 self.wake.notified().await;
                 continue;
             }
@@ -255,6 +275,19 @@ impl<'a> Pump<'a> {
                 return Ok(());
             }
             let step = self.step(now);
+            // Bytes still due after `write_due`: the socket is full. A peer that takes nothing
+            // for the send timeout (it never reads, or it is gone and its FIN cannot be seen
+            // behind the bytes that wait) ends the connection.
+            let stuck_at = match step {
+                Step::Write(..) => {
+                    let since = *self.stalled_since.get_or_insert(now);
+                    Some(later(since, self.shared.send_timeout))
+                }
+                _ => {
+                    self.stalled_since = None;
+                    None
+                }
+            };
             let read = !eof && self.outbox.queued < MAX_QUEUED;
             if read && self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
                 // Once the bytes read before have been written, this reuses the same memory.
@@ -287,6 +320,9 @@ impl<'a> Pump<'a> {
                     }
                 }
                 () = sleep_until(due.unwrap_or(now)), if due.is_some() => {}
+                () = sleep_until(stuck_at.unwrap_or(now)), if stuck_at.is_some() => {
+                    return Err(PumpError::SendTimeout(self.shared.send_timeout));
+                }
             }
         }
     }
@@ -305,6 +341,7 @@ impl<'a> Pump<'a> {
     }
 
     fn wrote(&mut self, lane: Lane, written: usize, now: Instant) {
+        self.stalled_since = None;
         self.outbox.advance(lane, written);
         if let Some(bucket) = &mut self.bucket {
             bucket.spend(written);
@@ -368,12 +405,12 @@ impl<'a> Pump<'a> {
                 if !seg.last {
                     // Only a whole frame can be taken out of line.
                     if let Some(hold) = self.fate.hold.take() {
-                        self.fate.delay += hold;
+                        self.fate.delay = self.fate.delay.saturating_add(hold);
                     }
                 }
             }
             let fate = self.fate;
-            let ordered_release = now + fate.delay;
+            let ordered_release = later(now, fate.delay);
             let joins_run = !fate.drop && fate.hold.is_none() && ordered_release == run_release;
             if joins_run {
                 run += seg.len;
@@ -386,7 +423,7 @@ impl<'a> Pump<'a> {
             } else if let Some(hold) = fate.hold {
                 let bytes = self.buf.split_to(seg.len).freeze();
                 self.outbox
-                    .push(Lane::Held, bytes, ordered_release + hold, true);
+                    .push(Lane::Held, bytes, later(ordered_release, hold), true);
             } else {
                 run = seg.len;
                 run_end = seg.last;
@@ -478,6 +515,57 @@ mod tests {
         outbox.advance(Lane::Ordered, 4);
         assert!(outbox.is_empty());
         assert_eq!(outbox.queued, 0);
+    }
+
+    #[test]
+    fn stacked_delays_of_any_size_clamp_to_never_instead_of_panicking() {
+        use crate::chaos::toxics::{DelayAcks, Latency};
+        use crate::chaos::{ProxyFault, Victims};
+        use rand::SeedableRng;
+
+        let control = ProxyControl::new();
+        let latency = Latency {
+            direction: Direction::Both,
+            latency: Duration::MAX,
+            jitter: Duration::ZERO,
+        };
+        control.activate(0, ProxyFault::Latency(latency), Victims::All);
+        control.activate(1, ProxyFault::Latency(latency), Victims::All);
+        let delay = DelayAcks {
+            delay: Duration::MAX,
+            jitter: Duration::from_secs(1),
+        };
+        control.activate(2, ProxyFault::DelayAcks(delay), Victims::All);
+        let activity = Activity::new();
+        let shared = Shared {
+            control: &control,
+            client: None,
+            ack: &AckMatcher::Pong,
+            max_frame: 1 << 20,
+            send_timeout: Duration::from_secs(10),
+            activity: &activity,
+        };
+        let wake = Notify::new();
+        // A pong (an ack: held and delayed), a whole text frame, and the start of a long one.
+        let mut bytes = BytesMut::from(&[0x8A, 0x00, 0x81, 0x02, b'h', b'i'][..]);
+        bytes.extend_from_slice(&[0x82, 126, 0x10, 0x00, 1, 2, 3]);
+        let mut pump = Pump::new(
+            Direction::Downstream,
+            &shared,
+            &wake,
+            true,
+            BytesMut::new(),
+            SmallRng::seed_from_u64(1),
+        );
+        let now = Instant::now();
+        pump.refresh(now);
+        pump.buf = bytes;
+        pump.take_in(now).expect("frames within the limit");
+        let (_, release) = pump.outbox.next().expect("bytes queued");
+        assert!(release >= now + NEVER, "{:?}", release - now);
+        assert!(matches!(pump.step(now), Step::WaitUntil(_)));
+        assert_eq!(pump.outbox.queued, 13);
+        assert_eq!(later(now, Duration::MAX), now + NEVER);
     }
 
     #[test]

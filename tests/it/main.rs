@@ -14,7 +14,6 @@ mod fault_equivalence;
 mod fleet;
 mod heartbeat;
 mod hostile;
-mod hostile_server;
 mod interrupt;
 mod keepalive;
 mod messages;

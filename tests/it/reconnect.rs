@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::net::TcpStream;
 
-use crate::common::raw::*;
+use crate::common::hostile::*;
 use crate::common::*;
 use wschaos::report::Report;
 use wschaos::scenario::*;

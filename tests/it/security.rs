@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use crate::common::*;
+use clap::Parser;
 use wschaos::cli::{Cli, Command};
 
 /// The secret parts of the scenario's header values.

@@ -1,17 +1,13 @@
 //! The upgrade response is checked like awc checks it: a 101 without `Connection: upgrade` is a
 //! failed upgrade (a connect failure), not an open connection.
 
-use crate::common::raw::*;
+use crate::common::hostile::*;
 use crate::common::*;
 use wschaos::scenario::HeartbeatMode;
 
 #[test]
 fn a_101_without_connection_upgrade_is_a_connect_failure() {
-    let server = RawServer::start(|mut stream, _| {
-        if upgrade_with(&mut stream, None) {
-            serve(&mut stream);
-        }
-    });
+    let server = HostileServer::start(Hostile::NoConnectionUpgrade);
     let mut s = scenario(server.url(), 1, ms(1000));
     s.clients.heartbeat.mode = HeartbeatMode::None;
     s.clients.reconnect.max_attempts = 2;

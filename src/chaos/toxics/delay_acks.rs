@@ -35,7 +35,7 @@ impl Toxic for DelayAcks {
     fn frame(&self, way: Direction, frame: &FrameInfo, fate: &mut Fate, rng: &mut SmallRng) {
         if way.includes_downstream() && frame.is_ack {
             let hold = jittered(self.delay, self.jitter, rng);
-            fate.hold = Some(fate.hold.unwrap_or_default() + hold);
+            fate.hold = Some(fate.hold.unwrap_or_default().saturating_add(hold));
         }
     }
 }

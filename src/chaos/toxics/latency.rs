@@ -37,7 +37,10 @@ impl FaultSpec for Latency {
 impl Toxic for Latency {
     fn frame(&self, way: Direction, _frame: &FrameInfo, fate: &mut Fate, rng: &mut SmallRng) {
         if self.direction.covers(way) {
-            fate.delay += jittered(self.latency, self.jitter, rng);
+            // Saturating: stacked latencies never overflow (the pump clamps the release time).
+            fate.delay = fate
+                .delay
+                .saturating_add(jittered(self.latency, self.jitter, rng));
         }
     }
 }

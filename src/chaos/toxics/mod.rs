@@ -136,7 +136,8 @@ pub fn jittered(base: Duration, jitter: Duration, rng: &mut SmallRng) -> Duratio
         return base;
     }
     let span = u64::try_from(jitter.as_nanos().saturating_mul(2)).unwrap_or(u64::MAX);
-    (base + Duration::from_nanos(rng.random_range(0..=span))).saturating_sub(jitter)
+    base.saturating_add(Duration::from_nanos(rng.random_range(0..=span)))
+        .saturating_sub(jitter)
 }
 
 #[cfg(test)]
