@@ -110,8 +110,25 @@ pub enum Command {
         /// Largest frame payload forwarded, in bytes; a bigger frame closes its connection.
         #[arg(long, default_value_t = crate::chaos::proxy::DEFAULT_MAX_FRAME)]
         max_frame: u64,
+        /// A connection whose peer takes no byte for this long while bytes wait is closed both
+        /// ways (a duration above zero, at most 365 days).
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+        send_timeout: std::time::Duration,
         /// Seed for jitter and frame-loss draws.
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+}
+
+/// A `--send-timeout` value, checked like a scenario file's durations.
+fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    use crate::scenario::value::{PositiveDur, Value, Written};
+    let written = Written {
+        text,
+        at: serde_saphyr::Location::UNKNOWN,
+        path: "--send-timeout",
+    };
+    PositiveDur::check(&written)
+        .map(|d| d.0)
+        .map_err(|invalid| invalid.message)
 }

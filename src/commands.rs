@@ -120,10 +120,15 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             faults,
             ack_text,
             max_frame,
+            send_timeout,
             seed,
         } => {
             let ack = ack_text.map_or(AckMatcher::Pong, |text| AckMatcher::Text(text.into()));
-            proxy(listen, &upstream, faults, ack, max_frame, seed)
+            let limits = ProxyLimits {
+                max_frame,
+                send_timeout,
+            };
+            proxy(listen, &upstream, faults, ack, limits, seed)
         }
     }
 }
@@ -337,12 +342,18 @@ impl Drop for Sibling {
     }
 }
 
+/// `wschaos proxy`'s per-connection limits.
+struct ProxyLimits {
+    max_frame: u64,
+    send_timeout: std::time::Duration,
+}
+
 fn proxy(
     listen: SocketAddr,
     upstream: &str,
     faults: Vec<ProxyFault>,
     ack: AckMatcher,
-    max_frame: u64,
+    limits: ProxyLimits,
     seed: u64,
 ) -> Result<u8, Error> {
     let url =
@@ -359,9 +370,9 @@ fn proxy(
         let config = ProxyConfig {
             upstream,
             ack,
-            max_frame,
+            max_frame: limits.max_frame,
             seed,
-            send_timeout: crate::chaos::proxy::DEFAULT_SEND_TIMEOUT,
+            send_timeout: limits.send_timeout,
         };
         let proxy = crate::chaos::spawn(listen, config, control.clone())
             .map_err(|err| Error::Proxy(format!("cannot listen on {listen}: {err}")))?;
