@@ -160,6 +160,12 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         .as_ref()
         .map_or(upstream, |(proxy, _)| proxy.addr());
     let proxy = running_proxy.as_ref().map(|(_, control)| control.clone());
+    crate::client::check_socket_options(
+        connect_to,
+        &scenario.clients.source_ips,
+        scenario.clients.tcp_keepalive,
+    )
+    .map_err(RunError::Setup)?;
 
     let max_frame = scenario
         .clients

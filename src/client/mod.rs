@@ -2,7 +2,8 @@
 //! machine (`actor`), the messages it takes (`commands`), what it counts (`tally`), the open
 //! connection it holds (`live`), its reconnect delays (`backoff`), heartbeat bookkeeping
 //! (`heartbeat`), application messages (`messages`), its one timer (`clock`), socket
-//! handling (`connection`) and frame reading (`reader`).
+//! handling (`connection`), the run's socket options tried once before it starts (`preflight`)
+//! and frame reading (`reader`).
 
 pub mod actor;
 pub mod backoff;
@@ -12,6 +13,7 @@ pub mod connection;
 pub mod heartbeat;
 mod live;
 mod messages;
+mod preflight;
 pub mod reader;
 mod tally;
 
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 pub use actor::Client;
 pub use commands::{DropConnection, FaultEnded, FaultStarted, Stop};
 pub use connection::Endpoint;
+pub use preflight::check_socket_options;
 
 use crate::scenario::{Heartbeat, Messages, Reconnect, TcpKeepalive};
 

@@ -26,3 +26,24 @@ fn clients_spread_over_the_source_addresses() {
     let expected: BTreeMap<IpAddr, usize> = sources.into_iter().map(|ip| (ip, 10)).collect();
     assert_eq!(per_source, expected);
 }
+
+#[test]
+fn a_source_address_this_host_does_not_have_fails_the_run_before_it_starts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // TEST-NET-1 (RFC 5737) is never an address of this host: the bind fails, nothing is sent.
+    let file = scenario_file(
+        dir.path(),
+        "foreign.yaml",
+        "name: foreign\nduration: 1s\ntarget: {url: embedded}\n\
+         clients: {count: 3, source_ips: [127.0.0.2, 192.0.2.1]}\n",
+    );
+    let out = dir.path().join("out");
+    let output = run_command(&file, &out).output().expect("run wschaos");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("clients.source_ips: cannot bind 192.0.2.1 on this host"),
+        "{stderr}"
+    );
+    assert!(!out.join("report.json").exists(), "no run, no report");
+}
