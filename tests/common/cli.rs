@@ -1,7 +1,7 @@
-//! The real binary from a test: its command, a child that dies with the test, a bounded wait,
-//! and which processes are running.
+//! The real binary from a test: its command, a run to its exit code, a child that dies with the
+//! test (and can be cut short by a signal), a bounded wait, and which processes are running.
 
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -22,6 +22,53 @@ pub fn run_command(file: &Path, out_dir: &Path) -> Command {
     command
 }
 
+/// Arguments of `wschaos proxy` on a free loopback port in front of `upstream`, with `fault`.
+pub fn proxy_args<'a>(upstream: &'a str, fault: &'a str) -> [&'a str; 7] {
+    [
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        upstream,
+        "--fault",
+        fault,
+    ]
+}
+
+/// Runs `command` to its end; it must exit with `code`. Returns its stdout and stderr as text.
+pub fn exits(command: &mut Command, code: i32) -> (String, String) {
+    let out = command.output().expect("run wschaos");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{command:?}\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    (stdout, stderr)
+}
+
+/// Runs `command`, which must refuse its input: exit 2, without panicking. Returns its stderr.
+pub fn refused(command: &mut Command) -> String {
+    let (_, stderr) = exits(command, 2);
+    assert!(!stderr.contains("panicked"), "{command:?}: {stderr}");
+    stderr
+}
+
+/// How long a run sent a signal may take to write its report and end.
+const INTERRUPTED_RUN_LIMIT: Duration = Duration::from_secs(20);
+
+/// Starts `command` with stdout discarded and stderr kept for [`Running::interrupt`].
+pub fn spawn(command: &mut Command) -> Running {
+    Running(
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wschaos"),
+    )
+}
+
 /// A child process killed when the test ends, pass or fail.
 pub struct Running(pub Child);
 
@@ -30,6 +77,23 @@ impl Running {
     pub fn kill(&mut self) -> io::Result<ExitStatus> {
         self.0.kill()?;
         self.0.wait()
+    }
+
+    /// Sends `signal` to the process (`to_group`: to its whole process group, as Ctrl-C in a
+    /// terminal does; it must have been started in a group of its own), waits a bounded time
+    /// for it to end and returns its exit code and stderr (when [`spawn`] kept it).
+    pub fn interrupt(&mut self, signal: i32, to_group: bool) -> (Option<i32>, String) {
+        let pid = self.0.id() as i32;
+        // SAFETY: kill(2) on our own child (or its process group), not yet reaped; no memory
+        // effects.
+        let sent = unsafe { libc::kill(if to_group { -pid } else { pid }, signal) };
+        assert_eq!(sent, 0, "signal {signal} to {pid}");
+        let status = wait_bounded(&mut self.0, INTERRUPTED_RUN_LIMIT);
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.0.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (status.code(), stderr)
     }
 }
 

@@ -149,6 +149,17 @@ pub const REPORT_FILES: [&str; 5] = [
     "junit.xml",
 ];
 
+/// Fails unless `dir` holds every one of the five report files.
+pub fn assert_report_files(dir: &Path) {
+    for name in REPORT_FILES {
+        assert!(
+            dir.join(name).is_file(),
+            "{name} missing in {}",
+            dir.display()
+        );
+    }
+}
+
 /// Writes a scenario file into `dir` and returns its path.
 pub fn scenario_file(dir: &Path, name: &str, yaml: &str) -> PathBuf {
     let file = dir.join(name);
@@ -156,13 +167,25 @@ pub fn scenario_file(dir: &Path, name: &str, yaml: &str) -> PathBuf {
     file
 }
 
+/// A scenario file `NAME.yaml` in `dir`: `count` clients on the embedded server for `duration`
+/// (as written in a file, `1500ms`), heartbeats every 200 ms, and `extra` YAML lines after them.
+pub fn embedded_scenario_file(
+    dir: &Path,
+    name: &str,
+    duration: &str,
+    count: u32,
+    extra: &str,
+) -> PathBuf {
+    let yaml = format!(
+        "name: {name}\nduration: {duration}\ntarget: {{url: embedded}}\n\
+         clients: {{count: {count}, heartbeat: {{interval: 200ms, timeout: 400ms}}}}\n{extra}"
+    );
+    scenario_file(dir, &format!("{name}.yaml"), &yaml)
+}
+
 /// A one-second scenario file, `tiny.yaml` in `dir`: `count` clients on the embedded server.
 pub fn tiny_scenario_file(dir: &Path, count: u32) -> PathBuf {
-    let yaml = format!(
-        "name: tiny\nseed: 1\nduration: 1s\ntarget: {{url: embedded}}\n\
-         clients: {{count: {count}, heartbeat: {{interval: 200ms, timeout: 400ms}}}}\n"
-    );
-    scenario_file(dir, "tiny.yaml", &yaml)
+    embedded_scenario_file(dir, "tiny", "1s", count, "seed: 1\n")
 }
 
 /// A loopback port nothing listens on.

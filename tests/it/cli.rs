@@ -24,17 +24,7 @@ fn run_prints_a_summary_and_writes_report_json_where_asked() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = tiny_scenario_file(dir.path(), 20);
     let out_dir = dir.path().join("out");
-    let out = run_command(&file, &out_dir)
-        .args(["--seed", "99"])
-        .output()
-        .expect("run wschaos");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, _) = exits(run_command(&file, &out_dir).args(["--seed", "99"]), 0);
     assert!(stdout.contains("connected 20/20"), "{stdout}");
     assert!(stdout.contains("heartbeat_rtt"), "{stdout}");
 

@@ -1,19 +1,16 @@
 //! `target.command`: wschaos starts the server itself (here: `wschaos serve`), kills or freezes
 //! it for `server_kill`, and never leaves it running.
 
+use std::net::SocketAddr;
+
 use crate::common::*;
 use wschaos::scenario::*;
 
-fn managed_serve(count: u32, duration_ms: u64, signal: KillSignal) -> (Scenario, String) {
-    let addr = closed_port();
-    let port = addr.port().to_string();
-    let mut s = scenario(ws_url(addr), count, ms(duration_ms));
-    s.target.command = Some(TargetCommand::Argv(vec![
-        WSCHAOS.into(),
-        "serve".into(),
-        "--port".into(),
-        port.clone(),
-    ]));
+/// `count` clients for 3.5 s against `addr`, whose server wschaos starts with `command`; at
+/// 800 ms the server is sent `signal` and, 1.2 s later, restarted.
+fn managed(addr: SocketAddr, command: TargetCommand, count: u32, signal: KillSignal) -> Scenario {
+    let mut s = scenario(ws_url(addr), count, ms(3500));
+    s.target.command = Some(command);
     s.clients.heartbeat.interval = ms(200);
     s.clients.heartbeat.timeout = ms(400);
     s.clients.connect_timeout = ms(500);
@@ -24,12 +21,29 @@ fn managed_serve(count: u32, duration_ms: u64, signal: KillSignal) -> (Scenario,
             signal,
         },
     )];
-    (s, format!("serve --port {port}"))
+    s
+}
+
+/// [`managed`] with `wschaos serve` on a free port as the command; also returns a string only
+/// the server's command line holds.
+fn managed_serve(count: u32, signal: KillSignal) -> (Scenario, String) {
+    let addr = closed_port();
+    let port = addr.port().to_string();
+    let command = TargetCommand::Argv(vec![
+        WSCHAOS.into(),
+        "serve".into(),
+        "--port".into(),
+        port.clone(),
+    ]);
+    (
+        managed(addr, command, count, signal),
+        format!("serve --port {port}"),
+    )
 }
 
 #[test]
 fn signal_kill_makes_every_client_reconnect_after_the_downtime_and_leaves_nothing_running() {
-    let (s, needle) = managed_serve(50, 3500, KillSignal::Kill);
+    let (s, needle) = managed_serve(50, KillSignal::Kill);
     let dir = tempfile::tempdir().expect("temp dir");
     let finished = run_scenario_in(s, dir.path(), Default::default());
     let report = finished.report;
@@ -57,7 +71,7 @@ fn signal_kill_makes_every_client_reconnect_after_the_downtime_and_leaves_nothin
 
 #[test]
 fn signal_stop_freezes_the_server_so_clients_detect_by_heartbeat_timeout() {
-    let (s, needle) = managed_serve(20, 3500, KillSignal::Stop);
+    let (s, needle) = managed_serve(20, KillSignal::Stop);
     let report = run_scenario(s).report;
     let c = &report.counters;
     assert_eq!(c.disconnects_heartbeat_timeout, 20, "{c:?}");
@@ -80,26 +94,18 @@ fn signal_stop_freezes_the_server_so_clients_detect_by_heartbeat_timeout() {
 /// A target whose server leaves the command's process group, session and parent (a double
 /// fork into a new session) while the command itself sleeps on; `scrub_env` also clears the
 /// server's environment, so wschaos cannot tell it is the target's.
-fn daemonising_serve(count: u32, scrub_env: bool) -> (Scenario, std::net::SocketAddr, String) {
+fn daemonising_serve(count: u32, scrub_env: bool) -> (Scenario, SocketAddr, String) {
     let addr = closed_port();
     let port = addr.port();
-    let mut s = scenario(ws_url(addr), count, ms(3500));
     let env = if scrub_env { "env -i " } else { "" };
-    s.target.command = Some(TargetCommand::Shell(format!(
-        "( setsid {env}{exe} serve --port {port} & ) ; sleep 300",
-        exe = env!("CARGO_BIN_EXE_wschaos"),
-    )));
-    s.clients.heartbeat.interval = ms(200);
-    s.clients.heartbeat.timeout = ms(400);
-    s.clients.connect_timeout = ms(500);
-    s.faults = vec![fault(
-        800,
-        FaultKind::ServerKill {
-            downtime: ms(1200),
-            signal: KillSignal::Kill,
-        },
-    )];
-    (s, addr, format!("serve --port {port}"))
+    let command = TargetCommand::Shell(format!(
+        "( setsid {env}{WSCHAOS} serve --port {port} & ) ; sleep 300"
+    ));
+    (
+        managed(addr, command, count, KillSignal::Kill),
+        addr,
+        format!("serve --port {port}"),
+    )
 }
 
 #[test]

@@ -42,18 +42,11 @@ fn json_flag_prints_only_the_report_on_stdout() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = tiny_scenario_file(dir.path(), 5);
     let out_dir = dir.path().join("out");
-    let out = run_command(&file, &out_dir)
-        .arg("--json")
-        .output()
-        .expect("run wschaos");
-    assert_eq!(out.status.code(), Some(0));
+    let (stdout, stderr) = exits(run_command(&file, &out_dir).arg("--json"), 0);
     let printed: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON document");
+        serde_json::from_str(&stdout).expect("stdout is exactly one JSON document");
     let written = read_json(&out_dir.join("report.json"));
     assert_eq!(printed, written);
     assert_eq!(printed["counters"]["clients_connected"], 5);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("heartbeat_rtt"),
-        "summary on stderr"
-    );
+    assert!(stderr.contains("heartbeat_rtt"), "summary on stderr");
 }

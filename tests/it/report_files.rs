@@ -2,6 +2,8 @@
 //! the hlog read back with the hdrhistogram crate, the HTML checked for self-containment (also
 //! with hostile text in the scenario name, a threshold and a fault kind).
 
+use std::process::Command;
+
 use crate::common::*;
 use base64::Engine;
 use hdrhistogram::Histogram;
@@ -24,12 +26,13 @@ fn decode(base64_v2: &str) -> Histogram<u64> {
 fn a_run_writes_all_five_files_and_they_agree_with_report_json() {
     let mut s = scenario(TargetUrl::Embedded, 20, ms(2500));
     s.faults = vec![Fault {
-        at: ms(1000),
-        duration: None,
         fraction: 0.5,
-        kind: FaultKind::Drop {
-            mode: DropMode::Reset,
-        },
+        ..fault(
+            1000,
+            FaultKind::Drop {
+                mode: DropMode::Reset,
+            },
+        )
     }];
     s.thresholds = vec!["clients.gave_up == 0".into()];
     let dir = tempfile::tempdir().expect("temp dir");
@@ -39,9 +42,7 @@ fn a_run_writes_all_five_files_and_they_agree_with_report_json() {
     };
     let finished = run_scenario_in(s, dir.path(), options);
     let report = &finished.report;
-    for file in REPORT_FILES {
-        assert!(finished.dir.join(file).is_file(), "{file} missing");
-    }
+    assert_report_files(&finished.dir);
 
     // Thresholds: the scenario's first, then --threshold; one holds, one cannot.
     let results: Vec<(&str, bool)> = report
@@ -220,18 +221,23 @@ fn hostile_text_in_the_report_renders_as_inert_text() {
     );
 }
 
-/// A report directory where `report.json` cannot be written: a non-empty directory holds its
-/// name, so the final rename fails as a write on a full disk would.
-fn unwritable_report_dir(parent: &std::path::Path) -> std::path::PathBuf {
-    let out = parent.join("out");
+/// Runs `command` with `--out` a directory where `report.json` cannot be written (a non-empty
+/// directory holds its name, so the final rename fails as a write on a full disk would): it must
+/// exit 2, print the summary starting `summary` anyway, say why on stderr, and leave nothing
+/// half-written (the blocking directory untouched, no temporary file).
+fn assert_unwritable_report_is_exit_2(dir: &std::path::Path, command: &mut Command, summary: &str) {
+    let out = dir.join("out");
     std::fs::create_dir_all(out.join("report.json")).expect("mkdir");
     std::fs::write(out.join("report.json").join("keep"), "x").expect("write");
-    out
-}
 
-/// What the failed write left: the blocking directory untouched, no temporary file.
-fn assert_nothing_half_written(out: &std::path::Path) {
-    let names: Vec<String> = std::fs::read_dir(out)
+    let (stdout, stderr) = exits(command.arg("--out").arg(&out), 2);
+    assert!(
+        stdout.contains(summary),
+        "the summary is shown anyway: {stdout}"
+    );
+    assert!(stderr.contains("cannot write the report"), "{stderr}");
+
+    let names: Vec<String> = std::fs::read_dir(&out)
         .expect("read dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
@@ -242,29 +248,12 @@ fn assert_nothing_half_written(out: &std::path::Path) {
 #[test]
 fn a_report_that_cannot_be_written_exits_2_after_printing_the_summary() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = scenario_file(
+    let file = embedded_scenario_file(dir.path(), "unwritable", "1s", 4, "");
+    assert_unwritable_report_is_exit_2(
         dir.path(),
-        "tiny.yaml",
-        "name: unwritable\nseed: 3\nduration: 1s\ntarget: {url: embedded}\n\
-         clients: {count: 4, heartbeat: {interval: 200ms, timeout: 400ms}}\n",
+        wschaos().arg("run").arg(&file),
+        "unwritable — 4 clients against",
     );
-    let out = unwritable_report_dir(dir.path());
-    let output = wschaos()
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("run wschaos");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
-    assert!(
-        stdout.contains("unwritable — 4 clients against"),
-        "the summary is shown anyway: {stdout}"
-    );
-    assert!(stderr.contains("cannot write the report"), "{stderr}");
-    assert_nothing_half_written(&out);
 }
 
 #[test]
@@ -285,18 +274,9 @@ fn a_merge_that_cannot_be_written_exits_2_after_printing_the_summary() {
     );
     let shard_dir = dir.path().join("shard-0");
     shard.write_all(&shard_dir).expect("write the shard");
-    let out = unwritable_report_dir(dir.path());
-    let output = wschaos()
-        .arg("merge")
-        .arg(&shard_dir)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("run wschaos");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
-    assert!(stdout.contains("merged-unwritable — 2 clients"), "{stdout}");
-    assert!(stderr.contains("cannot write the report"), "{stderr}");
-    assert_nothing_half_written(&out);
+    assert_unwritable_report_is_exit_2(
+        dir.path(),
+        wschaos().arg("merge").arg(&shard_dir),
+        "merged-unwritable — 2 clients",
+    );
 }

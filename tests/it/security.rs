@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -26,7 +26,7 @@ const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// `wschaos serve` or `wschaos proxy`, killed when dropped, its stderr drained on a thread so a
 /// chatty log level cannot block it.
 struct Server {
-    child: Child,
+    child: Running,
     /// The address printed on the first line of stdout.
     addr: SocketAddr,
     stderr: Option<JoinHandle<Vec<u8>>>,
@@ -34,22 +34,24 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = wschaos()
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start wschaos");
-        let mut stderr = child.stderr.take().expect("stderr");
+        let mut child = Running(
+            wschaos()
+                .args(args)
+                .envs(env.iter().copied())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start wschaos"),
+        );
+        let mut stderr = child.0.stderr.take().expect("stderr");
         let stderr = Some(std::thread::spawn(move || {
             let mut all = Vec::new();
             let _ = stderr.read_to_end(&mut all);
             all
         }));
         let mut first = String::new();
-        let read = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first);
+        let read = BufReader::new(child.0.stdout.take().expect("stdout")).read_line(&mut first);
         let mut server = Server {
             child,
             addr: SocketAddr::from((LOOPBACK, 0)),
@@ -73,20 +75,12 @@ impl Server {
     /// Kills the process and returns everything it wrote to stderr.
     fn stop(&mut self) -> String {
         let _ = self.child.kill();
-        let _ = self.child.wait();
         let bytes = self
             .stderr
             .take()
             .and_then(|reader| reader.join().ok())
             .unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -121,9 +115,7 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
 
 /// Checks every file of a report directory, which must hold the five report files.
 fn assert_report_has_no_secret(dir: &Path) {
-    for name in REPORT_FILES {
-        assert!(dir.join(name).is_file(), "{name} was written");
-    }
+    assert_report_files(dir);
     for file in files_under(dir) {
         let bytes = std::fs::read(&file).expect("read report file");
         assert_no_secret(&file.display().to_string(), &bytes);
@@ -159,18 +151,21 @@ fn secret_scenario(url: &str, extra_target: &str, rest: &str) -> String {
 /// A window in which the in-process chaos proxy sits between clients and target.
 const PROXY_FAULT: &str = "faults:\n  - {kind: delay_pongs, at: 0s, duration: 500ms, delay: 5ms}\n";
 
-/// `wschaos run` of `yaml` with every log level on; the report goes to `dir/report`.
-fn run_with_trace(dir: &Path, yaml: &str) -> Output {
+/// `wschaos run` of `yaml` with every log level on, the report going to `dir/report`. Its stderr
+/// must show `logged` (the log level is really on, or the checks would pass on silence), and no
+/// secret may reach its stdout, stderr or report files.
+fn run_keeping_secrets(dir: &Path, yaml: &str, logged: &str) -> Output {
     let file = scenario_file(dir, "secrets.yaml", yaml);
-    wschaos()
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.join("report"))
+    let out = run_command(&file, &dir.join("report"))
         .env(TRACE_EVERYTHING.0, TRACE_EVERYTHING.1)
         .stdin(Stdio::null())
         .output()
-        .expect("run wschaos")
+        .expect("run wschaos");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(logged), "{stderr}");
+    assert_output_has_no_secret(&out);
+    assert_report_has_no_secret(&dir.join("report"));
+    out
 }
 
 /// A server that answers every upgrade with `status`, echoing the request's Authorization
@@ -341,13 +336,9 @@ fn serve_procs_beyond_loopback_warns_once_not_once_per_process() {
 #[test]
 fn secret_headers_stay_out_of_output_and_reports_on_the_embedded_server_through_the_proxy() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = run_with_trace(dir.path(), &secret_scenario("embedded", "", PROXY_FAULT));
+    let yaml = secret_scenario("embedded", "", PROXY_FAULT);
+    let out = run_keeping_secrets(dir.path(), &yaml, "report written");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // The log level is really on (the check below would pass on silence otherwise).
-    assert!(stderr.contains("report written"), "{stderr}");
-    assert_output_has_no_secret(&out);
-    assert_report_has_no_secret(&dir.path().join("report"));
 }
 
 #[test]
@@ -359,14 +350,13 @@ fn secret_headers_stay_out_of_a_managed_targets_logs() {
         env!("CARGO_BIN_EXE_wschaos")
     );
     let url = format!("ws://127.0.0.1:{port}/");
-    let out = run_with_trace(dir.path(), &secret_scenario(&url, &command, PROXY_FAULT));
+    let yaml = secret_scenario(&url, &command, PROXY_FAULT);
+    let out = run_keeping_secrets(dir.path(), &yaml, "report written");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let report = dir.path().join("report");
     let target_log = std::fs::read_to_string(report.join("target.stderr.log")).expect("log");
     // The target inherited the log level and logged its connections.
     assert!(!target_log.is_empty());
-    assert_output_has_no_secret(&out);
-    assert_report_has_no_secret(&report);
 }
 
 #[test]
@@ -375,7 +365,11 @@ fn secret_headers_stay_out_of_output_and_reports_when_the_upgrade_is_refused() {
         let refuser = Refuser::start(status);
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("ws://{}/", refuser.addr);
-        let out = run_with_trace(dir.path(), &secret_scenario(&url, "", faults));
+        run_keeping_secrets(
+            dir.path(),
+            &secret_scenario(&url, "", faults),
+            "upgrade rejected",
+        );
         // The secrets did go out (the check below is not vacuous), straight or via the proxy.
         let heads = refuser.heads();
         assert!(!heads.is_empty(), "{status}: no upgrade request arrived");
@@ -385,10 +379,6 @@ fn secret_headers_stay_out_of_output_and_reports_when_the_upgrade_is_refused() {
                 .all(|h| h.contains("Bearer SECRET-TOKEN-123") && h.contains("KEY-456")),
             "{heads:?}"
         );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("upgrade rejected"), "{status}: {stderr}");
-        assert_output_has_no_secret(&out);
-        assert_report_has_no_secret(&dir.path().join("report"));
     }
 }
 
@@ -396,11 +386,7 @@ fn secret_headers_stay_out_of_output_and_reports_when_the_upgrade_is_refused() {
 fn secret_headers_stay_out_of_output_and_reports_when_nothing_listens() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("ws://{}/", closed_port());
-    let out = run_with_trace(dir.path(), &secret_scenario(&url, "", ""));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("connect failed"), "{stderr}");
-    assert_output_has_no_secret(&out);
-    assert_report_has_no_secret(&dir.path().join("report"));
+    run_keeping_secrets(dir.path(), &secret_scenario(&url, "", ""), "connect failed");
 }
 
 #[test]
@@ -510,18 +496,7 @@ fn the_standalone_proxy_and_server_log_no_header_values_at_any_level() {
     let env = [TRACE_EVERYTHING];
     let mut serve = Server::start(&["serve", "--port", "0"], &env);
     let upstream = format!("ws://{}", serve.addr);
-    let mut proxy = Server::start(
-        &[
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &upstream,
-            "--fault",
-            "delay_pongs delay=5ms",
-        ],
-        &env,
-    );
+    let mut proxy = Server::start(&proxy_args(&upstream, "delay_pongs delay=5ms"), &env);
     let mut s = scenario(ws_url(proxy.addr), 3, ms(400));
     s.target.headers = vec![
         ("Authorization".into(), "Bearer SECRET-TOKEN-123".into()),
