@@ -82,3 +82,23 @@ fn an_upstream_that_is_not_ws_is_exit_code_2_saying_what_it_takes() {
         }
     }
 }
+
+#[test]
+fn a_send_timeout_is_checked_like_a_scenario_duration() {
+    for (value, expected) in [
+        ("0s", "expected a duration greater than zero"),
+        ("400d", "expected a duration of at most 365 days"),
+        ("soon", "expected a duration greater than zero"),
+    ] {
+        let stderr = rejected_proxy(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "ws://127.0.0.1:9",
+            "--send-timeout",
+            value,
+        ]);
+        assert!(stderr.contains("--send-timeout"), "{value}: {stderr}");
+        assert!(stderr.contains(expected), "{value}: {stderr}");
+    }
+}
