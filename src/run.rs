@@ -112,6 +112,11 @@ pub fn run_unwritten(mut scenario: Scenario, options: &RunOptions) -> Result<Fin
     if let Some(seed) = options.seed {
         scenario.seed = seed;
     }
+    if scenario.target.tls.is_some() {
+        return Err(RunError::Setup(
+            "TLS targets are checked but the clients do not speak TLS yet".into(),
+        ));
+    }
     let shard = options.shard.unwrap_or(Shard::WHOLE);
     crate::fd_limit::raise(shard.size_of(scenario.clients.count) as u32);
     actix_rt::System::new().block_on(run_in_system(scenario, options.clone()))
@@ -251,9 +256,10 @@ async fn build_report(
         Some(target) => target.stop().await,
         None => None,
     };
+    let tls = scenario.target.tls.is_some();
     let target = match scenario.target.url {
-        TargetUrl::Embedded => format!("embedded ({url})"),
-        TargetUrl::Ws(_) => url.to_string(),
+        TargetUrl::Embedded => format!("embedded ({})", url.to_string_with_tls(tls)),
+        TargetUrl::Ws(_) | TargetUrl::Wss(_) => url.to_string_with_tls(tls),
     };
     let info = ScenarioInfo {
         name: scenario.name.clone(),
