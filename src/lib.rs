@@ -16,3 +16,4 @@ pub mod server;
 pub mod shards;
 pub mod signals;
 pub mod target;
+pub mod tls;

@@ -56,12 +56,16 @@ counters! {
     connect_failures,
     /// Failed attempts that hit `connect_timeout`.
     connect_timeouts,
+    /// Failed attempts whose TLS handshake failed (certificate, alert, protocol).
+    connect_failures_tls,
     /// Open connections declared dead by `max_missed` heartbeat timeouts.
     disconnects_heartbeat_timeout,
     /// Open connections the server closed with a close frame.
     disconnects_close_frame,
     /// Open connections that ended in a socket error (reset, broken pipe).
     disconnects_io_error,
+    /// Open connections that ended in a TLS alert or failure.
+    disconnects_tls_error,
     /// Open connections whose server sent something that is not valid WebSocket.
     disconnects_protocol_error,
     /// Open connections that ended without a close frame (EOF): the server went away.
@@ -95,6 +99,7 @@ impl Counters {
         self.disconnects_heartbeat_timeout
             + self.disconnects_close_frame
             + self.disconnects_io_error
+            + self.disconnects_tls_error
             + self.disconnects_protocol_error
             + self.disconnects_server_gone
             + self.disconnects_dropped
@@ -113,6 +118,10 @@ impl Counters {
 #[derive(Debug, Clone, Default)]
 pub struct Histograms {
     pub connect_time: Option<Histogram<u64>>,
+    /// The phases of `connect_time`: TCP connect, TLS handshake (`wss://` only), upgrade.
+    pub tcp_connect_time: Option<Histogram<u64>>,
+    pub tls_handshake_time: Option<Histogram<u64>>,
+    pub upgrade_time: Option<Histogram<u64>>,
     pub heartbeat_rtt: Option<Histogram<u64>>,
     pub reconnect_time: Option<Histogram<u64>>,
     pub reconnect_attempts: Option<Histogram<u64>>,
@@ -127,9 +136,12 @@ pub fn histogram() -> Histogram<u64> {
 
 impl Histograms {
     /// Names and histograms, in report order.
-    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 6] {
+    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 9] {
         [
             ("connect_time", self.connect_time.as_ref()),
+            ("tcp_connect_time", self.tcp_connect_time.as_ref()),
+            ("tls_handshake_time", self.tls_handshake_time.as_ref()),
+            ("upgrade_time", self.upgrade_time.as_ref()),
             ("heartbeat_rtt", self.heartbeat_rtt.as_ref()),
             ("reconnect_time", self.reconnect_time.as_ref()),
             ("reconnect_attempts", self.reconnect_attempts.as_ref()),
@@ -141,6 +153,9 @@ impl Histograms {
     pub fn add(&mut self, other: &Histograms) {
         for (mine, theirs) in [
             (&mut self.connect_time, &other.connect_time),
+            (&mut self.tcp_connect_time, &other.tcp_connect_time),
+            (&mut self.tls_handshake_time, &other.tls_handshake_time),
+            (&mut self.upgrade_time, &other.upgrade_time),
             (&mut self.heartbeat_rtt, &other.heartbeat_rtt),
             (&mut self.reconnect_time, &other.reconnect_time),
             (&mut self.reconnect_attempts, &other.reconnect_attempts),

@@ -20,6 +20,11 @@ use crate::scenario::{Scenario, TargetUrl, WsUrl};
 use crate::shards::Shard;
 use crate::signals::{StopSignal, StopSignals};
 use crate::target::{self, ManagedTarget};
+use crate::tls::ClientTls;
+
+/// Said at the start and in every summary of a run with `target.tls.insecure: true`.
+pub const INSECURE_WARNING: &str =
+    "WARNING: target.tls.insecure: true: the server's certificate is not verified";
 
 /// How long a manual close waits for the server's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -174,8 +179,24 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         .map_or(DEFAULT_MAX_FRAME, |m| {
             (m.size + 1024).max(DEFAULT_MAX_FRAME)
         });
+    let endpoint = match &scenario.target.tls {
+        None => Endpoint::new(&url, connect_to, &scenario.target, max_frame),
+        Some(settings) => {
+            // The embedded server's certificate, made at its start, is the only one trusted.
+            let embedded_root = match &target {
+                Some(ManagedTarget::Embedded(server)) => server.certificate(),
+                _ => None,
+            };
+            let tls =
+                ClientTls::new(settings, &url.host, embedded_root).map_err(RunError::Setup)?;
+            if settings.insecure {
+                eprintln!("{INSECURE_WARNING}");
+            }
+            Endpoint::with_tls(&url, connect_to, &scenario.target, max_frame, tls)
+        }
+    };
     let client_cfg = ClientConfig {
-        endpoint: Endpoint::new(&url, connect_to, &scenario.target, max_frame),
+        endpoint,
         connect_timeout: scenario.clients.connect_timeout,
         heartbeat: scenario.clients.heartbeat.clone(),
         reconnect: scenario.clients.reconnect.clone(),
@@ -257,9 +278,10 @@ async fn build_report(
         Some(target) => target.stop().await,
         None => None,
     };
+    let tls = scenario.target.tls.is_some();
     let target = match scenario.target.url {
-        TargetUrl::Embedded => format!("embedded ({url})"),
-        TargetUrl::Ws(_) => url.to_string(),
+        TargetUrl::Embedded => format!("embedded ({})", url.to_string_with_tls(tls)),
+        TargetUrl::Ws(_) | TargetUrl::Wss(_) => url.to_string_with_tls(tls),
     };
     let info = ScenarioInfo {
         name: scenario.name.clone(),
@@ -267,6 +289,7 @@ async fn build_report(
         duration_s: scenario.duration.as_secs_f64(),
         clients: scenario.clients.count,
         target,
+        tls_insecure: scenario.target.tls.as_ref().is_some_and(|t| t.insecure),
     };
     let rfc3339 = started_at
         .format(&time::format_description::well_known::Rfc3339)

@@ -2,7 +2,8 @@
 //! (a fragmented one whole, once reassembled), answers Pings with Pongs and a close frame with a
 //! close frame, on any path; input it cannot take ends the session with a close code saying why.
 //! It can be killed abruptly (connections dropped, no close frames) and restarted on the same
-//! address, which is how `server_kill` works on an embedded target.
+//! address, which is how `server_kill` works on an embedded target. With a certificate it serves
+//! TLS (actix-web's rustls acceptor), the same certificate again after a restart.
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,7 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use rustls::pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
+
+use crate::tls::ServerIdentity;
 
 /// Largest frame the server accepts (the scenario's message size is capped below this).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
@@ -87,6 +91,11 @@ pub struct EmbeddedServer {
     reuse_port: bool,
     handle: Option<ServerHandle>,
     stats: Arc<ServerStats>,
+    /// Serves TLS with this configuration (kept for restarts: the same certificate after a
+    /// kill, so clients that trust it reconnect).
+    tls: Option<rustls::ServerConfig>,
+    /// The certificate presented, for the clients of a run to trust.
+    certificate: Option<CertificateDer<'static>>,
 }
 
 impl EmbeddedServer {
@@ -98,15 +107,39 @@ impl EmbeddedServer {
     /// Like `start`; with `reuse_port` several processes can listen on the same port and the
     /// kernel spreads connections over them (each process has its own descriptor limit).
     pub fn start_shared(addr: SocketAddr, workers: usize, reuse_port: bool) -> io::Result<Self> {
+        Self::start_with(addr, workers, reuse_port, None)
+    }
+
+    /// Like `start_shared`; with `tls`, serves TLS (wss://) presenting that identity.
+    pub fn start_with(
+        addr: SocketAddr,
+        workers: usize,
+        reuse_port: bool,
+        tls: Option<&ServerIdentity>,
+    ) -> io::Result<Self> {
+        let (config, certificate) = match tls {
+            None => (None, None),
+            Some(identity) => (
+                Some(identity.server_config().map_err(io::Error::other)?),
+                identity.certs.first().cloned(),
+            ),
+        };
         let mut server = Self {
             addr,
             workers: workers.max(1),
             reuse_port,
             handle: None,
             stats: Arc::default(),
+            tls: config,
+            certificate,
         };
         server.listen()?;
         Ok(server)
+    }
+
+    /// The certificate it presents, when it serves TLS.
+    pub fn certificate(&self) -> Option<&CertificateDer<'static>> {
+        self.certificate.as_ref()
     }
 
     fn listen(&mut self) -> io::Result<()> {
@@ -120,10 +153,11 @@ impl EmbeddedServer {
         .backlog(4096)
         .max_connections(100_000)
         .disable_signals();
-        let http = if self.reuse_port {
-            http.listen(shared_listener(self.addr)?)?
-        } else {
-            http.bind(self.addr)?
+        let http = match (self.reuse_port, self.tls.clone()) {
+            (true, None) => http.listen(shared_listener(self.addr)?)?,
+            (false, None) => http.bind(self.addr)?,
+            (true, Some(tls)) => http.listen_rustls_0_23(shared_listener(self.addr)?, tls)?,
+            (false, Some(tls)) => http.bind_rustls_0_23(self.addr, tls)?,
         };
         // Port 0 resolves to a real port once; restarts rebind that same port.
         if let Some(bound) = http.addrs().first() {

@@ -30,7 +30,7 @@ use super::ClientConfig;
 use super::backoff;
 use super::clock::{Clock, Clocked, Deadlines, Timer};
 use super::commands::{DropConnection, FaultEnded, FaultStarted, Inbound, Stop};
-use super::connection::{self, ConnectError, Dial, FrameReader, Writer};
+use super::connection::{self, ConnectError, ConnectTimes, Dial, FrameReader, Writer};
 use super::heartbeat::HeartbeatState;
 use super::live::{Conn, ack_of};
 use super::messages::MessageState;
@@ -98,6 +98,9 @@ pub struct Client {
     /// A connection we sent a close frame on (a `drop` with `mode: close`), kept until the server
     /// answers the close handshake or `close_grace` passes, while the client already reconnects.
     lingering: Option<Conn>,
+    /// `wss://`: this client's TLS connector (its own session cache when sessions resume), made
+    /// on the first attempt.
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl Client {
@@ -120,6 +123,7 @@ impl Client {
             recovering: None,
             ever_connected: false,
             lingering: None,
+            tls: None,
         }
     }
 
@@ -133,10 +137,14 @@ impl Client {
             client_id: cfg.identify.then_some(self.id),
             keepalive: cfg.tcp_keepalive,
         };
+        if self.tls.is_none() {
+            self.tls = cfg.endpoint.tls.as_ref().map(|tls| tls.connector());
+        }
+        let tls = self.tls.clone();
         let started = Instant::now();
         tally::connect_attempt(cfg.started, started);
         let attempt = async move {
-            let open = connection::open(&cfg.endpoint, dial);
+            let open = connection::open_timed(&cfg.endpoint, dial, tls.as_ref());
             tokio::time::timeout(cfg.connect_timeout, open)
                 .await
                 .unwrap_or(Err(ConnectError::Timeout))
@@ -153,15 +161,21 @@ impl Client {
     /// Connecting --open--> Open, or Connecting --fail/timeout--> Backoff.
     fn connect_finished(
         &mut self,
-        result: Result<(FrameReader, Writer), ConnectError>,
+        result: Result<(FrameReader, Writer, ConnectTimes), ConnectError>,
         started: Instant,
         ctx: &mut Context<Self>,
     ) {
         match result {
-            Ok((reader, writer)) => self.opened(reader, writer, started, ctx),
+            Ok((reader, writer, times)) => self.opened(reader, writer, started, times, ctx),
             Err(err) => {
                 tracing::debug!(client = self.id, %err, "connect failed");
-                tally::connect_failed(matches!(err, ConnectError::Timeout));
+                if let ConnectError::Tls(tls) = &err {
+                    tally::warn_tls_once(tls);
+                }
+                tally::connect_failed(
+                    matches!(err, ConnectError::Timeout),
+                    matches!(err, ConnectError::Tls(_)),
+                );
                 self.schedule_reconnect(ctx);
             }
         }
@@ -172,6 +186,7 @@ impl Client {
         reader: FrameReader,
         writer: Writer,
         started: Instant,
+        times: ConnectTimes,
         ctx: &mut Context<Self>,
     ) {
         let now = Instant::now();
@@ -181,7 +196,7 @@ impl Client {
             attempts: self.attempts,
             fault: recovered,
         });
-        tally::opened(now, now - started, !self.ever_connected, reopen);
+        tally::opened(now, now - started, times, !self.ever_connected, reopen);
         self.ever_connected = true;
         self.attempts = 0;
         self.retries = 0;
@@ -509,7 +524,16 @@ impl StreamHandler<Inbound> for Client {
             Some(Ok(frame)) => self.on_frame(frame, ctx),
             Some(Err(ReadError::Io(err))) => {
                 tracing::debug!(client = self.id, %err, "read failed");
-                self.lost(Cause::IoError, ctx);
+                let cause = if let Some(tls) = crate::tls::tls_failure(&err) {
+                    tally::warn_tls_once(tls);
+                    Cause::TlsError
+                } else if err.kind() == std::io::ErrorKind::UnexpectedEof {
+                    // TLS: the socket closed without close_notify, what EOF is on plain TCP.
+                    Cause::ServerGone
+                } else {
+                    Cause::IoError
+                };
+                self.lost(cause, ctx);
             }
             Some(Err(err)) => {
                 tracing::debug!(client = self.id, %err, "protocol error");

@@ -14,18 +14,23 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use actix_http::ws::{CloseReason, OpCode, Parser, hash_key};
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 use super::reader::frame_reader;
 use crate::chaos::CLIENT_ID_HEADER;
 use crate::scenario::{Target, TcpKeepalive, WsUrl};
+use crate::tls::{ClientTls, tls_failure};
 
 /// Largest upgrade response we accept before calling the server hostile.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -40,6 +45,8 @@ pub struct Endpoint {
     request_head: Bytes,
     /// Largest frame accepted from the server.
     pub max_frame: usize,
+    /// `wss://`: TLS between the TCP connect and the upgrade.
+    pub tls: Option<ClientTls>,
 }
 
 impl Endpoint {
@@ -62,7 +69,30 @@ impl Endpoint {
             addr,
             request_head: Bytes::from(head),
             max_frame,
+            tls: None,
         }
+    }
+
+    /// The endpoint of a `wss://` target: TLS with `tls`, and a `Host` header without `:443`.
+    pub fn with_tls(
+        url: &WsUrl,
+        addr: SocketAddr,
+        target: &Target,
+        max_frame: usize,
+        tls: ClientTls,
+    ) -> Self {
+        let mut endpoint = Self::new(url, addr, target, max_frame);
+        if url.port == 443 {
+            let plain = format!("Host: {}\r\n", url.host_header());
+            let head = String::from_utf8_lossy(&endpoint.request_head).replacen(
+                &plain,
+                &format!("Host: {}\r\n", url.host_header_with_default(443)),
+                1,
+            );
+            endpoint.request_head = Bytes::from(head);
+        }
+        endpoint.tls = Some(tls);
+        endpoint
     }
 }
 
@@ -75,6 +105,31 @@ pub enum ConnectError {
     Timeout,
     #[error("upgrade rejected: {0}")]
     Handshake(String),
+    /// Certificate, handshake or alert: counted apart from I/O errors.
+    #[error("TLS: {0}")]
+    Tls(rustls::Error),
+}
+
+impl ConnectError {
+    /// An I/O error that carries a TLS failure becomes `Tls`.
+    fn from_tls_side(err: ConnectError) -> ConnectError {
+        match err {
+            ConnectError::Io(io) => match tls_failure(&io) {
+                Some(tls) => ConnectError::Tls(tls.clone()),
+                None => ConnectError::Io(io),
+            },
+            other => other,
+        }
+    }
+}
+
+/// How long each phase of a successful connect took.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectTimes {
+    pub tcp: Duration,
+    /// `None` for `ws://`.
+    pub tls: Option<Duration>,
+    pub upgrade: Duration,
 }
 
 pub use super::reader::FrameReader;
@@ -93,12 +148,26 @@ pub struct Dial {
 
 /// Connects and upgrades.
 pub async fn open(endpoint: &Endpoint, dial: Dial) -> Result<(FrameReader, Writer), ConnectError> {
+    let connector = endpoint.tls.as_ref().map(ClientTls::connector);
+    open_timed(endpoint, dial, connector.as_ref())
+        .await
+        .map(|(reader, writer, _)| (reader, writer))
+}
+
+/// Connects (with TLS through `tls`, the client's own connector, on a `wss://` endpoint) and
+/// upgrades; says how long each phase took.
+pub async fn open_timed(
+    endpoint: &Endpoint,
+    dial: Dial,
+    tls: Option<&TlsConnector>,
+) -> Result<(FrameReader, Writer, ConnectTimes), ConnectError> {
     let Dial {
         source,
         key,
         client_id,
         keepalive,
     } = dial;
+    let started = Instant::now();
     let socket = if endpoint.addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -116,18 +185,56 @@ pub async fn open(endpoint: &Endpoint, dial: Dial) -> Result<(FrameReader, Write
             .with_retries(k.count);
         socket2::SockRef::from(&stream).set_tcp_keepalive(&params)?;
     }
-    let leftover = upgrade(&mut stream, endpoint, key, client_id).await?;
-
+    let connected = Instant::now();
+    let tcp = connected - started;
     let fd = stream.as_raw_fd();
-    let (read, write) = stream.into_split();
-    // A copy: the response buffer goes, and with no leftover (the usual case) nothing is kept.
+    let (Some(tls), Some(connector)) = (&endpoint.tls, tls) else {
+        let leftover = upgrade(&mut stream, endpoint, key, client_id).await?;
+        let upgrade = connected.elapsed();
+        let (read, write) = stream.into_split();
+        // A copy: the response buffer goes, and with no leftover (the usual case) nothing is kept.
+        let leftover = Bytes::copy_from_slice(&leftover);
+        let reader = frame_reader(leftover, read, endpoint.max_frame, READ_BUFFER);
+        let times = ConnectTimes {
+            tcp,
+            tls: None,
+            upgrade,
+        };
+        return Ok((
+            FrameReader::Plain(reader),
+            Writer::new(WriteSide::Plain(write), fd),
+            times,
+        ));
+    };
+    let mut stream = connector
+        .connect(tls.server_name.clone(), stream)
+        .await
+        .map_err(|err| ConnectError::from_tls_side(err.into()))?;
+    let handshaken = Instant::now();
+    // A TLS 1.3 server that refuses our certificate says so after its handshake: during the
+    // upgrade.
+    let leftover = upgrade(&mut stream, endpoint, key, client_id)
+        .await
+        .map_err(ConnectError::from_tls_side)?;
+    let times = ConnectTimes {
+        tcp,
+        tls: Some(handshaken - connected),
+        upgrade: handshaken.elapsed(),
+    };
+    // The TLS stream is one object; its halves share it through tokio's split (an uncontended
+    // lock: both halves live on the client's arbiter thread).
+    let (read, write) = tokio::io::split(stream);
     let leftover = Bytes::copy_from_slice(&leftover);
     let reader = frame_reader(leftover, read, endpoint.max_frame, READ_BUFFER);
-    Ok((reader, Writer::new(write, fd)))
+    Ok((
+        FrameReader::Tls(reader),
+        Writer::new(WriteSide::Tls(write), fd),
+        times,
+    ))
 }
 
-async fn upgrade(
-    stream: &mut TcpStream,
+async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     endpoint: &Endpoint,
     key: [u8; 16],
     client_id: Option<u32>,
@@ -210,17 +317,65 @@ fn check_response(response: &httparse::Response<'_, '_>, key: &[u8]) -> Result<(
     Ok(())
 }
 
+/// The socket's write half: plain TCP, or TLS (rustls encrypts into its own buffer, written
+/// out to the same socket).
+#[derive(Debug)]
+pub enum WriteSide {
+    Plain(OwnedWriteHalf),
+    Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>),
+}
+
+impl WriteSide {
+    /// Waits until more can be written: the socket is writable again (plain), or rustls has
+    /// handed everything it holds to the socket (TLS).
+    pub async fn writable(&mut self) -> io::Result<()> {
+        match self {
+            WriteSide::Plain(half) => half.writable().await,
+            WriteSide::Tls(half) => {
+                std::future::poll_fn(|cx| Pin::new(&mut *half).poll_flush(cx)).await
+            }
+        }
+    }
+}
+
+/// Writes `buf` into a TLS half without waiting: rustls takes the bytes into its buffer and
+/// writes what the socket takes. `Ok(false)`: rustls still holds bytes the socket did not take.
+fn try_flush_tls(
+    half: &mut tokio::io::WriteHalf<TlsStream<TcpStream>>,
+    buf: &mut BytesMut,
+) -> io::Result<bool> {
+    // Polled without a waker: a `Pending` only means "not now"; `WriteSide::writable` waits.
+    let mut cx = Context::from_waker(Waker::noop());
+    while !buf.is_empty() {
+        match Pin::new(&mut *half).poll_write(&mut cx, buf) {
+            Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(n)) => {
+                let _ = buf.split_to(n);
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => return Ok(false),
+        }
+    }
+    match Pin::new(half).poll_flush(&mut cx) {
+        Poll::Ready(Ok(())) => Ok(true),
+        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Poll::Ready(Err(e)) => Err(e),
+        Poll::Pending => Ok(false),
+    }
+}
+
 /// The write side of a connection: frames are encoded (masked) into `buf` and written at once;
 /// only when the socket is full does the actor wait for writability (see `take_half`).
 #[derive(Debug)]
 pub struct Writer {
-    half: Option<OwnedWriteHalf>,
+    half: Option<WriteSide>,
     buf: BytesMut,
     fd: i32,
 }
 
 impl Writer {
-    fn new(half: OwnedWriteHalf, fd: i32) -> Self {
+    fn new(half: WriteSide, fd: i32) -> Self {
         Self {
             half: Some(half),
             buf: BytesMut::with_capacity(64),
@@ -244,8 +399,10 @@ impl Writer {
     /// Writes what is buffered without blocking. `Ok(true)`: all written; `Ok(false)`: the
     /// socket is full or the half is out waiting for writability.
     pub fn try_flush(&mut self) -> io::Result<bool> {
-        let Some(half) = &self.half else {
-            return Ok(false);
+        let half = match &mut self.half {
+            None => return Ok(false),
+            Some(WriteSide::Tls(half)) => return try_flush_tls(half, &mut self.buf),
+            Some(WriteSide::Plain(half)) => half,
         };
         while !self.buf.is_empty() {
             match half.try_write(&self.buf) {
@@ -261,11 +418,11 @@ impl Writer {
     }
 
     /// Lends the socket's write half to a future that waits for writability.
-    pub fn take_half(&mut self) -> Option<OwnedWriteHalf> {
+    pub fn take_half(&mut self) -> Option<WriteSide> {
         self.half.take()
     }
 
-    pub fn put_half(&mut self, half: OwnedWriteHalf) {
+    pub fn put_half(&mut self, half: WriteSide) {
         self.half = Some(half);
     }
 
@@ -284,7 +441,8 @@ impl Writer {
         // it is open for as long as `self` lives.
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd) };
         let _ = socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO));
-        if let Some(half) = self.half.take() {
+        // A TLS half never shuts the socket down on its own; dropping it is enough.
+        if let Some(WriteSide::Plain(half)) = self.half.take() {
             half.forget();
         }
     }

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::commands::FaultStarted;
+use super::connection::ConnectTimes;
 use crate::metrics::{self, ATTEMPT_WINDOW, record_us, record_us_corrected, slot};
 
 /// Why an open connection ended (each cause has its own disconnect counter).
@@ -14,6 +15,8 @@ pub enum Cause {
     HeartbeatTimeout,
     CloseFrame(u16),
     IoError,
+    /// A TLS alert or failure on an open connection.
+    TlsError,
     ProtocolError,
     ServerGone,
     Dropped,
@@ -49,15 +52,30 @@ pub fn connect_attempt(run_started: Instant, at: Instant) {
     });
 }
 
-pub fn connect_failed(timed_out: bool) {
+pub fn connect_failed(timed_out: bool, tls: bool) {
     metrics::record(|m| {
         m.counters.connect_failures += 1;
         m.counters.connect_timeouts += u64::from(timed_out);
+        m.counters.connect_failures_tls += u64::from(tls);
     });
 }
 
-/// An attempt opened at `now` after `connect_time`; `first` if the client was never open before.
-pub fn opened(now: Instant, connect_time: Duration, first: bool, reopen: Option<Reopen>) {
+/// The first TLS failure of the process goes to the log as a warning (a certificate the
+/// clients do not trust fails every attempt the same way: once is enough to say why).
+pub fn warn_tls_once(err: &rustls::Error) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| tracing::warn!("TLS failed: {err} (counted as tls_error)"));
+}
+
+/// An attempt opened at `now` after `connect_time` (its phases in `times`); `first` if the
+/// client was never open before.
+pub fn opened(
+    now: Instant,
+    connect_time: Duration,
+    times: ConnectTimes,
+    first: bool,
+    reopen: Option<Reopen>,
+) {
     metrics::record(|m| {
         m.counters.connects += 1;
         if first {
@@ -65,6 +83,11 @@ pub fn opened(now: Instant, connect_time: Duration, first: bool, reopen: Option<
             m.last_first_open = Some(now);
         }
         record_us(&mut m.hist.connect_time, connect_time);
+        record_us(&mut m.hist.tcp_connect_time, times.tcp);
+        if let Some(tls) = times.tls {
+            record_us(&mut m.hist.tls_handshake_time, tls);
+        }
+        record_us(&mut m.hist.upgrade_time, times.upgrade);
         let Some(reopen) = reopen else { return };
         m.counters.reconnects += 1;
         record_us(&mut m.hist.reconnect_time, reopen.took);
@@ -87,6 +110,7 @@ pub fn lost(cause: Cause, now: Instant, lost_messages: u64, noticed: Option<Faul
             Cause::HeartbeatTimeout => c.disconnects_heartbeat_timeout += 1,
             Cause::CloseFrame(_) => c.disconnects_close_frame += 1,
             Cause::IoError => c.disconnects_io_error += 1,
+            Cause::TlsError => c.disconnects_tls_error += 1,
             Cause::ProtocolError => c.disconnects_protocol_error += 1,
             Cause::ServerGone => c.disconnects_server_gone += 1,
             Cause::Dropped => c.disconnects_dropped += 1,
@@ -170,6 +194,7 @@ mod tests {
             Cause::HeartbeatTimeout,
             Cause::CloseFrame(4000),
             Cause::IoError,
+            Cause::TlsError,
             Cause::ProtocolError,
             Cause::ServerGone,
             Cause::Dropped,
@@ -189,12 +214,13 @@ mod tests {
                 c.disconnects_heartbeat_timeout,
                 c.disconnects_close_frame,
                 c.disconnects_io_error,
+                c.disconnects_tls_error,
                 c.disconnects_protocol_error,
                 c.disconnects_server_gone,
                 c.disconnects_dropped,
                 c.disconnects_send_timeout,
             ],
-            [1, 1, 2, 1, 1, 1, 1]
+            [1, 1, 2, 1, 1, 1, 1, 1]
         );
         assert_eq!(c.messages_lost, 3);
         assert_eq!(m.faults[2].noticed, 1);
@@ -209,7 +235,12 @@ mod tests {
         take_local();
         let now = Instant::now();
         let ms = Duration::from_millis;
-        opened(now, ms(2), true, None);
+        let times = ConnectTimes {
+            tcp: ms(1),
+            tls: None,
+            upgrade: ms(1),
+        };
+        opened(now, ms(2), times, true, None);
         let fault = FaultStarted {
             fault: 0,
             at: now - ms(50),
@@ -219,8 +250,19 @@ mod tests {
             attempts: 3,
             fault: Some(fault),
         };
-        opened(now, ms(2), false, Some(reopen));
+        let tls = ConnectTimes {
+            tls: Some(ms(3)),
+            ..times
+        };
+        opened(now, ms(2), tls, false, Some(reopen));
         let m = take_local();
+        let handshakes = m
+            .hist
+            .tls_handshake_time
+            .as_ref()
+            .expect("handshake recorded");
+        assert_eq!(handshakes.len(), 1, "a ws:// open records no handshake");
+        assert_eq!(m.hist.tcp_connect_time.as_ref().map(|h| h.len()), Some(2));
         assert_eq!(m.counters.connects, 2);
         assert_eq!(m.counters.clients_connected, 1);
         assert_eq!(m.counters.reconnects, 1);

@@ -30,7 +30,7 @@ const fn cause(counter: &'static str, label: &'static str, short: &'static str) 
 }
 
 /// How many causes there are.
-pub const CAUSE_COUNT: usize = 7;
+pub const CAUSE_COUNT: usize = 8;
 
 /// Every disconnect cause, in report order. Their counters add up to `Counters::disconnects`.
 pub const DISCONNECT_CAUSES: [DisconnectCause; CAUSE_COUNT] = [
@@ -41,6 +41,11 @@ pub const DISCONNECT_CAUSES: [DisconnectCause; CAUSE_COUNT] = [
     ),
     cause("disconnects_close_frame", "close frame", "close frame"),
     cause("disconnects_io_error", "I/O error", "I/O error"),
+    cause(
+        "disconnects_tls_error",
+        "TLS error (alert, certificate)",
+        "TLS error",
+    ),
     cause(
         "disconnects_protocol_error",
         "protocol error",
@@ -166,6 +171,7 @@ mod tests {
             duration_s: 2.0,
             clients: 3,
             target: "ws://127.0.0.1:1/".into(),
+            tls_insecure: false,
         };
         let mut first = Metrics::default();
         first.counters.connects = 3;
@@ -257,7 +263,7 @@ mod tests {
             "disconnects_server_gone": 1, "disconnects_dropped": 0
         });
         let point: TimelinePoint = serde_json::from_value(json).expect("an older second");
-        assert_eq!(point.disconnects_by_cause.0, [0, 0, 0, 0, 1, 0, 0]);
+        assert_eq!(point.disconnects_by_cause.0, [0, 0, 0, 0, 0, 1, 0, 0]);
         let written = serde_json::to_value(&point).expect("serialise");
         assert_eq!(written["disconnects_send_timeout"], 0);
     }

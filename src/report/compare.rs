@@ -13,15 +13,17 @@ use crate::metrics::Counters;
 /// Histogram statistics not judged (shown only): how many samples, and the smallest.
 const SHOWN_ONLY: [&str; 2] = ["count", "min"];
 /// Counters where more means worse.
-const ERROR_COUNTERS: [&str; 9] = [
+const ERROR_COUNTERS: [&str; 11] = [
     "connect_failures",
     "connect_timeouts",
+    "connect_failures_tls",
     "gave_up",
     "heartbeat_misses",
     "messages_lost",
     "disconnects_heartbeat_timeout",
     "disconnects_protocol_error",
     "disconnects_send_timeout",
+    "disconnects_tls_error",
     "messages_dropped_backpressure",
 ];
 
@@ -353,6 +355,7 @@ mod tests {
             duration_s: 1.0,
             clients: 1,
             target: "ws://127.0.0.1:1/".into(),
+            tls_insecure: false,
         };
         let mut report = Report::new(scenario, String::new(), Default::default(), None);
         let rtt = report

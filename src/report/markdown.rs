@@ -42,9 +42,12 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
     }
 
+    if s.tls_insecure {
+        let _ = writeln!(out, "**{}**\n", crate::run::INSECURE_WARNING);
+    }
     let _ = writeln!(out, "## Clients\n");
     let _ = writeln!(out, "| figure | value |\n|---|---:|");
-    let rows: [(&str, String); 12] = [
+    let rows: [(&str, String); 13] = [
         (
             "connected at least once",
             format!("{} / {}", c.clients_connected, s.clients),
@@ -60,6 +63,7 @@ pub fn render(report: &Report) -> String {
             "connect failures (timeouts)",
             format!("{} ({})", c.connect_failures, c.connect_timeouts),
         ),
+        ("connect failures: TLS", c.connect_failures_tls.to_string()),
         ("heartbeats sent", c.heartbeats_sent.to_string()),
         (
             "heartbeats acked",

@@ -84,6 +84,9 @@ pub struct ScenarioInfo {
     pub duration_s: f64,
     pub clients: u32,
     pub target: String,
+    /// `target.tls.insecure: true`: the server's certificate was not verified.
+    #[serde(default)]
+    pub tls_insecure: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

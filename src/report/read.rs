@@ -82,6 +82,7 @@ mod tests {
             duration_s: 2.0,
             clients: 3,
             target: "ws://127.0.0.1:1/".into(),
+            tls_insecure: false,
         };
         let mut report = Report::new(
             scenario,

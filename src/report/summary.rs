@@ -31,15 +31,23 @@ pub fn render(report: &Report) -> String {
             ""
         }
     );
+    if s.tls_insecure {
+        let _ = writeln!(out, "{}", crate::run::INSECURE_WARNING);
+    }
     let _ = writeln!(
         out,
-        "clients   connected {}/{}  gave up {}  reconnects {}  connect failures {} ({} timeouts)",
+        "clients   connected {}/{}  gave up {}  reconnects {}  connect failures {} ({} timeouts{})",
         c.clients_connected,
         s.clients,
         c.gave_up,
         c.reconnects,
         c.connect_failures,
-        c.connect_timeouts
+        c.connect_timeouts,
+        if c.connect_failures_tls > 0 {
+            format!(", {} TLS", c.connect_failures_tls)
+        } else {
+            String::new()
+        }
     );
     let causes: Vec<String> = DisconnectsByCause::of(c)
         .iter()

@@ -12,6 +12,9 @@ use crate::metrics::Counters;
 /// Latency histograms (values in microseconds).
 const TIME_HISTOGRAMS: &[&str] = &[
     "connect_time",
+    "tcp_connect_time",
+    "tls_handshake_time",
+    "upgrade_time",
     "heartbeat_rtt",
     "reconnect_time",
     "detection",
@@ -538,6 +541,7 @@ mod tests {
             duration_s: 1.0,
             clients: 1,
             target: "ws://127.0.0.1:1/".into(),
+            tls_insecure: false,
         };
         let mut report = Report::new(scenario, String::new(), Default::default(), None);
         report.counters.gave_up = 4;

@@ -2,6 +2,7 @@
 //! engine never re-checks ranges. The YAML schema (with spans) lives in `raw.rs`, the checks in
 //! `validate`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// One load-and-chaos run, as described by a scenario file.
@@ -28,6 +29,43 @@ pub struct Target {
     /// A server process the tool starts (stdout/stderr into the report directory), waits for
     /// until `url`'s port accepts, kills for `server_kill` and never leaves running.
     pub command: Option<TargetCommand>,
+    /// TLS settings: present for a `wss://` url (defaults when the file has no `tls:`) and for
+    /// the embedded server with `tls:` (it then serves TLS with a certificate made at start).
+    pub tls: Option<TargetTls>,
+}
+
+/// `target.tls`: how clients speak TLS to the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetTls {
+    /// Trust only the certificates of this PEM file (instead of the built-in roots).
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate for servers that ask for one (mutual TLS).
+    pub client_identity: Option<ClientIdentity>,
+    /// The name sent as SNI and checked against the certificate, instead of the url's host.
+    pub server_name: Option<String>,
+    /// Skip certificate verification entirely (only ever from the scenario file).
+    pub insecure: bool,
+    /// Resume the TLS session on reconnect (each client keeps its own session cache).
+    pub resume: bool,
+}
+
+impl Default for TargetTls {
+    fn default() -> Self {
+        Self {
+            ca_file: None,
+            client_identity: None,
+            server_name: None,
+            insecure: false,
+            resume: true,
+        }
+    }
+}
+
+/// `target.tls.client_cert` and `client_key`: PEM files, the chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +74,18 @@ pub enum TargetUrl {
     Embedded,
     /// A `ws://` endpoint.
     Ws(WsUrl),
+    /// A `wss://` endpoint (TLS; port 443 unless given).
+    Wss(WsUrl),
+}
+
+impl TargetUrl {
+    /// The endpoint of a `ws://` or `wss://` url.
+    pub fn endpoint(&self) -> Option<&WsUrl> {
+        match self {
+            TargetUrl::Embedded => None,
+            TargetUrl::Ws(url) | TargetUrl::Wss(url) => Some(url),
+        }
+    }
 }
 
 /// A parsed `ws://host:port/path?query` URL.
@@ -50,9 +100,14 @@ pub struct WsUrl {
 }
 
 impl WsUrl {
-    /// The value of the `Host` header.
+    /// The value of the `Host` header (of a `ws://` url: port 80 is left out).
     pub fn host_header(&self) -> String {
-        if self.port == 80 {
+        self.host_header_with_default(80)
+    }
+
+    /// The value of the `Host` header, leaving out `default_port` (443 for `wss://`).
+    pub fn host_header_with_default(&self, default_port: u16) -> String {
+        if self.port == default_port {
             self.host.clone()
         } else {
             format!("{}:{}", self.host, self.port)
@@ -69,6 +124,17 @@ impl WsUrl {
             .await
             .ok()
             .and_then(|mut addrs| addrs.next())
+    }
+}
+
+impl WsUrl {
+    /// The url as `wss://host:port/path` (`Display` writes `ws://`).
+    pub fn to_string_with_tls(&self, tls: bool) -> String {
+        if tls {
+            format!("wss://{}:{}{}", self.host, self.port, self.path)
+        } else {
+            self.to_string()
+        }
     }
 }
 

@@ -36,8 +36,8 @@ pub struct RawScenario {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
-    /// Required. `embedded` or `ws://host[:port][/path][?query]` (port default 80, path default
-    /// `/`). `wss://` is not supported yet.
+    /// Required. `embedded`, `ws://host[:port][/path][?query]` (port default 80, path default
+    /// `/`) or `wss://...` (port default 443).
     pub url: Spanned<String>,
     /// Default: none. Extra upgrade-request headers, sent in file order.
     #[serde(default)]
@@ -49,6 +49,66 @@ pub struct RawTarget {
     /// program and arguments); needs a `ws://` url pointing at it.
     #[serde(default)]
     pub command: Option<Spanned<RawCommand>>,
+    /// Default: none. `true` or the TLS settings; only with `wss://` or `embedded` (which then
+    /// serves TLS with a certificate made at start).
+    #[serde(default)]
+    pub tls: Option<Spanned<RawTls>>,
+}
+
+/// `target.tls:` `true` / `false`, or the settings (all optional).
+#[derive(Debug)]
+pub enum RawTls {
+    Switch(bool),
+    Settings(Box<RawTlsSettings>),
+}
+
+/// `target.tls:` as a mapping.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTlsSettings {
+    /// PEM file of the CA certificates to trust instead of the built-in roots.
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// PEM file of the client certificate chain (mutual TLS); needs `client_key`.
+    #[serde(default)]
+    pub client_cert: Option<Spanned<String>>,
+    /// PEM file of the client certificate's private key; needs `client_cert`.
+    #[serde(default)]
+    pub client_key: Option<Spanned<String>>,
+    /// SNI and the name checked against the certificate, instead of the url's host.
+    #[serde(default)]
+    pub server_name: Option<Spanned<String>>,
+    /// Default false. Accept any certificate.
+    #[serde(default)]
+    pub insecure: Option<Spanned<bool>>,
+    /// Default true. Resume TLS sessions on reconnect.
+    #[serde(default)]
+    pub resume: Option<Spanned<bool>>,
+}
+
+impl<'de> Deserialize<'de> for RawTls {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TlsVisitor;
+
+        impl<'de> Visitor<'de> for TlsVisitor {
+            type Value = RawTls;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or a mapping of TLS settings")
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<RawTls, E> {
+                Ok(RawTls::Switch(v))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawTls, A::Error> {
+                RawTlsSettings::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|s| RawTls::Settings(Box::new(s)))
+            }
+        }
+
+        deserializer.deserialize_any(TlsVisitor)
+    }
 }
 
 /// `target.headers:` a mapping of header name to value that keeps the file order (a plain map

@@ -1,6 +1,6 @@
-//! Target URLs: `embedded` or `ws://host[:port][/path][?query]`, parsed with the HTTP stack's
-//! own URI parser (`actix_http::Uri`) plus the rules a WebSocket target adds (scheme, no
-//! fragment, no credentials, a port from 1).
+//! Target URLs: `embedded`, `ws://host[:port][/path][?query]` or the same with `wss://`,
+//! parsed with the HTTP stack's own URI parser (`actix_http::Uri`) plus the rules a WebSocket
+//! target adds (scheme, no fragment, no credentials, a port from 1).
 
 use actix_http::Uri;
 
@@ -8,25 +8,31 @@ use super::model::{TargetUrl, WsUrl};
 use super::value::quoted;
 
 /// What a target URL may look like, for error messages.
-const URL_FORMS: &str = "embedded or ws://host[:port][/path][?query]";
+const URL_FORMS: &str = "embedded or ws[s]://host[:port][/path][?query]";
 
-/// Parses `embedded` or `ws://host[:port][/path][?query]`. The error is a message without the
-/// key path.
+/// Parses `embedded` or `ws[s]://host[:port][/path][?query]`. The error is a message without
+/// the key path.
 pub fn parse_url(url: &str) -> Result<TargetUrl, String> {
     if url == "embedded" {
         return Ok(TargetUrl::Embedded);
     }
-    if url
-        .split_once("://")
-        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("wss"))
-    {
-        return Err("wss:// is not supported yet; use ws:// or embedded".to_string());
+    match parse_any(url, URL_FORMS)? {
+        (false, url) => Ok(TargetUrl::Ws(url)),
+        (true, url) => Ok(TargetUrl::Wss(url)),
     }
-    parse_ws(url, URL_FORMS).map(TargetUrl::Ws)
 }
 
-/// Parses `ws://host[:port][/path][?query]`; `forms` says what was expected in messages.
+/// Parses `ws://host[:port][/path][?query]` (no TLS); `forms` says what was expected in
+/// messages.
 pub fn parse_ws(url: &str, forms: &str) -> Result<WsUrl, String> {
+    match parse_any(url, forms)? {
+        (false, url) => Ok(url),
+        (true, _) => Err("wss:// is not supported yet; use ws://".to_string()),
+    }
+}
+
+/// Parses `ws://` or `wss://host[:port][/path][?query]`: whether it is `wss://`, and the rest.
+fn parse_any(url: &str, forms: &str) -> Result<(bool, WsUrl), String> {
     // Checked first, whatever the scheme, so that no later message echoes the credentials.
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority_end = after_scheme
@@ -43,10 +49,8 @@ pub fn parse_ws(url: &str, forms: &str) -> Result<WsUrl, String> {
     let Some((scheme, _)) = url.split_once("://") else {
         return Err(generic());
     };
-    if scheme.eq_ignore_ascii_case("wss") {
-        return Err("wss:// is not supported yet; use ws://".to_string());
-    }
-    if !scheme.eq_ignore_ascii_case("ws") {
+    let tls = scheme.eq_ignore_ascii_case("wss");
+    if !tls && !scheme.eq_ignore_ascii_case("ws") {
         return Err(generic());
     }
     // The URI parser drops a fragment silently; a WebSocket URL cannot have one.
@@ -83,7 +87,8 @@ pub fn parse_ws(url: &str, forms: &str) -> Result<WsUrl, String> {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
     {
         return Err(format!(
-            "expected a host name or IP address after ws://, found {found}"
+            "expected a host name or IP address after {}://, found {found}",
+            if tls { "wss" } else { "ws" }
         ));
     }
 
@@ -93,6 +98,7 @@ pub fn parse_ws(url: &str, forms: &str) -> Result<WsUrl, String> {
         .rsplit_once(':')
         .and_then(|(before, after)| (!before.is_empty() && !after.contains(']')).then_some(after));
     let port = match (port_text, authority.port_u16()) {
+        (None, _) if tls => 443,
         (None, _) => 80,
         (Some(_), Some(port)) if port != 0 => port,
         _ => {
@@ -117,9 +123,12 @@ pub fn parse_ws(url: &str, forms: &str) -> Result<WsUrl, String> {
         ));
     }
 
-    Ok(WsUrl {
-        host: host.to_string(),
-        port,
-        path,
-    })
+    Ok((
+        tls,
+        WsUrl {
+            host: host.to_string(),
+            port,
+            path,
+        },
+    ))
 }

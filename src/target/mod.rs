@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::scenario::{KillSignal, Scenario, TargetUrl, WsUrl};
 use crate::server::{EmbeddedServer, ServerCounts};
+use crate::tls::ServerIdentity;
 use process::TargetProcess;
 
 /// The server `server_kill` acts on.
@@ -29,7 +30,12 @@ impl ManagedTarget {
         match (&scenario.target.url, &scenario.target.command) {
             (TargetUrl::Embedded, _) => {
                 let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-                let server = EmbeddedServer::start(loopback, 1)
+                // With `tls:`, a certificate made now; the run's clients trust it alone.
+                let identity = match scenario.target.tls {
+                    Some(_) => Some(ServerIdentity::self_signed()?),
+                    None => None,
+                };
+                let server = EmbeddedServer::start_with(loopback, 1, false, identity.as_ref())
                     .map_err(|err| format!("cannot start the embedded server: {err}"))?;
                 let url = WsUrl {
                     host: "127.0.0.1".into(),
@@ -38,12 +44,12 @@ impl ManagedTarget {
                 };
                 Ok((Some(ManagedTarget::Embedded(server)), url))
             }
-            (TargetUrl::Ws(url), Some(command)) => {
+            (TargetUrl::Ws(url) | TargetUrl::Wss(url), Some(command)) => {
                 let addr = resolve(url).await?;
                 let process = TargetProcess::start(command.clone(), addr, log_dir).await?;
                 Ok((Some(ManagedTarget::Process(process)), url.clone()))
             }
-            (TargetUrl::Ws(url), None) => Ok((None, url.clone())),
+            (TargetUrl::Ws(url) | TargetUrl::Wss(url), None) => Ok((None, url.clone())),
         }
     }
 

@@ -100,6 +100,7 @@ pub fn target(url: TargetUrl) -> Target {
         headers: Vec::new(),
         subprotocols: Vec::new(),
         command: None,
+        tls: None,
     }
 }
 

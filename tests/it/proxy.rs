@@ -88,7 +88,7 @@ impl Conn {
     async fn send(&mut self, op: OpCode, payload: &[u8]) {
         self.writer.queue(op, payload);
         while !self.writer.try_flush().expect("write") {
-            let half = self.writer.take_half().expect("write half");
+            let mut half = self.writer.take_half().expect("write half");
             half.writable().await.expect("writable");
             self.writer.put_half(half);
         }

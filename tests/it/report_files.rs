@@ -173,6 +173,7 @@ fn hostile_text_in_the_report_renders_as_inert_text() {
         duration_s: 2.0,
         clients: 3,
         target: "ws://127.0.0.1:9/<img src=http://x>".into(),
+        tls_insecure: false,
     };
     let mut report = Report::new(
         scenario,
@@ -265,6 +266,7 @@ fn a_merge_that_cannot_be_written_exits_2_after_printing_the_summary() {
         duration_s: 1.0,
         clients: 2,
         target: "ws://127.0.0.1:9/".into(),
+        tls_insecure: false,
     };
     let shard = Report::new(
         scenario,

@@ -84,7 +84,7 @@ impl Client {
         match flushed {
             Ok(true) => {}
             Ok(false) => {
-                let Some(half) = conn.writer.take_half() else {
+                let Some(mut half) = conn.writer.take_half() else {
                     return;
                 };
                 let id = conn.id;

@@ -51,7 +51,7 @@ pub fn from_knobs(knobs: &mut Knobs<'_>, target: &Target) -> Result<FaultKind, I
         (TargetUrl::Embedded, _) if signal != KillSignal::Kill && signal_given => {
             return Err(signal_error);
         }
-        (TargetUrl::Ws(url), None) => {
+        (TargetUrl::Ws(url) | TargetUrl::Wss(url), None) => {
             return Err(knobs.error(
                 "kind",
                 format!(

@@ -42,7 +42,9 @@ fn cases() -> Vec<Case> {
         case(
             replacing("  url: embedded\n", "  url: embedded\n  colour: blue\n"),
             (5, 3),
-            exactly("unknown field `colour`, expected one of url, headers, subprotocols, command"),
+            exactly(
+                "unknown field `colour`, expected one of url, headers, subprotocols, command, tls",
+            ),
         ),
         case(
             with("faults:\n  - {kind: server_kill, at: 1s, colour: red}\n"),
@@ -139,16 +141,125 @@ fn cases() -> Vec<Case> {
             ),
         ),
         // ---- target ----
+        // ---- target.tls ----
         case(
-            replacing("embedded", "wss://example.com/ws"),
-            (4, 8),
-            exactly("target.url: wss:// is not supported yet; use ws:// or embedded"),
+            replacing("embedded", "ws://example.com/ws\n  tls: true"),
+            (5, 8),
+            exactly(
+                "target.tls: TLS needs a wss:// url (or url: embedded, which then serves TLS); \
+                 this url is ws://",
+            ),
+        ),
+        case(
+            replacing("embedded", "wss://example.com/ws\n  tls: false"),
+            (5, 8),
+            exactly("target.tls: a wss:// url always speaks TLS; use ws:// for a plain connection"),
+        ),
+        case(
+            replacing(
+                "embedded",
+                "embedded\n  tls: {resume: false, ca_file: ca.pem}",
+            ),
+            (5, 33),
+            exactly(
+                "target.tls.ca_file: is for wss:// targets: the embedded server's certificate is \
+                 made at start and its clients trust it (only resume applies)",
+            ),
+        ),
+        case(
+            replacing("embedded", "embedded\n  tls: {insecure: true}"),
+            (5, 19),
+            Says::StartsWith("target.tls.insecure: is for wss:// targets"),
+        ),
+        case(
+            replacing("embedded", "wss://h\n  tls: {ca_file: /nonexistent/ca.pem}"),
+            (5, 18),
+            Says::StartsWith(
+                "target.tls.ca_file: cannot read \"/nonexistent/ca.pem\": No such file",
+            ),
+        ),
+        case(
+            replacing("embedded", "wss://h\n  tls: {ca_file: Cargo.toml}"),
+            (5, 18),
+            exactly(
+                "target.tls.ca_file: \"Cargo.toml\" holds no PEM certificate \
+                 (-----BEGIN CERTIFICATE-----)",
+            ),
+        ),
+        case(
+            replacing(
+                "embedded",
+                "wss://h\n  tls: {ca_file: Cargo.toml, insecure: true}",
+            ),
+            (5, 40),
+            exactly(
+                "target.tls.insecure: skips certificate verification, so ca_file would never be \
+                 used; remove one of them",
+            ),
+        ),
+        case(
+            replacing("embedded", "wss://h\n  tls: {client_cert: c.pem}"),
+            (5, 22),
+            exactly(
+                "target.tls.client_cert: needs target.tls.client_key too (the certificate's \
+                 private key, PEM)",
+            ),
+        ),
+        case(
+            replacing("embedded", "wss://h\n  tls: {client_key: k.pem}"),
+            (5, 21),
+            exactly(
+                "target.tls.client_key: needs target.tls.client_cert too (the certificate chain, \
+                 PEM)",
+            ),
+        ),
+        case(
+            replacing(
+                "embedded",
+                "wss://h\n  tls: {client_cert: Cargo.toml, client_key: Cargo.toml}",
+            ),
+            (5, 22),
+            exactly(
+                "target.tls.client_cert: \"Cargo.toml\" holds no PEM certificate \
+                 (-----BEGIN CERTIFICATE-----)",
+            ),
+        ),
+        case(
+            replacing("embedded", "wss://h\n  tls: {server_name: \"not a name\"}"),
+            (5, 22),
+            exactly(
+                "target.tls.server_name: expected a DNS name or IP address, found \"not a name\"",
+            ),
+        ),
+        case(
+            replacing("embedded", "wss://h\n  tls: {colour: blue}"),
+            (5, 9),
+            Says::StartsWith(
+                "unknown field `colour`, expected one of ca_file, client_cert, client_key, \
+                 server_name, insecure, resume",
+            ),
+        ),
+        case(
+            replacing("embedded", "wss://h\n  tls: 5"),
+            (5, 3),
+            Says::Contains("true, false or a mapping of TLS settings"),
+        ),
+        case(
+            format!(
+                "{}faults:\n  - {{kind: partition, at: 1s, duration: 1s}}\n",
+                replacing("embedded", "wss://h")
+            ),
+            (8, 12),
+            exactly(
+                "faults[0].kind: partition is a chaos proxy fault, and the proxy does not speak \
+                 TLS yet: not available with a wss:// target or a TLS embedded server",
+            ),
         ),
         case(
             replacing("embedded", "ftp://example.com/"),
             (4, 8),
             exactly(
-                "target.url: expected embedded or ws://host[:port][/path][?query], found \
+                "target.url: expected embedded or ws[s]://host[:port][/path][?query], found \
                  \"ftp://example.com/\"",
             ),
         ),
@@ -206,7 +317,7 @@ fn cases() -> Vec<Case> {
             replacing("url: embedded", "url: \"ws://u:s3cret@h/#frag\""),
             (4, 8),
             exactly(
-                "target.url: expected embedded or ws://host[:port][/path][?query] without \
+                "target.url: expected embedded or ws[s]://host[:port][/path][?query] without \
                  user:password@ (send credentials with target.headers; the URL is not shown: it \
                  holds them)",
             ),
@@ -490,6 +601,8 @@ fn cases() -> Vec<Case> {
         "ws://h:0/",
         "ws://h:70000/",
         "ws://h:/",
+        "wss://h:0/",
+        "wss://",
         "ws://h/#frag",
         "ws://h/a b",
         "ws://[nope]/",

@@ -1,14 +1,20 @@
 //! `target:` checks: the URL, extra headers (through the HTTP stack's own `HeaderName` and
-//! `HeaderValue` parsers), subprotocols and the command of a managed server.
+//! `HeaderValue` parsers), subprotocols, the command of a managed server and the TLS settings
+//! (PEM files read and checked here).
+
+use std::path::PathBuf;
 
 use actix_http::header::{HeaderName, HeaderValue};
+use rustls::pki_types::ServerName;
+use serde_saphyr::Spanned;
 
 use super::Validator;
 use crate::scenario::ScenarioError;
-use crate::scenario::model::{Target, TargetCommand, TargetUrl};
-use crate::scenario::raw::{RawCommand, RawTarget};
+use crate::scenario::model::{ClientIdentity, Target, TargetCommand, TargetTls, TargetUrl};
+use crate::scenario::raw::{RawCommand, RawTarget, RawTls, RawTlsSettings};
 use crate::scenario::url::parse_url;
 use crate::scenario::value::{first_offending, quoted};
+use crate::tls;
 
 impl Validator<'_> {
     pub(super) fn target(&self, raw: RawTarget) -> Result<Target, ScenarioError> {
@@ -120,12 +126,157 @@ impl Validator<'_> {
             }
         };
 
+        let tls = self.tls(raw.tls, &url)?;
         Ok(Target {
             url,
             headers,
             subprotocols,
             command,
+            tls,
         })
+    }
+
+    /// `target.tls`: none for `ws://`, the defaults or the settings for `wss://` and for an
+    /// embedded server that serves TLS. Files are read here, so a missing or bad one fails
+    /// `check` rather than every connection of the run.
+    fn tls(
+        &self,
+        raw: Option<Spanned<RawTls>>,
+        url: &TargetUrl,
+    ) -> Result<Option<TargetTls>, ScenarioError> {
+        let (at, settings) = match raw {
+            None => return Ok(matches!(url, TargetUrl::Wss(_)).then(TargetTls::default)),
+            Some(Spanned {
+                value: RawTls::Switch(false),
+                referenced,
+                ..
+            }) => {
+                if matches!(url, TargetUrl::Wss(_)) {
+                    return Err(self.error_at(
+                        &referenced,
+                        "target.tls",
+                        "a wss:// url always speaks TLS; use ws:// for a plain connection",
+                    ));
+                }
+                return Ok(None);
+            }
+            Some(Spanned {
+                value: RawTls::Switch(true),
+                referenced,
+                ..
+            }) => (referenced, RawTlsSettings::default()),
+            Some(Spanned {
+                value: RawTls::Settings(settings),
+                referenced,
+                ..
+            }) => (referenced, *settings),
+        };
+        if let TargetUrl::Ws(_) = url {
+            return Err(self.error_at(
+                &at,
+                "target.tls",
+                "TLS needs a wss:// url (or url: embedded, which then serves TLS); this url is \
+                 ws://",
+            ));
+        }
+        if *url == TargetUrl::Embedded {
+            let for_wss_only = [
+                ("ca_file", settings.ca_file.as_ref().map(|v| v.referenced)),
+                (
+                    "client_cert",
+                    settings.client_cert.as_ref().map(|v| v.referenced),
+                ),
+                (
+                    "client_key",
+                    settings.client_key.as_ref().map(|v| v.referenced),
+                ),
+                (
+                    "server_name",
+                    settings.server_name.as_ref().map(|v| v.referenced),
+                ),
+                ("insecure", settings.insecure.as_ref().map(|v| v.referenced)),
+            ];
+            if let Some((key, Some(location))) = for_wss_only.iter().find(|(_, l)| l.is_some()) {
+                return Err(self.error_at(
+                    location,
+                    &format!("target.tls.{key}"),
+                    "is for wss:// targets: the embedded server's certificate is made at start \
+                     and its clients trust it (only resume applies)",
+                ));
+            }
+        }
+
+        let insecure = settings.insecure.as_ref().is_some_and(|v| v.value);
+        let ca_file = match &settings.ca_file {
+            None => None,
+            Some(path) => {
+                if insecure && let Some(flag) = &settings.insecure {
+                    return Err(self.error(
+                        flag,
+                        "target.tls.insecure",
+                        "skips certificate verification, so ca_file would never be used; \
+                         remove one of them",
+                    ));
+                }
+                let file = PathBuf::from(&path.value);
+                tls::read_roots(&file).map_err(|m| self.error(path, "target.tls.ca_file", m))?;
+                Some(file)
+            }
+        };
+        let client_identity = match (&settings.client_cert, &settings.client_key) {
+            (None, None) => None,
+            (Some(cert), None) => {
+                return Err(self.error(
+                    cert,
+                    "target.tls.client_cert",
+                    "needs target.tls.client_key too (the certificate's private key, PEM)",
+                ));
+            }
+            (None, Some(key)) => {
+                return Err(self.error(
+                    key,
+                    "target.tls.client_key",
+                    "needs target.tls.client_cert too (the certificate chain, PEM)",
+                ));
+            }
+            (Some(cert), Some(key)) => {
+                let cert_file = PathBuf::from(&cert.value);
+                let key_file = PathBuf::from(&key.value);
+                tls::read_certs(&cert_file)
+                    .map_err(|m| self.error(cert, "target.tls.client_cert", m))?;
+                tls::read_key(&key_file)
+                    .map_err(|m| self.error(key, "target.tls.client_key", m))?;
+                tls::read_identity(&cert_file, &key_file)
+                    .map_err(|m| self.error(key, "target.tls.client_key", m))?;
+                Some(ClientIdentity {
+                    cert_file,
+                    key_file,
+                })
+            }
+        };
+        let server_name = match &settings.server_name {
+            None => None,
+            Some(name) => {
+                if ServerName::try_from(name.value.as_str()).is_err() {
+                    return Err(self.error(
+                        name,
+                        "target.tls.server_name",
+                        format!(
+                            "expected a DNS name or IP address, found {}",
+                            quoted(&name.value)
+                        ),
+                    ));
+                }
+                Some(name.value.clone())
+            }
+        };
+        Ok(Some(TargetTls {
+            ca_file,
+            client_identity,
+            server_name,
+            insecure,
+            resume: settings.resume.as_ref().is_none_or(|v| v.value),
+        }))
     }
 }
 

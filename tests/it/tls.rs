@@ -1,0 +1,315 @@
+//! wss://: the embedded server over TLS, certificates the clients do or do not trust
+//! (`insecure`, `ca_file`), mutual TLS and session resumption against a TLS test server that
+//! records each handshake.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{HandshakeKind, RootCertStore, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wschaos::report::Report;
+use wschaos::scenario::parse;
+use wschaos::server::EmbeddedServer;
+use wschaos::tls::ServerIdentity;
+
+use crate::common::run_scenario;
+
+fn scenario(target: &str, extra: &str) -> wschaos::scenario::Scenario {
+    let yaml = format!(
+        "name: tls\nseed: 3\nduration: 3s\ntarget:\n{target}clients:\n  count: 4\n  \
+         connect_timeout: 2s\n  heartbeat: {{interval: 200ms, timeout: 1s}}\n  \
+         reconnect: {{backoff: fixed, initial: 200ms, jitter: none}}\n{extra}"
+    );
+    parse(&yaml, "tls.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+}
+
+fn run(target: &str, extra: &str) -> Report {
+    run_scenario(scenario(target, extra)).report
+}
+
+/// A CA and a certificate for 127.0.0.1 / localhost it signed.
+struct Pki {
+    ca_pem: String,
+    ca_der: CertificateDer<'static>,
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let issuer =
+            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
+        Self {
+            ca_pem: issuer.pem(),
+            ca_der: issuer.der().clone(),
+            issuer,
+        }
+    }
+
+    /// A leaf for `names`, signed by the CA: its chain and key.
+    fn leaf(&self, names: &[&str]) -> (String, String, ServerIdentity) {
+        let key = KeyPair::generate().expect("key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let cert = CertificateParams::new(names)
+            .expect("params")
+            .signed_by(&key, &self.issuer)
+            .expect("leaf");
+        let identity = ServerIdentity {
+            certs: vec![cert.der().clone()],
+            key: PrivateKeyDer::try_from(key.serialize_der()).expect("key der"),
+        };
+        (cert.pem(), key.serialize_pem(), identity)
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path.display().to_string()
+}
+
+/// An embedded echo server serving TLS with `identity`, on its own thread.
+fn tls_echo_server(identity: ServerIdentity) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let server = EmbeddedServer::start_with(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                1,
+                false,
+                Some(&identity),
+            )
+            .expect("TLS server");
+            tx.send(server.addr()).expect("send addr");
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("server addr")
+}
+
+#[test]
+fn wss_against_the_embedded_tls_server_connects_and_acks_heartbeats() {
+    let report = run("  url: embedded\n  tls: true\n", "");
+    let c = &report.counters;
+    assert_eq!(c.clients_connected, 4, "{c:?}");
+    assert_eq!(c.connect_failures, 0, "{c:?}");
+    assert!(c.heartbeat_acks > 0, "{c:?}");
+    assert!(
+        report
+            .scenario
+            .target
+            .starts_with("embedded (wss://127.0.0.1:")
+    );
+    assert!(!report.scenario.tls_insecure);
+    for name in ["tls_handshake_time", "tcp_connect_time", "upgrade_time"] {
+        assert!(report.histograms[name].count >= 4, "{name}");
+    }
+}
+
+#[test]
+fn a_ws_run_has_no_tls_handshake_samples() {
+    let report = run("  url: embedded\n", "");
+    assert_eq!(report.histograms["tls_handshake_time"].count, 0);
+    assert!(report.histograms["upgrade_time"].count >= 4);
+}
+
+#[test]
+fn an_untrusted_certificate_fails_every_attempt_as_tls_unless_insecure_or_its_ca_is_given() {
+    let pki = Pki::new();
+    let (_, _, identity) = pki.leaf(&["localhost", "127.0.0.1"]);
+    let addr = tls_echo_server(identity);
+    let url = format!("  url: wss://127.0.0.1:{}/\n", addr.port());
+
+    let untrusted = run(&url, "");
+    let c = &untrusted.counters;
+    assert_eq!(c.connects, 0, "{c:?}");
+    assert!(c.connect_failures > 0, "{c:?}");
+    assert_eq!(c.connect_failures_tls, c.connect_failures, "{c:?}");
+    assert_eq!(c.disconnects_io_error, 0);
+    let terminal = wschaos::report::render_summary(&untrusted);
+    assert!(
+        terminal.contains(&format!("{} TLS)", c.connect_failures_tls)),
+        "{terminal}"
+    );
+
+    let insecure = run(&format!("{url}  tls: {{insecure: true}}\n"), "");
+    assert_eq!(insecure.counters.clients_connected, 4);
+    assert!(insecure.scenario.tls_insecure);
+    assert!(wschaos::report::render_summary(&insecure).contains("WARNING: target.tls.insecure"));
+    let json = serde_json::to_value(&insecure).expect("json");
+    assert_eq!(json["scenario"]["tls_insecure"], true);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
+    let trusted = run(&format!("{url}  tls: {{ca_file: {ca}}}\n"), "");
+    assert_eq!(trusted.counters.clients_connected, 4);
+    assert_eq!(trusted.counters.connect_failures, 0);
+}
+
+/// What the TLS test server saw: how each handshake went, and connections refused.
+#[derive(Default)]
+struct Seen {
+    kinds: Vec<HandshakeKind>,
+    refused: usize,
+}
+
+/// A TLS server that answers the upgrade with a 101 and then reads until EOF, recording how
+/// each handshake went. `client_ca`: client certificates are required, from that CA.
+fn recording_server(
+    identity: ServerIdentity,
+    client_ca: Option<CertificateDer<'static>>,
+) -> (SocketAddr, Arc<Mutex<Seen>>) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions");
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            roots.add(ca).expect("client CA");
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .expect("verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder
+        .with_single_cert(identity.certs, identity.key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while let Ok(Ok((tcp, _))) = tokio::time::timeout_at(deadline, listener.accept()).await
+            {
+                let acceptor = acceptor.clone();
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let mut tls = match acceptor.accept(tcp).await {
+                        Ok(tls) => tls,
+                        Err(_) => {
+                            record.lock().expect("lock").refused += 1;
+                            return;
+                        }
+                    };
+                    if let Some(kind) = tls.get_ref().1.handshake_kind() {
+                        record.lock().expect("lock").kinds.push(kind);
+                    }
+                    let mut buf = vec![0u8; 4096];
+                    let Ok(n) = tls.read(&mut buf).await else {
+                        record.lock().expect("lock").refused += 1;
+                        return;
+                    };
+                    let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                    let Some(key) = request
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                    else {
+                        return;
+                    };
+                    let accept = actix_http::ws::hash_key(key.trim().as_bytes());
+                    let response = format!(
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                         Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                        String::from_utf8_lossy(&accept)
+                    );
+                    let _ = tls.write_all(response.as_bytes()).await;
+                    let _ = tls.flush().await;
+                    while matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {}
+                });
+            }
+        });
+    });
+    (addr, seen)
+}
+
+const NO_HEARTBEAT: &str = "";
+
+fn quiet(target: &str, extra: &str) -> Report {
+    let yaml_target = target.to_string();
+    let mut s = scenario(&yaml_target, extra);
+    s.clients.heartbeat.mode = wschaos::scenario::HeartbeatMode::None;
+    run_scenario(s).report
+}
+
+#[test]
+fn mutual_tls_accepts_the_configured_client_certificate_and_refuses_a_run_without_one() {
+    let pki = Pki::new();
+    let (_, _, identity) = pki.leaf(&["localhost", "127.0.0.1"]);
+    let clients = Pki::new();
+    let (client_pem, client_key, _) = clients.leaf(&["client"]);
+    let (addr, seen) = recording_server(identity, Some(clients.ca_der.clone()));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
+    let cert = write(dir.path(), "client.pem", &client_pem);
+    let key = write(dir.path(), "client.key", &client_key);
+    let url = format!("  url: wss://127.0.0.1:{}/\n", addr.port());
+
+    let with = quiet(
+        &format!("{url}  tls: {{ca_file: {ca}, client_cert: {cert}, client_key: {key}}}\n"),
+        NO_HEARTBEAT,
+    );
+    assert_eq!(with.counters.clients_connected, 4, "{:?}", with.counters);
+    assert_eq!(seen.lock().expect("lock").refused, 0);
+
+    let without = quiet(&format!("{url}  tls: {{ca_file: {ca}}}\n"), NO_HEARTBEAT);
+    let c = &without.counters;
+    assert_eq!(c.connects, 0, "{c:?}");
+    assert!(c.connect_failures_tls > 0, "{c:?}");
+    assert_eq!(c.connect_failures_tls, c.connect_failures, "{c:?}");
+    assert!(seen.lock().expect("lock").refused > 0);
+}
+
+#[test]
+fn reconnects_after_a_drop_resume_the_tls_session_unless_resume_is_off() {
+    let drop = "faults:\n  - {kind: drop, at: 1s, fraction: 1.0, mode: reset}\n";
+    for resume in [true, false] {
+        let pki = Pki::new();
+        let (_, _, identity) = pki.leaf(&["localhost", "127.0.0.1"]);
+        let (addr, seen) = recording_server(identity, None);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
+        let report = quiet(
+            &format!(
+                "  url: wss://127.0.0.1:{}/\n  tls: {{ca_file: {ca}, resume: {resume}}}\n",
+                addr.port()
+            ),
+            drop,
+        );
+        assert_eq!(report.counters.reconnects, 4, "{:?}", report.counters);
+        let seen = seen.lock().expect("lock");
+        let resumed = seen
+            .kinds
+            .iter()
+            .filter(|k| **k == HandshakeKind::Resumed)
+            .count();
+        assert_eq!(
+            seen.kinds.len(),
+            8,
+            "4 first handshakes and 4 after the drop"
+        );
+        if resume {
+            assert_eq!(resumed, 4, "every reconnect resumes: {:?}", seen.kinds);
+        } else {
+            assert_eq!(resumed, 0, "{:?}", seen.kinds);
+        }
+    }
+}
