@@ -152,7 +152,8 @@ impl EmbeddedServer {
         .workers(self.workers)
         .backlog(4096)
         .max_connections(100_000)
-        .disable_signals();
+        .disable_signals()
+        .on_connect(no_delay);
         let http = match (self.reuse_port, self.tls.clone()) {
             (true, None) => http.listen(shared_listener(self.addr)?)?,
             (false, None) => http.bind(self.addr)?,
@@ -194,6 +195,23 @@ impl EmbeddedServer {
 
     pub fn is_running(&self) -> bool {
         self.handle.is_some()
+    }
+}
+
+/// TCP_NODELAY on every accepted connection. actix sets it on plain connections but not under
+/// its TLS acceptor, where Nagle then holds the 101 behind the client's delayed ACK (~40 ms per
+/// upgrade).
+fn no_delay(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    use actix_tls::accept::rustls_0_23::TlsStream;
+    use actix_web::rt::net::TcpStream;
+    let tcp = match connection.downcast_ref::<TlsStream<TcpStream>>() {
+        Some(tls) => Some(tls.get_ref().0),
+        None => connection.downcast_ref::<TcpStream>(),
+    };
+    if let Some(tcp) = tcp
+        && let Err(err) = tcp.set_nodelay(true)
+    {
+        tracing::debug!(%err, "cannot set TCP_NODELAY");
     }
 }
 
