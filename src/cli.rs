@@ -89,6 +89,12 @@ pub enum Command {
         /// Listen with SO_REUSEPORT (set for the extra processes of --procs).
         #[arg(long, hide = true)]
         reuse_port: bool,
+        /// Serve TLS (wss://) with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Run the chaos proxy standalone in front of a WebSocket server (prints its address on
     /// the first line). Faults given here apply to every connection for the proxy's whole life.

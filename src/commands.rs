@@ -113,7 +113,20 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             workers,
             procs,
             reuse_port,
-        } => serve(SocketAddr::new(host, port), workers, procs, reuse_port),
+            tls_cert,
+            tls_key,
+        } => {
+            let tls = tls_cert.zip(tls_key);
+            let options = ServeOptions {
+                workers,
+                procs,
+                reuse_port,
+                tls: tls
+                    .as_ref()
+                    .map(|(cert, key)| (cert.as_path(), key.as_path())),
+            };
+            serve(SocketAddr::new(host, port), &options)
+        }
         Command::Proxy {
             listen,
             upstream,
@@ -271,11 +284,30 @@ fn compare_command(base: &Path, new: &Path, tolerance: &str, min_delta: &str) ->
     })
 }
 
-fn serve(addr: SocketAddr, workers: usize, procs: u32, reuse_port: bool) -> Result<u8, Error> {
+/// `wschaos serve`'s options besides the address.
+struct ServeOptions<'a> {
+    workers: usize,
+    procs: u32,
+    reuse_port: bool,
+    /// Certificate chain and key files (PEM): serve wss://.
+    tls: Option<(&'a Path, &'a Path)>,
+}
+
+fn serve(addr: SocketAddr, options: &ServeOptions<'_>) -> Result<u8, Error> {
+    let &ServeOptions {
+        workers,
+        procs,
+        reuse_port,
+        tls,
+    } = options;
+    let identity = tls
+        .map(|(cert, key)| crate::tls::ServerIdentity::from_files(cert, key))
+        .transpose()
+        .map_err(Error::Serve)?;
     crate::fd_limit::raise(0);
     actix_rt::System::new().block_on(async move {
         let shared = reuse_port || procs > 1;
-        let server = EmbeddedServer::start_shared(addr, workers, shared)
+        let server = EmbeddedServer::start_with(addr, workers, shared, identity.as_ref())
             .map_err(|err| Error::Serve(format!("cannot listen on {addr}: {err}")))?;
         // The extra processes of --procs (started with the hidden --reuse-port) leave the
         // warning to their parent.
@@ -284,7 +316,7 @@ fn serve(addr: SocketAddr, workers: usize, procs: u32, reuse_port: bool) -> Resu
         }
         // The others bind the port this one got (port 0 resolves here).
         let _siblings = (1..procs)
-            .map(|_| Sibling::start(server.addr(), workers))
+            .map(|_| Sibling::start(server.addr(), workers, tls))
             .collect::<Result<Vec<_>, _>>()?;
         println!("{}", server.addr());
         let _ = std::io::stdout().flush();
@@ -316,7 +348,7 @@ fn exposure_warning(server: &str, addr: SocketAddr) -> Option<String> {
 struct Sibling(std::process::Child);
 
 impl Sibling {
-    fn start(addr: SocketAddr, workers: usize) -> Result<Self, Error> {
+    fn start(addr: SocketAddr, workers: usize, tls: Option<(&Path, &Path)>) -> Result<Self, Error> {
         let exe = std::env::current_exe()
             .map_err(|e| Error::Serve(format!("cannot find this executable: {e}")))?;
         let mut cmd = std::process::Command::new(exe);
@@ -328,6 +360,9 @@ impl Sibling {
             .arg(workers.to_string())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null());
+        if let Some((cert, key)) = tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
         crate::signals::die_with_parent(&mut cmd);
         cmd.spawn()
             .map(Sibling)

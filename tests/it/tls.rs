@@ -313,3 +313,44 @@ fn reconnects_after_a_drop_resume_the_tls_session_unless_resume_is_off() {
         }
     }
 }
+
+#[test]
+fn serve_with_tls_cert_and_key_serves_wss_to_clients_that_trust_its_ca() {
+    let pki = Pki::new();
+    let (cert_pem, key_pem, _) = pki.leaf(&["localhost", "127.0.0.1"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cert = write(dir.path(), "cert.pem", &cert_pem);
+    let key = write(dir.path(), "key.pem", &key_pem);
+    let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
+
+    let (_server, addr) = crate::common::start(&[
+        "serve",
+        "--port",
+        "0",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ]);
+    let url = format!(
+        "  url: wss://127.0.0.1:{}/\n  tls: {{ca_file: \"{ca}\"}}\n",
+        addr.port()
+    );
+    let report = run(&url, "");
+    let c = &report.counters;
+    assert_eq!(c.clients_connected, 4, "{c:?}");
+    assert_eq!(c.connect_failures, 0, "{c:?}");
+    assert!(c.heartbeat_acks > 0, "{c:?}");
+
+    // A key that is not a key: exit 2 naming the file, nothing served.
+    let stderr = crate::common::refused(crate::common::wschaos().args([
+        "serve",
+        "--port",
+        "0",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &ca,
+    ]));
+    assert!(stderr.contains("ca.pem"), "{stderr}");
+}
