@@ -12,6 +12,10 @@ pub const CLOSE: u8 = 0x8;
 pub const PING: u8 = 0x9;
 pub const PONG: u8 = 0xA;
 
+/// Largest payload length a frame may declare (RFC 6455 §5.2: the top bit of a 64-bit length
+/// is 0). Whatever the configured limit, header plus payload then fits in a `u64`.
+pub const MAX_DECLARED_PAYLOAD: u64 = i64::MAX as u64;
+
 /// The fixed part of a frame: everything before the payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {
@@ -34,7 +38,8 @@ pub struct FrameTooLarge {
 
 impl FrameHeader {
     /// Reads a header from the start of `buf`: `Ok(None)` when more bytes are needed. A payload
-    /// length over `max_payload` is an error (nothing of that size is ever allocated).
+    /// length over `max_payload` (or over `MAX_DECLARED_PAYLOAD`) is an error (nothing of that
+    /// size is ever allocated).
     pub fn parse(buf: &[u8], max_payload: u64) -> Result<Option<Self>, FrameTooLarge> {
         let [first, second, ..] = *buf else {
             return Ok(None);
@@ -51,10 +56,11 @@ impl FrameHeader {
             },
             short => (u64::from(short), 0),
         };
-        if payload_len > max_payload {
+        let limit = max_payload.min(MAX_DECLARED_PAYLOAD);
+        if payload_len > limit {
             return Err(FrameTooLarge {
                 declared: payload_len,
-                limit: max_payload,
+                limit,
             });
         }
         let mut header_len = 2 + len_bytes;
@@ -143,8 +149,8 @@ impl FrameSplitter {
                 (header, frame_len, true)
             }
         };
-        // `remaining` is at most `max_payload` + 14, so the min fits in usize whenever it is
-        // smaller than `buf.len()`.
+        // `remaining` is at most `MAX_DECLARED_PAYLOAD` + 14, and the min fits in usize
+        // whenever it is smaller than `buf.len()`.
         let len = remaining.min(buf.len() as u64) as usize;
         let left = remaining - len as u64;
         self.current = (left > 0).then_some((header, left));
@@ -332,6 +338,35 @@ mod tests {
         let just_over = frame(BINARY, true, &[0; 11], false);
         assert!(FrameHeader::parse(&just_over, 10).is_err());
         assert!(FrameHeader::parse(&just_over, 11).is_ok());
+    }
+
+    #[test]
+    fn a_length_with_the_top_bit_set_is_refused_whatever_the_limit() {
+        // Found by the `frames` fuzz target: with `--max-frame` near u64::MAX, header plus
+        // declared length overflowed (a panic in debug builds, a wrong boundary in release).
+        let mut bytes = vec![0xD5, 0xFF];
+        bytes.extend_from_slice(&u64::MAX.to_be_bytes());
+        bytes.extend_from_slice(&[1, 0, 0x61, 1]);
+        let mut splitter = FrameSplitter::new(u64::MAX);
+        assert_eq!(
+            splitter.next(&bytes, |_| false),
+            Err(FrameTooLarge {
+                declared: u64::MAX,
+                limit: MAX_DECLARED_PAYLOAD
+            })
+        );
+        let mut largest = vec![0x82, 0x7F];
+        largest.extend_from_slice(&MAX_DECLARED_PAYLOAD.to_be_bytes());
+        let header = FrameHeader::parse(&largest, u64::MAX)
+            .expect("within the limit")
+            .expect("complete");
+        assert_eq!(header.frame_len(), MAX_DECLARED_PAYLOAD + 10);
+        let mut top_bit = vec![0x82, 0x7F];
+        top_bit.extend_from_slice(&(1u64 << 63).to_be_bytes());
+        assert!(
+            FrameHeader::parse(&top_bit, u64::MAX).is_err(),
+            "2^63 is refused"
+        );
     }
 
     #[test]

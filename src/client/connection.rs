@@ -257,25 +257,33 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
                 "connection closed during the upgrade".into(),
             ));
         }
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut response = httparse::Response::new(&mut headers);
-        match response.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                check_response(&response, key.as_bytes())?;
-                return Ok(buf.split_off(len));
-            }
-            Ok(httparse::Status::Partial) if buf.len() > MAX_RESPONSE_HEAD => {
-                return Err(ConnectError::Handshake(format!(
-                    "response head longer than {MAX_RESPONSE_HEAD} bytes"
-                )));
-            }
-            Ok(httparse::Status::Partial) => {}
-            Err(e) => {
-                return Err(ConnectError::Handshake(format!(
-                    "malformed HTTP response: {e}"
-                )));
-            }
+        if let Some(len) = parse_upgrade_response(&buf, key.as_bytes())? {
+            return Ok(buf.split_off(len));
         }
+    }
+}
+
+/// Reads the upgrade response at the start of `buf` (the bytes received so far): `Ok(Some(n))`
+/// when its head is the first `n` bytes and it accepts the upgrade for `key` (the
+/// `Sec-WebSocket-Key` sent, base64), `Ok(None)` when more bytes are needed, an error when the
+/// server refused, answered something else, or sent a head too long.
+pub fn parse_upgrade_response(buf: &[u8], key: &[u8]) -> Result<Option<usize>, ConnectError> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            check_response(&response, key)?;
+            Ok(Some(len))
+        }
+        Ok(httparse::Status::Partial) if buf.len() > MAX_RESPONSE_HEAD => {
+            Err(ConnectError::Handshake(format!(
+                "response head longer than {MAX_RESPONSE_HEAD} bytes"
+            )))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(ConnectError::Handshake(format!(
+            "malformed HTTP response: {e}"
+        ))),
     }
 }
 

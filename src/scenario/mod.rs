@@ -53,26 +53,31 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
         .map_err(read_error)?;
+    from_bytes(&bytes, &file)
+}
+
+/// Validates a scenario file's bytes as `load` does once they are read: at most
+/// `MAX_FILE_BYTES`, UTF-8, then `parse`. `file` is only used in error messages.
+pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Scenario, ScenarioError> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(ScenarioError::TooLarge {
-            file,
+            file: file.to_string(),
             limit: MAX_FILE_BYTES,
         });
     }
-    let text = String::from_utf8(bytes).map_err(|err| {
-        let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+    let text = std::str::from_utf8(bytes).map_err(|err| {
         // The valid prefix is UTF-8, so it can be read as text to place the bad byte.
-        let valid = String::from_utf8_lossy(valid);
+        let valid = String::from_utf8_lossy(&bytes[..err.valid_up_to()]);
         let line = valid.matches('\n').count() + 1;
         let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         ScenarioError::Invalid {
-            file: file.clone(),
+            file: file.to_string(),
             line,
             column,
             message: "invalid UTF-8: a scenario file must be UTF-8 text".to_string(),
         }
     })?;
-    parse(&text, &file)
+    parse(text, file)
 }
 
 /// Parses a `ws://host[:port][/path]` URL the way a scenario's `target.url` is parsed (but

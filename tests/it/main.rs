@@ -12,6 +12,7 @@ mod echo_server;
 mod external_target;
 mod fault_equivalence;
 mod fleet;
+mod fuzz_corpus;
 mod heartbeat;
 mod hostile;
 mod interrupt;

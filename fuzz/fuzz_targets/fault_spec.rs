@@ -1,0 +1,9 @@
+//! Fuzz target `fault_spec`: the property is `checks::fault_spec` (shared with the corpus replay test).
+#![no_main]
+
+// Each target uses one of the checks.
+#[allow(dead_code)]
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::fault_spec(data));
