@@ -28,7 +28,7 @@ impl Client {
         // Keep the schedule; if the actor fell a whole interval behind, start over from now.
         let next = due + interval;
         let next = if next > now { next } else { now + interval };
-        self.deadlines.set(Timer::Heartbeat, cfg.on_slot(next));
+        self.deadlines.set(Timer::Heartbeat, next);
         if self.deadlines.get(Timer::Ack).is_none() {
             self.deadlines.set(Timer::Ack, now + cfg.heartbeat.timeout);
         }
