@@ -17,6 +17,7 @@
 //! takes are in `commands`; sending heartbeats and messages and writing them out is in
 //! `actor/outbound.rs`.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -211,6 +212,8 @@ impl Client {
                 .messages
                 .as_ref()
                 .map(|m| MessageState::new(m.size)),
+            bytes_written: 0,
+            unwritten: VecDeque::new(),
         });
 
         // The first heartbeat goes out at a random offset in [0, interval) so that thousands of

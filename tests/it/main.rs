@@ -28,4 +28,5 @@ mod shards;
 mod source_ips;
 mod storm;
 mod thresholds;
+mod timing;
 mod upgrade;
