@@ -35,7 +35,7 @@ pub struct Conn {
 pub struct Unwritten {
     /// Where the frame ends in the connection's byte stream.
     end: u64,
-    pub kind: Outbound,
+    kind: Outbound,
     /// When it was due to leave.
     due: Instant,
 }
