@@ -11,6 +11,6 @@ python3 burst.py
 echo
 python3 storm.py
 echo
-bash proxy_latency.sh 200 15s 100ms
+bash proxy_latency.sh 1 20
 echo
 python3 w100k.py 100000

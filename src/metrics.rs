@@ -127,6 +127,11 @@ pub struct Histograms {
     pub reconnect_attempts: Option<Histogram<u64>>,
     pub detection: Option<Histogram<u64>>,
     pub message_rtt: Option<Histogram<u64>>,
+    /// A heartbeat's due time -> the socket took its last byte.
+    pub send_lag_heartbeat: Option<Histogram<u64>>,
+    /// An application message's due time (closed loop: when it was queued) -> the socket took
+    /// its last byte.
+    pub send_lag_message: Option<Histogram<u64>>,
 }
 
 /// An empty histogram with the bounds every histogram of a run shares.
@@ -136,7 +141,7 @@ pub fn histogram() -> Histogram<u64> {
 
 impl Histograms {
     /// Names and histograms, in report order.
-    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 9] {
+    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 11] {
         [
             ("connect_time", self.connect_time.as_ref()),
             ("tcp_connect_time", self.tcp_connect_time.as_ref()),
@@ -147,6 +152,8 @@ impl Histograms {
             ("reconnect_attempts", self.reconnect_attempts.as_ref()),
             ("detection", self.detection.as_ref()),
             ("message_rtt", self.message_rtt.as_ref()),
+            ("send_lag_heartbeat", self.send_lag_heartbeat.as_ref()),
+            ("send_lag_message", self.send_lag_message.as_ref()),
         ]
     }
 
@@ -161,6 +168,8 @@ impl Histograms {
             (&mut self.reconnect_attempts, &other.reconnect_attempts),
             (&mut self.detection, &other.detection),
             (&mut self.message_rtt, &other.message_rtt),
+            (&mut self.send_lag_heartbeat, &other.send_lag_heartbeat),
+            (&mut self.send_lag_message, &other.send_lag_message),
         ] {
             if let Some(theirs) = theirs {
                 // Same bounds on both sides, and values are clamped on record: cannot fail.

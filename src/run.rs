@@ -209,6 +209,7 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         tcp_keepalive: scenario.clients.tcp_keepalive,
         send_buffer: scenario.clients.send_buffer_bytes,
         send_timeout: scenario.clients.send_timeout,
+        timer_resolution: scenario.clients.timer_resolution,
     }
     .shared();
 

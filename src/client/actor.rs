@@ -17,6 +17,7 @@
 //! takes are in `commands`; sending heartbeats and messages and writing them out is in
 //! `actor/outbound.rs`.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,7 @@ use rand::{Rng, SeedableRng};
 
 use super::ClientConfig;
 use super::backoff;
-use super::clock::{Clock, Clocked, Deadlines, Timer};
+use super::clock::{Clock, Clocked, Deadlines, Grid, Timer};
 use super::commands::{DropConnection, FaultEnded, FaultStarted, Inbound, Stop};
 use super::connection::{self, ConnectError, ConnectTimes, Dial, FrameReader, Writer};
 use super::heartbeat::HeartbeatState;
@@ -107,13 +108,14 @@ impl Client {
     pub fn new(id: u32, cfg: Arc<ClientConfig>) -> Self {
         let rng =
             SmallRng::seed_from_u64(cfg.seed ^ (u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let deadlines = Deadlines::new(Grid::new(cfg.started, cfg.timer_resolution));
         Self {
             id,
             cfg,
             rng,
             // `started` dials at once.
             state: State::Backoff,
-            deadlines: Deadlines::default(),
+            deadlines,
             next_conn_id: 0,
             attempts: 0,
             retries: 0,
@@ -225,6 +227,8 @@ impl Client {
                 .messages
                 .as_ref()
                 .map(|m| MessageState::new(m.size)),
+            bytes_written: 0,
+            unwritten: VecDeque::new(),
         });
 
         // The first heartbeat goes out at a random offset in [0, interval) so that thousands of
@@ -235,8 +239,7 @@ impl Client {
                 .heartbeat
                 .interval
                 .mul_f64(self.rng.random_range(0.0..1.0));
-            self.deadlines
-                .set(Timer::Heartbeat, self.cfg.on_slot(now + offset));
+            self.deadlines.set(Timer::Heartbeat, now + offset);
         }
         match self.cfg.messages.as_ref().map(|m| m.rate) {
             None => {}

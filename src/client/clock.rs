@@ -2,10 +2,15 @@
 //! message, reconnect, close grace, send stall) as plain `Instant`s; a single `Clock` future per actor sleeps
 //! until the earliest one and hands control back. Arming or disarming a timer is an assignment:
 //! nothing is spawned, boxed or cancelled per heartbeat, and the actor has one timer-wheel entry.
+//!
+//! The clock wakes on a grid of `timer_resolution` (counted from the run's start): timers due
+//! within one step fire together, so a coarse grid means fewer wakeups for the runtime, the
+//! kernel and the target, and burstier traffic. The deadlines themselves stay exact: a
+//! heartbeat or message knows when it was due, and its send lag counts from then.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::time::Sleep;
@@ -32,10 +37,45 @@ pub enum Timer {
 
 const TIMERS: usize = 7;
 
+/// The runtime's own timer granularity: tokio fires a sleep in the first millisecond tick at
+/// or after its deadline, and every timer of that tick in one wakeup. A grid this fine or finer
+/// adds nothing, so it is not applied (rounding to a second grid offset from tokio's would only
+/// add lag).
+pub const RUNTIME_TICK: Duration = Duration::from_millis(1);
+
+/// The wake-up grid: deadlines are rounded up to `origin + k * step`.
+#[derive(Debug, Clone, Copy)]
+pub struct Grid {
+    origin: Instant,
+    /// `None`: no rounding beyond the runtime's tick.
+    step_ns: Option<u128>,
+}
+
+impl Grid {
+    pub fn new(origin: Instant, resolution: Duration) -> Self {
+        Self {
+            origin,
+            step_ns: (resolution > RUNTIME_TICK).then_some(resolution.as_nanos()),
+        }
+    }
+
+    /// `at`, moved forward to the next grid point (unchanged on a fine grid).
+    pub fn round_up(&self, at: Instant) -> Instant {
+        let Some(step) = self.step_ns else {
+            return at;
+        };
+        let since = at.saturating_duration_since(self.origin).as_nanos();
+        let steps = since.div_ceil(step);
+        // A run is at most 365 days: nanoseconds since its start fit in u64.
+        self.origin + Duration::from_nanos((steps * step) as u64)
+    }
+}
+
 /// The deadlines of one actor, and what its clock needs to know about them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Deadlines {
     at: [Option<Instant>; TIMERS],
+    grid: Grid,
     /// What the clock's sleep is set to.
     armed: Option<Instant>,
     /// Wakes the actor so its clock re-reads the deadlines.
@@ -43,9 +83,20 @@ pub struct Deadlines {
 }
 
 impl Deadlines {
+    pub fn new(grid: Grid) -> Self {
+        Self {
+            at: [None; TIMERS],
+            grid,
+            armed: None,
+            waker: None,
+        }
+    }
+
     pub fn set(&mut self, timer: Timer, at: Instant) {
         self.at[timer as usize] = Some(at);
-        if self.armed.is_none_or(|armed| at < armed)
+        if self
+            .armed
+            .is_none_or(|armed| self.grid.round_up(at) < armed)
             && let Some(waker) = &self.waker
         {
             waker.wake_by_ref();
@@ -71,8 +122,14 @@ impl Deadlines {
         }
     }
 
+    /// When the clock should wake: the earliest deadline on the grid. Rounding up is monotonic,
+    /// so every deadline at or before that grid point is due when it wakes.
     fn next(&self) -> Option<Instant> {
-        self.at.iter().flatten().min().copied()
+        self.at
+            .iter()
+            .flatten()
+            .min()
+            .map(|&at| self.grid.round_up(at))
     }
 }
 
@@ -142,7 +199,7 @@ mod tests {
     #[test]
     fn take_due_takes_only_what_is_due() {
         let t0 = Instant::now();
-        let mut d = Deadlines::default();
+        let mut d = Deadlines::new(Grid::new(t0, Duration::ZERO));
         d.set(Timer::Ack, t0 + Duration::from_millis(10));
         d.set(Timer::Heartbeat, t0 + Duration::from_millis(5));
         assert_eq!(d.next(), Some(t0 + Duration::from_millis(5)));
@@ -154,5 +211,58 @@ mod tests {
         assert_eq!(d.get(Timer::Heartbeat), None);
         d.clear(Timer::Ack);
         assert_eq!(d.next(), None);
+    }
+
+    /// Distinct wake-up instants of `deadlines` on a grid of `resolution`.
+    fn wakeups(t0: Instant, resolution: Duration, deadlines: &[Instant]) -> usize {
+        let grid = Grid::new(t0, resolution);
+        let mut woken: Vec<Instant> = deadlines.iter().map(|&at| grid.round_up(at)).collect();
+        woken.sort_unstable();
+        woken.dedup();
+        woken.len()
+    }
+
+    #[test]
+    fn a_coarse_grid_gathers_deadlines_into_fewer_wakeups_never_before_they_are_due() {
+        let t0 = Instant::now();
+        // 1,000 deadlines 37 us apart: 37 ms of them.
+        let deadlines: Vec<Instant> = (0..1000u64)
+            .map(|i| t0 + Duration::from_micros(37 * i + 1))
+            .collect();
+        let exact = wakeups(t0, Duration::ZERO, &deadlines);
+        let fine = wakeups(t0, RUNTIME_TICK, &deadlines);
+        let coarse = wakeups(t0, Duration::from_millis(10), &deadlines);
+        assert_eq!(exact, 1000, "0: every deadline is its own");
+        assert_eq!(fine, exact, "the runtime's own tick adds no grid");
+        assert_eq!(coarse, 4, "10 ms steps over 37 ms");
+        let grid = Grid::new(t0, Duration::from_millis(10));
+        for &at in &deadlines {
+            let woken = grid.round_up(at);
+            assert!(woken >= at && woken - at < Duration::from_millis(10));
+            assert_eq!((woken - t0).as_nanos() % 10_000_000, 0, "on the grid");
+        }
+        let on_point = t0 + Duration::from_millis(20);
+        assert_eq!(grid.round_up(on_point), on_point, "a grid point stays put");
+    }
+
+    #[test]
+    fn the_clock_wakes_at_the_earliest_deadline_on_the_grid_and_finds_it_due() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut d = Deadlines::new(Grid::new(t0, ms(10)));
+        let heartbeat = t0 + ms(3);
+        d.set(Timer::Heartbeat, heartbeat);
+        d.set(Timer::Message, t0 + ms(7));
+        d.set(Timer::Ack, t0 + ms(12));
+        let wake = d.next().expect("armed");
+        assert_eq!(wake, t0 + ms(10));
+        assert_eq!(
+            d.take_due(Timer::Heartbeat, wake),
+            Some(heartbeat),
+            "the exact due time"
+        );
+        assert!(d.take_due(Timer::Message, wake).is_some());
+        assert_eq!(d.take_due(Timer::Ack, wake), None);
+        assert_eq!(d.next(), Some(t0 + ms(20)));
     }
 }

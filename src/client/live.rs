@@ -1,7 +1,9 @@
 //! The open connection as the actor holds it: its socket's two halves, its heartbeat and message
-//! bookkeeping, and what a frame from it means. All of it dies with the connection.
+//! bookkeeping, the frames still waiting for the socket (for their send lag), and what a frame
+//! from it means. All of it dies with the connection.
 
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_http::ws::{Frame, OpCode};
@@ -22,11 +24,32 @@ pub struct Conn {
     pub flush_wait: Option<SpawnHandle>,
     pub heartbeat: HeartbeatState,
     pub messages: Option<MessageState>,
+    /// Bytes of this connection the socket has taken so far.
+    pub bytes_written: u64,
+    /// Heartbeats and messages queued whose last byte the socket has not taken yet, oldest first.
+    pub unwritten: VecDeque<Unwritten>,
+}
+
+/// A heartbeat or message on its way to the socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Unwritten {
+    /// Where the frame ends in the connection's byte stream.
+    end: u64,
+    kind: Outbound,
+    /// When it was due to leave.
+    due: Instant,
+}
+
+/// What a send-lag sample is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbound {
+    Heartbeat,
+    Message,
 }
 
 impl Conn {
-    /// Queues the next heartbeat; false in `mode: none` (nothing to send).
-    pub fn queue_heartbeat(&mut self, mode: &HeartbeatMode, now: Instant) -> bool {
+    /// Queues the next heartbeat, due at `due`; false in `mode: none` (nothing to send).
+    pub fn queue_heartbeat(&mut self, mode: &HeartbeatMode, due: Instant, now: Instant) -> bool {
         match mode {
             HeartbeatMode::None => return false,
             HeartbeatMode::Ping => {
@@ -38,7 +61,35 @@ impl Conn {
                 self.writer.queue(OpCode::Text, payload.as_bytes());
             }
         }
+        self.track(Outbound::Heartbeat, due);
         true
+    }
+
+    /// Remembers the frame just queued until the socket has taken its last byte.
+    fn track(&mut self, kind: Outbound, due: Instant) {
+        self.unwritten.push_back(Unwritten {
+            end: self.bytes_written + self.writer.queued() as u64,
+            kind,
+            due,
+        });
+    }
+
+    /// The socket took `bytes` more at `now`: each heartbeat or message whose last byte is now
+    /// written, with its send lag (due -> written).
+    pub fn written(
+        &mut self,
+        bytes: usize,
+        now: Instant,
+    ) -> impl Iterator<Item = (Outbound, Duration)> + '_ {
+        self.bytes_written += bytes as u64;
+        let done = self
+            .unwritten
+            .iter()
+            .take_while(|u| u.end <= self.bytes_written)
+            .count();
+        self.unwritten
+            .drain(..done)
+            .map(move |u| (u.kind, now.saturating_duration_since(u.due)))
     }
 
     /// Queues the next application message stamped with `due`, unless `send_buffer` bytes are
@@ -51,6 +102,7 @@ impl Conn {
             return Queued::Dropped;
         }
         self.writer.queue(OpCode::Text, messages.next(due));
+        self.track(Outbound::Message, due);
         Queued::Sent
     }
 

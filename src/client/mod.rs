@@ -52,6 +52,9 @@ pub struct ClientConfig {
     pub send_buffer: usize,
     /// A connection with bytes queued that its socket takes none of for this long is dead.
     pub send_timeout: Duration,
+    /// A client's timers wake on a grid this fine, counted from `started` (see `clock`):
+    /// coarser means fewer wakeups and burstier traffic.
+    pub timer_resolution: Duration,
 }
 
 /// `send_buffer` unless a scenario says otherwise.
@@ -59,21 +62,13 @@ pub const DEFAULT_SEND_BUFFER: usize = 1 << 20;
 /// `send_timeout` unless a scenario says otherwise.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Heartbeats go out on the boundaries of these slots (counted from the run's start): the
-/// clients of an arbiter that are due in one slot send in one burst, so the runtime, the kernel
-/// and the server wake once per burst instead of once per heartbeat. Random offsets still spread
-/// a fleet over `interval / HEARTBEAT_SLOT` slots.
-pub const HEARTBEAT_SLOT: Duration = Duration::from_millis(10);
+/// `timer_resolution` unless a scenario says otherwise: the runtime's own 1 ms tick, so every
+/// heartbeat and message leaves within the millisecond after it is due.
+pub const DEFAULT_TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+/// The coarsest `timer_resolution` a scenario may ask for.
+pub const MAX_TIMER_RESOLUTION: Duration = Duration::from_millis(100);
 
 impl ClientConfig {
-    /// `at`, moved forward to the next slot boundary.
-    pub fn on_slot(&self, at: Instant) -> Instant {
-        let since = at.saturating_duration_since(self.started).as_nanos();
-        let slot = HEARTBEAT_SLOT.as_nanos();
-        let slots = since.div_ceil(slot);
-        self.started + Duration::from_nanos((slots * slot) as u64)
-    }
-
     pub fn source_ip(&self, client_id: u32) -> Option<IpAddr> {
         if self.source_ips.is_empty() {
             None

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::commands::FaultStarted;
 use super::connection::ConnectTimes;
+use super::live::Outbound;
 use crate::metrics::{self, ATTEMPT_WINDOW, record_us, record_us_corrected, slot};
 
 /// Why an open connection ended (each cause has its own disconnect counter).
@@ -172,6 +173,20 @@ pub fn message_sent() {
 /// A message found its connection's send queue full and was not sent.
 pub fn message_dropped() {
     metrics::record(|m| m.counters.messages_dropped_backpressure += 1);
+}
+
+/// Heartbeats and messages whose last byte the socket took, each with its send lag (due ->
+/// written).
+pub fn frames_written(written: impl Iterator<Item = (Outbound, Duration)>) {
+    metrics::record(|m| {
+        for (kind, lag) in written {
+            let h = match kind {
+                Outbound::Heartbeat => &mut m.hist.send_lag_heartbeat,
+                Outbound::Message => &mut m.hist.send_lag_message,
+            };
+            record_us(h, lag);
+        }
+    });
 }
 
 pub fn message_echoed(rtt: Duration) {

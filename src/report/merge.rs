@@ -134,6 +134,7 @@ fn merge_timeline(merged: &mut Report, reports: &[(PathBuf, Report)]) {
                 p.heartbeat_acks += q.heartbeat_acks;
                 p.heartbeat_rtt_p50_us = p.heartbeat_rtt_p50_us.max(q.heartbeat_rtt_p50_us);
                 p.heartbeat_rtt_p99_us = p.heartbeat_rtt_p99_us.max(q.heartbeat_rtt_p99_us);
+                p.send_lag_p99_us = p.send_lag_p99_us.max(q.send_lag_p99_us);
             }
             Some(p)
         })

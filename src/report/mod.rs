@@ -237,6 +237,10 @@ pub struct TimelinePoint {
     /// Heartbeat RTT percentiles over this second (0 when there was no ack).
     pub heartbeat_rtt_p50_us: u64,
     pub heartbeat_rtt_p99_us: u64,
+    /// The send lag p99 over this second: the worse of heartbeats and messages (0 when nothing
+    /// was written; absent in older reports).
+    #[serde(default)]
+    pub send_lag_p99_us: u64,
     /// This second's `disconnects`, by cause: one key per `disconnects_*` counter.
     #[serde(flatten)]
     pub disconnects_by_cause: DisconnectsByCause,
@@ -247,6 +251,9 @@ impl TimelinePoint {
         let c = &second.counters;
         let rtt = second.hist.heartbeat_rtt.as_ref();
         let quantile = |q: f64| rtt.map_or(0, |h| h.value_at_quantile(q));
+        let p99 = |h: &Option<hdrhistogram::Histogram<u64>>| {
+            h.as_ref().map_or(0, |h| h.value_at_quantile(0.99))
+        };
         Self {
             t_s,
             connected: totals.open_connections(),
@@ -258,6 +265,8 @@ impl TimelinePoint {
             heartbeat_acks: c.heartbeat_acks,
             heartbeat_rtt_p50_us: quantile(0.5),
             heartbeat_rtt_p99_us: quantile(0.99),
+            send_lag_p99_us: p99(&second.hist.send_lag_heartbeat)
+                .max(p99(&second.hist.send_lag_message)),
             disconnects_by_cause: DisconnectsByCause::of(c),
         }
     }

@@ -19,6 +19,8 @@ const TIME_HISTOGRAMS: &[&str] = &[
     "reconnect_time",
     "detection",
     "message_rtt",
+    "send_lag_heartbeat",
+    "send_lag_message",
 ];
 /// Histograms whose values are plain counts.
 const COUNT_HISTOGRAMS: &[&str] = &["reconnect_attempts"];
@@ -494,6 +496,22 @@ mod tests {
             Ok(t) => panic!("{expr} parsed as {t:?}"),
             Err(e) => (e.offset, e.message),
         }
+    }
+
+    #[test]
+    fn every_histogram_of_a_run_can_be_named() {
+        for (name, _) in crate::metrics::Histograms::default().named() {
+            let t = ok(&format!("{name}.count > 0"));
+            assert_eq!(
+                t.metric,
+                Metric::Histogram {
+                    histogram: name,
+                    stat: "count"
+                }
+            );
+        }
+        assert_eq!(ok("send_lag_heartbeat.p99 < 1ms").limit, 1_000.0);
+        assert_eq!(ok("send_lag_message.max <= 2ms").limit, 2_000.0);
     }
 
     #[test]

@@ -160,6 +160,9 @@ pub struct Clients {
     pub send_buffer_bytes: usize,
     /// A connection with bytes queued whose socket takes none of them for this long is dead.
     pub send_timeout: Duration,
+    /// A client's timers wake on a grid this fine (zero or up to the runtime's 1 ms tick:
+    /// each heartbeat and message leaves when it is due).
+    pub timer_resolution: Duration,
     /// Local addresses spread over the clients (client i binds `source_ips[i % len]`).
     pub source_ips: Vec<std::net::IpAddr>,
 }

@@ -175,6 +175,10 @@ pub struct RawClients {
     /// of them for this long is closed as dead (`disconnects_send_timeout`).
     #[serde(default)]
     pub send_timeout: Option<Spanned<String>>,
+    /// Default `1ms`, from `0s` (exact) to `100ms`. A client's timers wake on a grid this fine:
+    /// heartbeats and messages due within one step leave together.
+    #[serde(default)]
+    pub timer_resolution: Option<Spanned<String>>,
     /// Default: none (the OS picks). Local addresses spread over the clients (client i binds
     /// `source_ips[i % len]`): one address has only ~28k ephemeral ports per destination.
     #[serde(default)]

@@ -52,6 +52,7 @@ pub fn scenario(url: TargetUrl, count: u32, duration: Duration) -> Scenario {
             tcp_keepalive: None,
             send_buffer_bytes: wschaos::client::DEFAULT_SEND_BUFFER,
             send_timeout: wschaos::client::DEFAULT_SEND_TIMEOUT,
+            timer_resolution: wschaos::client::DEFAULT_TIMER_RESOLUTION,
             source_ips: Vec::new(),
         },
         faults: Vec::new(),

@@ -54,6 +54,8 @@ fn sigint_sigterm_and_sighup_write_a_complete_interrupted_report_and_exit_128_pl
             "reconnect_attempts",
             "detection",
             "message_rtt",
+            "send_lag_heartbeat",
+            "send_lag_message",
         ] {
             let h = &histograms[name];
             assert!(h["count"].is_u64() && h["hdr"].is_string(), "{name}: {h}");

@@ -29,5 +29,6 @@ mod shards;
 mod source_ips;
 mod storm;
 mod thresholds;
+mod timing;
 mod tls;
 mod upgrade;

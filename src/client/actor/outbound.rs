@@ -20,7 +20,7 @@ impl Client {
         let State::Open(conn) = &mut self.state else {
             return;
         };
-        if !conn.queue_heartbeat(&cfg.heartbeat.mode, now) {
+        if !conn.queue_heartbeat(&cfg.heartbeat.mode, due, now) {
             return;
         }
         tally::heartbeat_sent();
@@ -28,7 +28,7 @@ impl Client {
         // Keep the schedule; if the actor fell a whole interval behind, start over from now.
         let next = due + interval;
         let next = if next > now { next } else { now + interval };
-        self.deadlines.set(Timer::Heartbeat, cfg.on_slot(next));
+        self.deadlines.set(Timer::Heartbeat, next);
         if self.deadlines.get(Timer::Ack).is_none() {
             self.deadlines.set(Timer::Ack, now + cfg.heartbeat.timeout);
         }
@@ -65,6 +65,7 @@ impl Client {
 
     /// Writes what is queued; if the socket is full, waits for it to drain. A socket that takes
     /// no bytes for `send_timeout` while some are queued is dead (the `SendStuck` deadline).
+    /// Each heartbeat or message whose last byte the socket took counts its send lag.
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
         // Only an open connection has the deadline (a manual close has its own grace period).
         let open = self.state.is_open();
@@ -73,6 +74,10 @@ impl Client {
         };
         let before = conn.writer.queued();
         let flushed = conn.writer.try_flush();
+        let taken = before - conn.writer.queued();
+        if taken > 0 {
+            tally::frames_written(conn.written(taken, Instant::now()));
+        }
         if matches!(flushed, Ok(true)) {
             self.deadlines.clear(Timer::SendStuck);
         } else if open

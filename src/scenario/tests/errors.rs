@@ -450,6 +450,16 @@ fn cases() -> Vec<Case> {
             (7, 17),
             Says::StartsWith("clients.send_timeout: expected a duration greater than zero"),
         ),
+        case(
+            with("  timer_resolution: 1s\n"),
+            (7, 21),
+            exactly("clients.timer_resolution: expected a duration from 0s to 100ms, found \"1s\""),
+        ),
+        case(
+            with("  timer_resolution: fast\n"),
+            (7, 21),
+            Says::StartsWith("clients.timer_resolution: expected a duration like 0s, 500ms"),
+        ),
         // The kernel's keepalive limits: past them every connect would fail with EINVAL.
         case(
             with("  tcp_keepalive: {idle: 365d, interval: 1s, count: 3}\n"),

@@ -97,6 +97,7 @@ fn full_scenario_parses_into_the_model() {
             tcp_keepalive: None,
             send_buffer_bytes: crate::client::DEFAULT_SEND_BUFFER,
             send_timeout: crate::client::DEFAULT_SEND_TIMEOUT,
+            timer_resolution: crate::client::DEFAULT_TIMER_RESOLUTION,
             source_ips: vec![],
         },
         faults: vec![
@@ -160,6 +161,7 @@ fn defaults() {
             tcp_keepalive: None,
             send_buffer_bytes: crate::client::DEFAULT_SEND_BUFFER,
             send_timeout: crate::client::DEFAULT_SEND_TIMEOUT,
+            timer_resolution: crate::client::DEFAULT_TIMER_RESOLUTION,
             source_ips: vec![],
         }
     );
@@ -607,6 +609,19 @@ fn shipped_scenarios_parse() {
         "expected basic.yaml and flaky.yaml in {}",
         dir.display()
     );
+}
+
+#[test]
+fn timer_resolution_takes_zero_up_to_100ms() {
+    for (written, resolution) in [
+        ("0s", Duration::ZERO),
+        ("250us", Duration::from_micros(250)),
+        ("10ms", Duration::from_millis(10)),
+        ("100ms", Duration::from_millis(100)),
+    ] {
+        let s = ok(&with(&format!("  timer_resolution: {written}\n")));
+        assert_eq!(s.clients.timer_resolution, resolution, "{written}");
+    }
 }
 
 #[test]

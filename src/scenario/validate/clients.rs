@@ -98,6 +98,8 @@ impl Validator<'_> {
             )?
             .0;
 
+        let timer_resolution = self.timer_resolution(raw.timer_resolution.as_ref())?;
+
         let heartbeat = self.heartbeat(raw.heartbeat.unwrap_or_default())?;
         let reconnect = self.reconnect(raw.reconnect.unwrap_or_default())?;
         let messages = raw.messages.map(|m| self.messages(m)).transpose()?;
@@ -127,8 +129,31 @@ impl Validator<'_> {
             tcp_keepalive,
             send_buffer_bytes,
             send_timeout,
+            timer_resolution,
             source_ips,
         })
+    }
+
+    /// `clients.timer_resolution`: the client's default when absent.
+    fn timer_resolution(&self, value: Option<&Spanned<String>>) -> Result<Duration, ScenarioError> {
+        use crate::client::{DEFAULT_TIMER_RESOLUTION, MAX_TIMER_RESOLUTION};
+        let path = "clients.timer_resolution";
+        let Some(value) = value else {
+            return Ok(DEFAULT_TIMER_RESOLUTION);
+        };
+        let resolution = self.value::<Dur>(value, path)?.0;
+        if resolution > MAX_TIMER_RESOLUTION {
+            return Err(self.error(
+                value,
+                path,
+                format!(
+                    "expected a duration from 0s to {}ms, found {}",
+                    MAX_TIMER_RESOLUTION.as_millis(),
+                    quoted(&value.value)
+                ),
+            ));
+        }
+        Ok(resolution)
     }
 
     /// `clients.send_buffer`, in bytes: the client's default when absent.
