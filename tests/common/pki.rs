@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use wschaos::tls::ServerIdentity;
 
@@ -17,6 +19,11 @@ impl Pki {
     pub fn new() -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Subject names that differ from every leaf's: OpenSSL takes a leaf whose subject is
+        // its issuer's (rcgen's default name on both) for a self-signed certificate.
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "wschaos test CA");
         let issuer =
             CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
         Self {
@@ -30,10 +37,13 @@ impl Pki {
     pub fn leaf(&self, names: &[&str]) -> (String, String, ServerIdentity) {
         let key = KeyPair::generate().expect("key");
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let cert = CertificateParams::new(names)
-            .expect("params")
-            .signed_by(&key, &self.issuer)
-            .expect("leaf");
+        let common_name = names.first().cloned().unwrap_or_default();
+        let mut params = CertificateParams::new(names).expect("params");
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf");
         let identity = ServerIdentity {
             certs: vec![cert.der().clone()],
             key: PrivateKeyDer::try_from(key.serialize_der()).expect("key der"),
@@ -42,6 +52,7 @@ impl Pki {
     }
 }
 
+/// Writes `text` to `dir/name`; returns the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write");

@@ -17,6 +17,7 @@ mod hostile;
 mod interrupt;
 mod keepalive;
 mod messages;
+mod node_tls;
 mod progress;
 mod proxy;
 mod proxy_cli;

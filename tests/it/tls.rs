@@ -18,7 +18,7 @@ use wschaos::tls::ServerIdentity;
 use crate::common::pki::{Pki, write};
 use crate::common::run_scenario;
 
-fn scenario(target: &str, extra: &str) -> wschaos::scenario::Scenario {
+pub(crate) fn scenario(target: &str, extra: &str) -> wschaos::scenario::Scenario {
     let yaml = format!(
         "name: tls\nseed: 3\nduration: 3s\ntarget:\n{target}clients:\n  count: 4\n  \
          connect_timeout: 2s\n  heartbeat: {{interval: 200ms, timeout: 1s}}\n  \
@@ -27,7 +27,7 @@ fn scenario(target: &str, extra: &str) -> wschaos::scenario::Scenario {
     parse(&yaml, "tls.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
-fn run(target: &str, extra: &str) -> Report {
+pub(crate) fn run(target: &str, extra: &str) -> Report {
     run_scenario(scenario(target, extra)).report
 }
 
@@ -200,7 +200,7 @@ fn recording_server(
 
 const NO_HEARTBEAT: &str = "";
 
-fn quiet(target: &str, extra: &str) -> Report {
+pub(crate) fn quiet(target: &str, extra: &str) -> Report {
     let yaml_target = target.to_string();
     let mut s = scenario(&yaml_target, extra);
     s.clients.heartbeat.mode = wschaos::scenario::HeartbeatMode::None;
