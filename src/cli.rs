@@ -102,9 +102,25 @@ pub enum Command {
         /// Where clients connect; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:9100")]
         listen: SocketAddr,
-        /// The server behind the proxy: ws://host:port (the path comes from each client).
+        /// The server behind the proxy: ws://host:port, or wss://host:port to speak TLS to it
+        /// (clients still connect with plain ws://; the path comes from each client).
         #[arg(long)]
         upstream: String,
+        /// With a wss:// upstream: trust only the CA certificates of this PEM file.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<std::path::PathBuf>,
+        /// With a wss:// upstream: do not verify its certificate (encrypted, not authenticated).
+        #[arg(long, conflicts_with = "ca_file")]
+        insecure: bool,
+        /// With a wss:// upstream: the name sent as SNI and checked against its certificate.
+        #[arg(long, value_name = "NAME")]
+        server_name: Option<String>,
+        /// With a wss:// upstream that asks for one: the client certificate chain (PEM).
+        #[arg(long, value_name = "FILE", requires = "client_key")]
+        client_cert: Option<std::path::PathBuf>,
+        /// The private key (PEM) of --client-cert.
+        #[arg(long, value_name = "FILE", requires = "client_cert")]
+        client_key: Option<std::path::PathBuf>,
         /// A fault: KIND [key=value]..., e.g. "delay_pongs delay=200ms jitter=20ms",
         /// partition, stop_acking, "latency direction=downstream latency=50ms",
         /// "bandwidth bytes_per_s=10000", "frame_loss probability=0.1", "idle_timeout idle=30s".

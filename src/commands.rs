@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::chaos::{AckMatcher, ProxyConfig, ProxyControl, ProxyFault, Victims};
+use crate::chaos::{AckMatcher, ProxyConfig, ProxyControl, ProxyFault, UpstreamTls, Victims};
 use crate::cli::{Cli, Command};
 use crate::progress::TerminalProgress;
 use crate::report::compare::{self, CompareError};
@@ -15,6 +15,7 @@ use crate::scenario::{self, ScenarioError};
 use crate::server::EmbeddedServer;
 use crate::shards::{ShardError, merge_dirs, run_procs};
 use crate::signals::StopSignal;
+use crate::tls::ClientTls;
 
 /// Exit codes: 0 ok, 1 a threshold failed (or `compare` found a regression), 2 bad input or
 /// setup error, 128 + the signal's number when a signal ended the run early: 130 for SIGINT
@@ -130,6 +131,11 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
         Command::Proxy {
             listen,
             upstream,
+            ca_file,
+            insecure,
+            server_name,
+            client_cert,
+            client_key,
             faults,
             ack_text,
             max_frame,
@@ -141,7 +147,19 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
                 max_frame,
                 send_timeout,
             };
-            proxy(listen, &upstream, faults, ack, limits, seed)
+            let tls = scenario::TargetTls {
+                ca_file,
+                client_identity: client_cert.zip(client_key).map(|(cert_file, key_file)| {
+                    scenario::ClientIdentity {
+                        cert_file,
+                        key_file,
+                    }
+                }),
+                server_name,
+                insecure,
+                resume: true,
+            };
+            proxy(listen, &upstream, &tls, faults, ack, limits, seed)
         }
     }
 }
@@ -386,13 +404,37 @@ struct ProxyLimits {
 fn proxy(
     listen: SocketAddr,
     upstream: &str,
+    tls: &scenario::TargetTls,
     faults: Vec<ProxyFault>,
     ack: AckMatcher,
     limits: ProxyLimits,
     seed: u64,
 ) -> Result<u8, Error> {
-    let url =
-        scenario::parse_ws_url(upstream).map_err(|e| Error::Proxy(format!("--upstream: {e}")))?;
+    let (wss, url) = scenario::parse_upstream_url(upstream)
+        .map_err(|e| Error::Proxy(format!("--upstream: {e}")))?;
+    let tls = if wss {
+        let client = ClientTls::new(tls, &url.host, None).map_err(Error::Proxy)?;
+        if tls.insecure {
+            eprintln!("WARNING: --insecure: the upstream's certificate is not verified");
+        }
+        Some(UpstreamTls {
+            connector: client.proxy_connector(),
+            server_name: client.server_name.clone(),
+        })
+    } else {
+        let given = tls.ca_file.is_some()
+            || tls.insecure
+            || tls.server_name.is_some()
+            || tls.client_identity.is_some();
+        if given {
+            return Err(Error::Proxy(
+                "--ca-file, --insecure, --server-name and --client-cert are for a wss:// \
+                 --upstream"
+                    .into(),
+            ));
+        }
+        None
+    };
     actix_rt::System::new().block_on(async move {
         let upstream = url
             .resolve()
@@ -408,6 +450,7 @@ fn proxy(
             max_frame: limits.max_frame,
             seed,
             send_timeout: limits.send_timeout,
+            tls,
         };
         let proxy = crate::chaos::spawn(listen, config, control.clone())
             .map_err(|err| Error::Proxy(format!("cannot listen on {listen}: {err}")))?;

@@ -152,10 +152,26 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         Some(ManagedTarget::Embedded(server)) => server.addr(),
         _ => target::resolve(&url).await.map_err(RunError::Setup)?,
     };
+    let tls = match &scenario.target.tls {
+        None => None,
+        Some(settings) => {
+            // The embedded server's certificate, made at its start, is the only one trusted.
+            let embedded_root = match &target {
+                Some(ManagedTarget::Embedded(server)) => server.certificate(),
+                _ => None,
+            };
+            let tls =
+                ClientTls::new(settings, &url.host, embedded_root).map_err(RunError::Setup)?;
+            if settings.insecure {
+                eprintln!("{INSECURE_WARNING}");
+            }
+            Some(tls)
+        }
+    };
     let needs_proxy = scenario.faults.iter().any(|f| f.kind.needs_proxy());
     // Kept alive until the run ends; dropping it closes the proxy.
     let running_proxy = if needs_proxy {
-        let proxy = crate::chaos::start_for_run(&scenario, upstream)
+        let proxy = crate::chaos::start_for_run(&scenario, upstream, tls.as_ref())
             .map_err(|err| RunError::Setup(format!("cannot start the chaos proxy: {err}")))?;
         Some(proxy)
     } else {
@@ -179,20 +195,17 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         .map_or(DEFAULT_MAX_FRAME, |m| {
             (m.size + 1024).max(DEFAULT_MAX_FRAME)
         });
-    let endpoint = match &scenario.target.tls {
+    let endpoint = match tls {
         None => Endpoint::new(&url, connect_to, &scenario.target, max_frame),
-        Some(settings) => {
-            // The embedded server's certificate, made at its start, is the only one trusted.
-            let embedded_root = match &target {
-                Some(ManagedTarget::Embedded(server)) => server.certificate(),
-                _ => None,
-            };
-            let tls =
-                ClientTls::new(settings, &url.host, embedded_root).map_err(RunError::Setup)?;
-            if settings.insecure {
-                eprintln!("{INSECURE_WARNING}");
+        Some(tls) => {
+            let mut endpoint =
+                Endpoint::with_tls(&url, connect_to, &scenario.target, max_frame, tls);
+            if running_proxy.is_some() {
+                // The proxy speaks TLS to the target; the clients speak plain ws to it (with
+                // the target's Host header all the same).
+                endpoint.tls = None;
             }
-            Endpoint::with_tls(&url, connect_to, &scenario.target, max_frame, tls)
+            endpoint
         }
     };
     let client_cfg = ClientConfig {

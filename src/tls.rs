@@ -183,6 +183,18 @@ impl ClientTls {
         own.resumption = Resumption::in_memory_sessions(TICKETS_PER_CLIENT);
         TlsConnector::from(Arc::new(own))
     }
+
+    /// The chaos proxy's connector towards the target, for all its connections: with
+    /// resumption, one session cache they share (rustls keeps up to eight TLS 1.3 tickets per
+    /// server: a burst of reconnects beyond that makes full handshakes).
+    pub fn proxy_connector(&self) -> TlsConnector {
+        if !self.resume {
+            return TlsConnector::from(self.config.clone());
+        }
+        let mut shared = (*self.config).clone();
+        shared.resumption = Resumption::in_memory_sessions(1);
+        TlsConnector::from(Arc::new(shared))
+    }
 }
 
 /// `insecure: true`: any certificate is accepted; the handshake signatures are still checked

@@ -8,11 +8,13 @@ mod pump;
 mod run_proxy;
 mod spec;
 pub mod toxics;
+mod upstream;
 
 pub use control::{ProxyControl, ProxyStats};
 pub use proxy::{ProxyConfig, RunningProxy, serve, spawn};
 pub use run_proxy::start_for_run;
 pub use toxics::ProxyFault;
+pub use upstream::UpstreamTls;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 //! faults on and off. A refused upgrade is piped as raw bytes. An end of stream on one side is
 //! passed on as a FIN, so a server dying behind the proxy looks the same to its clients. A side
 //! that takes no bytes for `send_timeout` while some wait for it closes the whole connection.
+//! Towards a `wss://` target the proxy speaks TLS (`upstream.rs`); its clients speak plain ws.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
@@ -21,6 +22,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use super::control::{Applied, ProxyControl, add};
 use super::pump::{Activity, Pump, PumpError, Shared, later};
+use super::upstream::{DialError, Relayed, Upstream, UpstreamTls, dial};
 use super::{AckMatcher, CLIENT_ID_HEADER, Direction};
 
 /// Longest request or response head accepted.
@@ -48,6 +50,8 @@ pub struct ProxyConfig {
     /// A direction whose peer takes no bytes for this long while some are due closes the
     /// connection, both sides (a peer that never reads, or one that left while it was full).
     pub send_timeout: Duration,
+    /// TLS towards the upstream (a `wss://` target); none: plain TCP.
+    pub tls: Option<UpstreamTls>,
 }
 
 impl ProxyConfig {
@@ -59,6 +63,7 @@ impl ProxyConfig {
             max_frame: DEFAULT_MAX_FRAME,
             seed: 0,
             send_timeout: DEFAULT_SEND_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -138,7 +143,7 @@ enum ConnError {
     #[error("bad response head: {0}")]
     BadResponse(&'static str),
     #[error("cannot connect upstream: {0}")]
-    Connect(io::Error),
+    Connect(DialError),
     #[error(transparent)]
     Pump(#[from] PumpError),
 }
@@ -201,13 +206,53 @@ async fn connection(
         wakeups.watchdog.notified().await;
     }
 
-    let mut server = match timeout(CONNECT_TIMEOUT, TcpStream::connect(config.upstream)).await {
+    let dialed = timeout(CONNECT_TIMEOUT, dial(config.upstream, config.tls.as_ref())).await;
+    let server = match dialed {
         Ok(Ok(server)) => server,
         Ok(Err(err)) => return Err(refuse(&mut client, err).await),
-        Err(_) => return Err(refuse(&mut client, io::ErrorKind::TimedOut.into()).await),
+        Err(_) => {
+            let err = DialError::Connect(io::ErrorKind::TimedOut.into());
+            return Err(refuse(&mut client, err).await);
+        }
     };
-    server.set_nodelay(true)?;
+    let opened = Opened {
+        index,
+        client_id,
+        request,
+        client_bytes,
+    };
+    match server {
+        Upstream::Plain(server) => relay(client, server, opened, config, control, &wakeups).await,
+        Upstream::Tls(server) => relay(client, server, opened, config, control, &wakeups).await,
+    }
+}
+
+/// What `connection` knows once the upstream is reached.
+struct Opened {
+    index: u64,
+    client_id: Option<u32>,
+    request: BytesMut,
+    /// Bytes the client sent after its request head.
+    client_bytes: BytesMut,
+}
+
+/// Forwards the request head and the answer, then runs both directions until they end.
+async fn relay<S: Relayed>(
+    mut client: TcpStream,
+    mut server: S,
+    opened: Opened,
+    config: &ProxyConfig,
+    control: &ProxyControl,
+    wakeups: &super::control::Wakeups,
+) -> Result<(), ConnError> {
+    let Opened {
+        index,
+        client_id,
+        request,
+        client_bytes,
+    } = opened;
     server.write_all(&request).await?;
+    server.flush().await?;
     drop(request); // heads are not kept for the connection's life
     let (response, server_bytes) = read_head(&mut server)
         .await
@@ -227,7 +272,7 @@ async fn connection(
     };
     let seed = config.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let (client_read, client_write) = client.into_split();
-    let (server_read, server_write) = server.into_split();
+    let (server_read, server_write) = server.halves();
     let up = Pump::new(
         Direction::Upstream,
         &shared,
@@ -271,14 +316,16 @@ async fn connection(
 }
 
 /// Tells the client the upstream is unreachable, and closes.
-async fn refuse(client: &mut TcpStream, err: io::Error) -> ConnError {
+async fn refuse(client: &mut TcpStream, err: DialError) -> ConnError {
     let _ = client.write_all(BAD_GATEWAY).await;
     let _ = client.shutdown().await;
     ConnError::Connect(err)
 }
 
 /// Reads an HTTP head (through the blank line); returns it and any bytes that followed.
-async fn read_head(stream: &mut TcpStream) -> Result<(BytesMut, BytesMut), &'static str> {
+async fn read_head(
+    stream: &mut (impl AsyncRead + Unpin),
+) -> Result<(BytesMut, BytesMut), &'static str> {
     let mut buf = BytesMut::with_capacity(1024);
     let mut searched: usize = 0;
     loop {

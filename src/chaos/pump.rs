@@ -13,14 +13,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Buf, Bytes, BytesMut};
 use rand::rngs::SmallRng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::time::{Duration, Instant, sleep_until};
 
 use super::control::{Applied, ProxyControl, add};
 use super::frame::{FrameHeader, FrameSplitter, FrameTooLarge};
 use super::toxics::{Fate, FrameInfo, TokenBucket};
+use super::upstream::Outlet;
 use super::{AckMatcher, Direction};
 
 /// Room made for each read; the buffer grows beyond it only while bytes wait.
@@ -220,6 +220,8 @@ pub(super) struct Pump<'a> {
     counts: Counts,
     /// Since when bytes have been due but the socket took none (None while it takes them).
     stalled_since: Option<Instant>,
+    /// A TLS writer holds records the socket has not taken yet: flush them.
+    unflushed: bool,
 }
 
 impl<'a> Pump<'a> {
@@ -245,15 +247,16 @@ impl<'a> Pump<'a> {
             fate: Fate::default(),
             counts: Counts::default(),
             stalled_since: None,
+            unflushed: false,
         }
     }
 
     /// Moves bytes until the reader's end of stream (then shuts the writer down: the FIN
     /// travels on) or an error.
-    pub async fn run(
+    pub async fn run<W: Outlet>(
         mut self,
-        mut reader: OwnedReadHalf,
-        mut writer: OwnedWriteHalf,
+        mut reader: impl AsyncRead + Unpin,
+        mut writer: W,
     ) -> Result<(), PumpError> {
         self.refresh(Instant::now());
         if !self.buf.is_empty() {
@@ -269,7 +272,7 @@ impl<'a> Pump<'a> {
                 self.wake.notified().await;
                 continue;
             }
-            self.write_due(&writer, now)?;
+            self.write_due(&mut writer, now)?;
             if eof && self.outbox.is_empty() {
                 writer.shutdown().await?;
                 return Ok(());
@@ -278,7 +281,12 @@ impl<'a> Pump<'a> {
             // Bytes still due after `write_due`: the socket is full. A peer that takes nothing
             // for the send timeout (it never reads, or it is gone and its FIN cannot be seen
             // behind the bytes that wait) ends the connection.
+            let flush = W::BUFFERS && self.unflushed;
             let stuck_at = match step {
+                _ if flush => {
+                    let since = *self.stalled_since.get_or_insert(now);
+                    Some(later(since, self.shared.send_timeout))
+                }
                 Step::Write(..) => {
                     let since = *self.stalled_since.get_or_insert(now);
                     Some(later(since, self.shared.send_timeout))
@@ -298,16 +306,25 @@ impl<'a> Pump<'a> {
                 Step::WaitUntil(at) => (Lane::Ordered, 0, Some(at)),
                 Step::Nothing => (Lane::Ordered, 0, None),
             };
+            let front = &self.outbox.front(lane)[..len];
             tokio::select! {
                 biased;
                 () = self.wake.notified() => {}
-                written = writer.write(&self.outbox.front(lane)[..len]), if len > 0 => {
-                    let written = written?;
-                    if written == 0 {
-                        return Err(io::Error::from(io::ErrorKind::WriteZero).into());
+                written = async {
+                    if len > 0 {
+                        writer.write(front).await.map(Some)
+                    } else {
+                        // Nothing else due: push out what a TLS writer still holds.
+                        writer.flush().await.map(|()| None)
                     }
-                    self.wrote(lane, written, Instant::now());
-                }
+                }, if len > 0 || flush => match written? {
+                    Some(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                    Some(written) => self.wrote::<W>(lane, written, Instant::now()),
+                    None => {
+                        self.unflushed = false;
+                        self.stalled_since = None;
+                    }
+                },
                 got = reader.read_buf(&mut self.buf), if read => {
                     let now = Instant::now();
                     if got? == 0 {
@@ -328,11 +345,11 @@ impl<'a> Pump<'a> {
     }
 
     /// Writes what is due without waiting, until the socket is full or nothing is due.
-    fn write_due(&mut self, writer: &OwnedWriteHalf, now: Instant) -> io::Result<()> {
+    fn write_due<W: Outlet>(&mut self, writer: &mut W, now: Instant) -> io::Result<()> {
         while let Step::Write(lane, len) = self.step(now) {
-            match writer.try_write(&self.outbox.front(lane)[..len]) {
+            match writer.write_now(&self.outbox.front(lane)[..len]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => self.wrote(lane, written, now),
+                Ok(written) => self.wrote::<W>(lane, written, now),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) => return Err(err),
             }
@@ -340,8 +357,9 @@ impl<'a> Pump<'a> {
         Ok(())
     }
 
-    fn wrote(&mut self, lane: Lane, written: usize, now: Instant) {
+    fn wrote<W: Outlet>(&mut self, lane: Lane, written: usize, now: Instant) {
         self.stalled_since = None;
+        self.unflushed = W::BUFFERS;
         self.outbox.advance(lane, written);
         if let Some(bucket) = &mut self.bucket {
             bucket.spend(written);

@@ -1,11 +1,13 @@
 //! The proxy `wschaos run` puts between its clients and the target when the scenario has proxy
-//! faults: acks recognised by the scenario's heartbeat mode, randomness from its seed.
+//! faults: acks recognised by the scenario's heartbeat mode, randomness from its seed, TLS
+//! towards a `wss://` target with the scenario's settings.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{AckMatcher, ProxyConfig, ProxyControl, RunningProxy};
+use super::{AckMatcher, ProxyConfig, ProxyControl, RunningProxy, UpstreamTls};
 use crate::scenario::{HeartbeatMode, Scenario};
+use crate::tls::ClientTls;
 
 /// How the proxy recognises acks for this scenario's heartbeat.
 fn ack_matcher(mode: &HeartbeatMode) -> AckMatcher {
@@ -16,16 +18,22 @@ fn ack_matcher(mode: &HeartbeatMode) -> AckMatcher {
     }
 }
 
-/// Starts the proxy in front of `upstream` (on this thread, on a loopback port) and returns it
-/// with the control the coordinator switches faults through. Dropping the proxy closes it.
+/// Starts the proxy in front of `upstream` (on this thread, on a loopback port), speaking TLS
+/// to it with `tls` if given, and returns it with the control the coordinator switches faults
+/// through. Dropping the proxy closes it.
 pub fn start_for_run(
     scenario: &Scenario,
     upstream: SocketAddr,
+    tls: Option<&ClientTls>,
 ) -> std::io::Result<(RunningProxy, Arc<ProxyControl>)> {
     let control = Arc::new(ProxyControl::new());
     let config = ProxyConfig {
         ack: ack_matcher(&scenario.clients.heartbeat.mode),
         seed: scenario.seed,
+        tls: tls.map(|tls| UpstreamTls {
+            connector: tls.proxy_connector(),
+            server_name: tls.server_name.clone(),
+        }),
         ..ProxyConfig::new(upstream)
     };
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));

@@ -80,10 +80,10 @@ pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Scenario, ScenarioError> {
     parse(text, file)
 }
 
-/// Parses a `ws://host[:port][/path]` URL the way a scenario's `target.url` is parsed (but
-/// without `embedded`, for the standalone proxy's upstream).
-pub fn parse_ws_url(url: &str) -> Result<WsUrl, String> {
-    url::parse_ws(url, "ws://host[:port][/path]")
+/// Parses a `ws[s]://host[:port][/path]` URL the way a scenario's `target.url` is parsed (but
+/// without `embedded`, for the standalone proxy's upstream): whether it is `wss://`, and the rest.
+pub fn parse_upstream_url(url: &str) -> Result<(bool, WsUrl), String> {
+    url::parse_any(url, "ws[s]://host[:port][/path]")
 }
 
 /// Parses and validates scenario text; `file` is only used in error messages.

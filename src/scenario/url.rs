@@ -22,17 +22,9 @@ pub fn parse_url(url: &str) -> Result<TargetUrl, String> {
     }
 }
 
-/// Parses `ws://host[:port][/path][?query]` (no TLS); `forms` says what was expected in
-/// messages.
-pub fn parse_ws(url: &str, forms: &str) -> Result<WsUrl, String> {
-    match parse_any(url, forms)? {
-        (false, url) => Ok(url),
-        (true, _) => Err("wss:// is not supported yet; use ws://".to_string()),
-    }
-}
-
-/// Parses `ws://` or `wss://host[:port][/path][?query]`: whether it is `wss://`, and the rest.
-fn parse_any(url: &str, forms: &str) -> Result<(bool, WsUrl), String> {
+/// Parses `ws://` or `wss://host[:port][/path][?query]`: whether it is `wss://`, and the rest;
+/// `forms` says what was expected in messages.
+pub fn parse_any(url: &str, forms: &str) -> Result<(bool, WsUrl), String> {
     // Checked first, whatever the scheme, so that no later message echoes the credentials.
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority_end = after_scheme

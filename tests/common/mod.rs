@@ -1,10 +1,11 @@
 //! Shared test helpers: scenario builders and a run wrapper here; the real binary in `cli`, a
 //! scriptable WebSocket test server in `server`, servers that break the protocol (and raw-TCP
-//! servers a test scripts itself) in `hostile`.
+//! servers a test scripts itself) in `hostile`, certificates for TLS tests in `pki`.
 //! Every socket is on 127.0.0.1.
 
 pub mod cli;
 pub mod hostile;
+pub mod pki;
 pub mod server;
 
 pub use cli::*;

@@ -57,6 +57,42 @@ fn delay_pongs_delays_only_the_victims_acks_and_not_their_messages() {
 }
 
 #[test]
+fn delay_pongs_acts_on_frames_in_front_of_a_tls_target() {
+    let mut s = scenario(TargetUrl::Embedded, 20, ms(2500));
+    s.target.tls = Some(TargetTls::default());
+    s.clients.heartbeat.interval = ms(500);
+    s.clients.heartbeat.timeout = ms(1000);
+    s.faults = vec![window(
+        0,
+        2500,
+        0.5,
+        FaultKind::Proxy(ProxyFault::DelayAcks(DelayAcks {
+            delay: ms(200),
+            jitter: ms(0),
+        })),
+    )];
+    let report = run_scenario(s).report;
+    let c = &report.counters;
+    // The proxy spoke TLS to the embedded server (which takes nothing else); the clients
+    // spoke plain ws to the proxy.
+    assert_eq!(c.clients_connected, 20, "{c:?}");
+    assert_eq!(c.connect_failures, 0, "{c:?}");
+    assert_eq!(c.disconnects(), 0, "{c:?}");
+    assert_eq!(report.histograms["tls_handshake_time"].count, 0);
+    let victims = report.faults[0].clients_targeted as f64;
+    assert!((4.0..=16.0).contains(&victims), "{victims}");
+    let share = victims / 20.0;
+    let rtt = histogram(&report, "heartbeat_rtt");
+    let others_mid = rtt.value_at_quantile((1.0 - share) / 2.0);
+    let victims_mid = rtt.value_at_quantile(1.0 - share / 2.0);
+    assert!(others_mid < 20_000, "others' RTT {others_mid} us");
+    assert!(
+        (200_000..=215_000).contains(&victims_mid),
+        "victims' RTT {victims_mid} us"
+    );
+}
+
+#[test]
 fn a_partition_is_detected_within_interval_plus_timeout_and_heals() {
     let mut s = scenario(TargetUrl::Embedded, 20, ms(4000));
     s.clients.heartbeat.interval = ms(200);

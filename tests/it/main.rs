@@ -18,6 +18,7 @@ mod hostile;
 mod interrupt;
 mod keepalive;
 mod messages;
+mod node_tls;
 mod progress;
 mod proxy;
 mod proxy_cli;

@@ -16,6 +16,48 @@ fn a_run_through_the_standalone_proxy_connects_and_sees_its_fault() {
     assert!(rtt.min >= 95_000, "every pong was held 100 ms: {rtt:?}");
 }
 
+#[test]
+fn a_wss_upstream_is_spoken_to_in_tls_with_the_ca_file_and_refused_without_it() {
+    let pki = pki::Pki::new();
+    let (cert, key, _) = pki.leaf(&["localhost", "127.0.0.1"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cert = pki::write(dir.path(), "cert.pem", &cert);
+    let key = pki::write(dir.path(), "key.pem", &key);
+    let ca = pki::write(dir.path(), "ca.pem", &pki.ca_pem);
+    let serve = [
+        "serve",
+        "--port",
+        "0",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ];
+    let (_server, server_addr) = start(&serve);
+    let upstream = format!("wss://127.0.0.1:{}", server_addr.port());
+
+    let mut trusting = proxy_args(&upstream, "delay_pongs delay=100ms").to_vec();
+    trusting.extend(["--ca-file", &ca]);
+    let (_proxy, proxy_addr) = start(&trusting);
+    let report = run_scenario(scenario(ws_url(proxy_addr), 5, ms(1000))).report;
+    assert_eq!(
+        report.counters.clients_connected, 5,
+        "{:?}",
+        report.counters
+    );
+    assert!(report.counters.heartbeat_acks >= 5);
+    let rtt = &report.histograms["heartbeat_rtt"];
+    assert!(rtt.min >= 95_000, "every pong was held 100 ms: {rtt:?}");
+
+    // Without the CA the proxy's handshake fails: every client gets a 502, none connects.
+    let (_untrusting, untrusting_addr) = start(&proxy_args(&upstream, "delay_pongs delay=100ms"));
+    let report = run_scenario(scenario(ws_url(untrusting_addr), 2, ms(600))).report;
+    let c = &report.counters;
+    assert_eq!(c.connects, 0, "{c:?}");
+    assert!(c.connect_failures > 0, "{c:?}");
+    assert_eq!(c.connect_failures_tls, 0, "the clients speak no TLS: {c:?}");
+}
+
 /// What `wschaos proxy ARGS` prints on stderr; it must exit 2 without starting.
 fn rejected_proxy(args: &[&str]) -> String {
     refused(wschaos().arg("proxy").args(args))
@@ -63,15 +105,24 @@ fn an_upstream_that_is_not_ws_is_exit_code_2_saying_what_it_takes() {
     for (args, expected) in [
         (
             &["--upstream", "http://127.0.0.1:9"][..],
-            "--upstream: expected ws://host[:port][/path], found \"http://127.0.0.1:9\"",
+            "--upstream: expected ws[s]://host[:port][/path], found \"http://127.0.0.1:9\"",
         ),
         (
             &["--listen", "127.0.0.1:0", "--upstream", "embedded"],
-            "--upstream: expected ws://host[:port][/path], found \"embedded\"",
+            "--upstream: expected ws[s]://host[:port][/path], found \"embedded\"",
         ),
         (
-            &["--listen", "127.0.0.1:0", "--upstream", "wss://127.0.0.1:9"],
-            "wss:// is not supported yet; use ws://\n",
+            &["--upstream", "ws://127.0.0.1:9", "--ca-file", "ca.pem"],
+            "--ca-file, --insecure, --server-name and --client-cert are for a wss:// --upstream",
+        ),
+        (
+            &[
+                "--upstream",
+                "wss://127.0.0.1:9",
+                "--ca-file",
+                "/nonexistent/ca.pem",
+            ],
+            "cannot read \"/nonexistent/ca.pem\"",
         ),
     ] {
         let stderr = rejected_proxy(args);

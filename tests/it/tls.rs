@@ -3,12 +3,10 @@
 //! records each handshake.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{HandshakeKind, RootCertStore, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,9 +15,10 @@ use wschaos::scenario::parse;
 use wschaos::server::EmbeddedServer;
 use wschaos::tls::ServerIdentity;
 
+use crate::common::pki::{Pki, write};
 use crate::common::run_scenario;
 
-fn scenario(target: &str, extra: &str) -> wschaos::scenario::Scenario {
+pub(crate) fn scenario(target: &str, extra: &str) -> wschaos::scenario::Scenario {
     let yaml = format!(
         "name: tls\nseed: 3\nduration: 3s\ntarget:\n{target}clients:\n  count: 4\n  \
          connect_timeout: 2s\n  heartbeat: {{interval: 200ms, timeout: 1s}}\n  \
@@ -28,50 +27,8 @@ fn scenario(target: &str, extra: &str) -> wschaos::scenario::Scenario {
     parse(&yaml, "tls.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
-fn run(target: &str, extra: &str) -> Report {
+pub(crate) fn run(target: &str, extra: &str) -> Report {
     run_scenario(scenario(target, extra)).report
-}
-
-/// A CA and a certificate for 127.0.0.1 / localhost it signed.
-struct Pki {
-    ca_pem: String,
-    ca_der: CertificateDer<'static>,
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let issuer =
-            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
-        Self {
-            ca_pem: issuer.pem(),
-            ca_der: issuer.der().clone(),
-            issuer,
-        }
-    }
-
-    /// A leaf for `names`, signed by the CA: its chain and key.
-    fn leaf(&self, names: &[&str]) -> (String, String, ServerIdentity) {
-        let key = KeyPair::generate().expect("key");
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let cert = CertificateParams::new(names)
-            .expect("params")
-            .signed_by(&key, &self.issuer)
-            .expect("leaf");
-        let identity = ServerIdentity {
-            certs: vec![cert.der().clone()],
-            key: PrivateKeyDer::try_from(key.serialize_der()).expect("key der"),
-        };
-        (cert.pem(), key.serialize_pem(), identity)
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path.display().to_string()
 }
 
 /// An embedded echo server serving TLS with `identity`, on its own thread.
@@ -243,7 +200,7 @@ fn recording_server(
 
 const NO_HEARTBEAT: &str = "";
 
-fn quiet(target: &str, extra: &str) -> Report {
+pub(crate) fn quiet(target: &str, extra: &str) -> Report {
     let yaml_target = target.to_string();
     let mut s = scenario(&yaml_target, extra);
     s.clients.heartbeat.mode = wschaos::scenario::HeartbeatMode::None;

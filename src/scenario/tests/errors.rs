@@ -245,17 +245,6 @@ fn cases() -> Vec<Case> {
             Says::Contains("true, false or a mapping of TLS settings"),
         ),
         case(
-            format!(
-                "{}faults:\n  - {{kind: partition, at: 1s, duration: 1s}}\n",
-                replacing("embedded", "wss://h")
-            ),
-            (8, 12),
-            exactly(
-                "faults[0].kind: partition is a chaos proxy fault, and the proxy does not speak \
-                 TLS yet: not available with a wss:// target or a TLS embedded server",
-            ),
-        ),
-        case(
             replacing("embedded", "ftp://example.com/"),
             (4, 8),
             exactly(

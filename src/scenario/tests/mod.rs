@@ -332,6 +332,19 @@ fn wss_urls_default_to_port_443_and_tls_settings_reach_the_model() {
 }
 
 #[test]
+fn proxy_faults_are_accepted_with_a_wss_target_and_a_tls_embedded_server() {
+    for target in ["  url: wss://h\n", "  url: embedded\n  tls: true\n"] {
+        let text = format!(
+            "{}faults:\n  - {{kind: partition, at: 1s, duration: 1s}}\n",
+            MINIMAL.replace("  url: embedded\n", target)
+        );
+        let scenario = ok(&text);
+        assert!(scenario.target.tls.is_some());
+        assert!(scenario.faults[0].kind.needs_proxy(), "{target}");
+    }
+}
+
+#[test]
 fn tls_files_are_read_at_validation_and_a_key_must_match_its_certificate() {
     let dir = tempfile::tempdir().expect("temp dir");
     let write = |name: &str, text: &str| {

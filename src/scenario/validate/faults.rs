@@ -97,7 +97,6 @@ impl Validator<'_> {
         }
 
         let kind_name = kind.value.as_str();
-        let kind_name_at = kind;
         let Some(info) = fault::kinds().find(|k| k.name == kind_name) else {
             let names: Vec<&str> = fault::kinds().map(|k| k.name).collect();
             return Err(self.error(
@@ -183,16 +182,6 @@ impl Validator<'_> {
             }
         }
         .map_err(invalid)?;
-        if kind.needs_proxy() && target.tls.is_some() {
-            return Err(self.error(
-                kind_name_at,
-                &key("kind"),
-                format!(
-                    "{kind_name} is a chaos proxy fault, and the proxy does not speak TLS yet: \
-                     not available with a wss:// target or a TLS embedded server"
-                ),
-            ));
-        }
         Ok(Fault {
             at,
             duration: window,
