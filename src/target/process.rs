@@ -41,6 +41,10 @@ pub struct TargetProcess {
     /// In the environment of every process of this target (`procfs::MARKER`).
     marker: String,
     frozen: bool,
+    /// Something else already accepted on `addr` before the command started (a proxy or load
+    /// balancer in front of it): the port then says nothing about the target, so a kill is
+    /// checked by the target's processes alone.
+    fronted: bool,
     /// Starts so far (1 + restarts).
     pub starts: u32,
 }
@@ -58,6 +62,14 @@ impl TargetProcess {
             NEXT_MARKER.fetch_add(1, Ordering::Relaxed)
         );
         register(&marker);
+        let fronted = accepts(addr).await;
+        if fronted {
+            tracing::info!(
+                %addr,
+                "target.url's port accepts before target.command started: something is in front \
+                 of the target, so kills are checked by its processes, not by the port"
+            );
+        }
         let mut target = Self {
             command,
             addr,
@@ -65,6 +77,7 @@ impl TargetProcess {
             child: None,
             marker,
             frozen: false,
+            fronted,
             starts: 0,
         };
         target.spawn()?;
@@ -173,7 +186,7 @@ impl TargetProcess {
             return Ok(());
         }
         if self.child.is_none() {
-            if accepts(self.addr).await {
+            if !self.fronted && accepts(self.addr).await {
                 return Err(format!(
                     "cannot restart target.command: {}",
                     self.port_held("is still held")
@@ -216,6 +229,9 @@ impl TargetProcess {
 
     /// After a kill: fails, naming the holder if it can be found, if the port still accepts.
     async fn wait_port_closed(&self) -> Result<(), String> {
+        if self.fronted {
+            return Ok(());
+        }
         let deadline = Instant::now() + PORT_CLOSE_GRACE;
         while accepts(self.addr).await {
             if Instant::now() >= deadline {

@@ -156,3 +156,38 @@ fn a_kill_that_leaves_the_port_open_fails_the_run_naming_port_and_holder() {
         "the report is written all the same"
     );
 }
+
+#[test]
+fn a_target_behind_a_proxy_is_killed_and_restarted_though_the_proxy_keeps_its_port() {
+    // target.url is a `wschaos proxy` in front of the server the command starts: the url's port
+    // accepts throughout, so the kill must be checked by the target's processes, not the port.
+    let server_port = closed_port().port().to_string();
+    let (_proxy, proxy_addr) = start(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &format!("ws://127.0.0.1:{server_port}"),
+    ]);
+    let command = TargetCommand::Argv(vec![
+        WSCHAOS.into(),
+        "serve".into(),
+        "--port".into(),
+        server_port.clone(),
+    ]);
+    let needle = format!("serve --port {server_port}");
+    let s = managed(proxy_addr, command, 20, KillSignal::Kill);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let finished = run_scenario_in(s, dir.path(), Default::default());
+    let report = finished.report;
+    let c = &report.counters;
+    assert_eq!(c.clients_connected, 20, "{c:?}");
+    assert_eq!(report.faults[0].noticed, 20, "{:?}", report.faults[0]);
+    assert_eq!(report.faults[0].reopened, 20, "{:?}", report.faults[0]);
+    assert!(
+        finished.target_failures.is_empty(),
+        "{:?}",
+        finished.target_failures
+    );
+    assert!(processes_with(&needle).is_empty(), "the server is gone");
+}
