@@ -89,7 +89,8 @@ samples="$tmp/rss.tsv"
 start=$(date +%s)
 while kill -0 "$tool_pid" 2>/dev/null; do
   now=$(( $(date +%s) - start ))
-  printf '%s\t%s\t%s\n' "$now" "$(rss_kib "$tool_pid")" "$(rss_kib "$proxy_pid")" >>"$samples"
+  # A failed write (a full disk) loses one sample, not the run.
+  printf '%s\t%s\t%s\n' "$now" "$(rss_kib "$tool_pid")" "$(rss_kib "$proxy_pid")" >>"$samples" || true
   sleep 10
 done
 wait "$tool_pid" && status=0 || status=$?
