@@ -74,6 +74,9 @@ counters! {
     disconnects_dropped,
     /// Open connections whose socket took no bytes for `send_timeout` while some were queued.
     disconnects_send_timeout,
+    /// Open connections whose server did not send the answer an `on_open` item expects within
+    /// its `within` (authentication or subscription refused, or never answered).
+    disconnects_handshake_rejected,
     /// Open connections closed on purpose (close 1000) at the end of the run.
     closed_manually,
     /// Successful re-opens after a lost connection.
@@ -104,6 +107,7 @@ impl Counters {
             + self.disconnects_server_gone
             + self.disconnects_dropped
             + self.disconnects_send_timeout
+            + self.disconnects_handshake_rejected
     }
 
     /// Connections open right now, if these are run totals.

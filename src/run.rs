@@ -223,6 +223,7 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         send_buffer: scenario.clients.send_buffer_bytes,
         send_timeout: scenario.clients.send_timeout,
         timer_resolution: scenario.clients.timer_resolution,
+        on_open: scenario.clients.on_open.clone(),
     }
     .shared();
 

@@ -15,7 +15,7 @@
 //! Timers are deadlines in the struct (`Deadlines`), driven by one `Clock` per actor; a
 //! transition sets or clears them. What each event counts is in `tally`; the messages the actor
 //! takes are in `commands`; sending heartbeats and messages and writing them out is in
-//! `actor/outbound.rs`.
+//! `actor/outbound.rs`; the `on_open` frames that precede them in `actor/on_open.rs`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -37,8 +37,9 @@ use super::live::{Conn, ack_of};
 use super::messages::MessageState;
 use super::reader::ReadError;
 use super::tally::{self, Cause, Reopen};
-use crate::scenario::{DropMode, HeartbeatMode, MessageRate, ResetOn};
+use crate::scenario::{DropMode, MessageRate, ResetOn};
 
+mod on_open;
 mod outbound;
 
 /// Most open-loop messages sent at once when the actor fell behind its schedule.
@@ -200,9 +201,6 @@ impl Client {
         });
         tally::opened(now, now - started, times, !self.ever_connected, reopen);
         self.ever_connected = true;
-        self.attempts = 0;
-        self.retries = 0;
-        self.last_delay = Duration::ZERO;
 
         self.next_conn_id += 1;
         let id = self.next_conn_id;
@@ -229,27 +227,21 @@ impl Client {
                 .map(|m| MessageState::new(m.size)),
             bytes_written: 0,
             unwritten: VecDeque::new(),
+            awaiting_answer: None,
         });
-
-        // The first heartbeat goes out at a random offset in [0, interval) so that thousands of
-        // clients do not fire in lockstep; then one every interval.
-        if self.cfg.heartbeat.mode != HeartbeatMode::None {
-            let offset = self
-                .cfg
-                .heartbeat
-                .interval
-                .mul_f64(self.rng.random_range(0.0..1.0));
-            self.deadlines.set(Timer::Heartbeat, now + offset);
-        }
-        match self.cfg.messages.as_ref().map(|m| m.rate) {
-            None => {}
-            Some(MessageRate::Closed) => self.send_message(now),
-            Some(MessageRate::PerSecond(rate)) => {
-                let offset = Duration::from_secs_f64(self.rng.random_range(0.0..1.0) / rate);
-                self.deadlines.set(Timer::Message, now + offset);
-            }
-        }
+        // `on_open` first; the connection is established once all of it is out and answered.
+        self.send_on_open(0, now);
         self.flush(ctx);
+    }
+
+    /// The connection is open and its `on_open` sequence done: the backoff starts over (a
+    /// connection whose handshake the server rejects is no success), heartbeats and messages
+    /// begin.
+    fn established(&mut self, now: Instant) {
+        self.attempts = 0;
+        self.retries = 0;
+        self.last_delay = Duration::ZERO;
+        self.start_outbound(now);
     }
 
     /// The open connection.
@@ -281,6 +273,10 @@ impl Client {
 
     fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
         let now = Instant::now();
+        if self.answered(&frame, now) {
+            self.flush(ctx);
+            return;
+        }
         if self.cfg.heartbeat.reset_on == ResetOn::Any {
             self.disarm();
         }
@@ -334,6 +330,7 @@ impl Client {
             Timer::Ack,
             Timer::Message,
             Timer::SendStuck,
+            Timer::Answer,
         ] {
             self.deadlines.clear(timer);
         }
@@ -467,6 +464,10 @@ impl Clocked for Client {
         // Timeouts first: a connection one kills sends no more heartbeats.
         if self.deadlines.take_due(Timer::SendStuck, now).is_some() {
             self.lost(Cause::SendTimeout, ctx);
+        }
+        if self.deadlines.take_due(Timer::Answer, now).is_some() {
+            tracing::debug!(client = self.id, "no answer to on_open in time");
+            self.lost(Cause::HandshakeRejected, ctx);
         }
         if self.deadlines.take_due(Timer::Ack, now).is_some() {
             self.heartbeat_timed_out(ctx);

@@ -1,7 +1,8 @@
 //! A client's one timer. The actor keeps its deadlines (next heartbeat, ack timeout, next
-//! message, reconnect, close grace, send stall) as plain `Instant`s; a single `Clock` future per actor sleeps
-//! until the earliest one and hands control back. Arming or disarming a timer is an assignment:
-//! nothing is spawned, boxed or cancelled per heartbeat, and the actor has one timer-wheel entry.
+//! message, reconnect, close grace, send stall, `on_open` answer) as plain `Instant`s; a single
+//! `Clock` future per actor sleeps until the earliest one and hands control back. Arming or
+//! disarming a timer is an assignment: nothing is spawned, boxed or cancelled per heartbeat, and
+//! the actor has one timer-wheel entry.
 //!
 //! The clock wakes on a grid of `timer_resolution` (counted from the run's start): timers due
 //! within one step fire together, so a coarse grid means fewer wakeups for the runtime, the
@@ -33,9 +34,11 @@ pub enum Timer {
     /// Bytes have been queued and the socket has taken none of them since this long ago, minus
     /// `send_timeout`.
     SendStuck,
+    /// The end of the wait for the server's answer to an `on_open` item (`expect.within`).
+    Answer,
 }
 
-const TIMERS: usize = 7;
+const TIMERS: usize = 8;
 
 /// The runtime's own timer granularity: tokio fires a sleep in the first millisecond tick at
 /// or after its deadline, and every timer of that tick in one wakeup. A grid this fine or finer

@@ -28,6 +28,9 @@ pub struct Conn {
     pub bytes_written: u64,
     /// Heartbeats and messages queued whose last byte the socket has not taken yet, oldest first.
     pub unwritten: VecDeque<Unwritten>,
+    /// The `on_open` item whose answer the connection waits for: until it comes, nothing else
+    /// goes out (`None`: no answer awaited).
+    pub awaiting_answer: Option<usize>,
 }
 
 /// A heartbeat or message on its way to the socket.

@@ -26,7 +26,7 @@ pub use commands::{DropConnection, FaultEnded, FaultStarted, Stop};
 pub use connection::Endpoint;
 pub use preflight::check_socket_options;
 
-use crate::scenario::{Heartbeat, Messages, Reconnect, TcpKeepalive};
+use crate::scenario::{Heartbeat, Messages, OnOpenItem, Reconnect, TcpKeepalive};
 
 /// What every client of a run shares (read-only, behind one `Arc`).
 #[derive(Debug)]
@@ -55,6 +55,9 @@ pub struct ClientConfig {
     /// A client's timers wake on a grid this fine, counted from `started` (see `clock`):
     /// coarser means fewer wakeups and burstier traffic.
     pub timer_resolution: Duration,
+    /// Frames sent on every new connection before its first heartbeat or message, each
+    /// perhaps waiting for the server's answer (`actor/on_open.rs`).
+    pub on_open: Vec<OnOpenItem>,
 }
 
 /// `send_buffer` unless a scenario says otherwise.

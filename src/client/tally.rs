@@ -22,6 +22,8 @@ pub enum Cause {
     ServerGone,
     Dropped,
     SendTimeout,
+    /// The server did not answer an `on_open` item as expected in time.
+    HandshakeRejected,
 }
 
 /// A connection that came back after a loss.
@@ -116,6 +118,7 @@ pub fn lost(cause: Cause, now: Instant, lost_messages: u64, noticed: Option<Faul
             Cause::ServerGone => c.disconnects_server_gone += 1,
             Cause::Dropped => c.disconnects_dropped += 1,
             Cause::SendTimeout => c.disconnects_send_timeout += 1,
+            Cause::HandshakeRejected => c.disconnects_handshake_rejected += 1,
         }
         c.messages_lost += lost_messages;
         if let Some(f) = noticed {
@@ -214,6 +217,7 @@ mod tests {
             Cause::ServerGone,
             Cause::Dropped,
             Cause::SendTimeout,
+            Cause::HandshakeRejected,
         ] {
             lost(cause, now, 0, None);
         }
@@ -234,8 +238,9 @@ mod tests {
                 c.disconnects_server_gone,
                 c.disconnects_dropped,
                 c.disconnects_send_timeout,
+                c.disconnects_handshake_rejected,
             ],
-            [1, 1, 2, 1, 1, 1, 1, 1]
+            [1, 1, 2, 1, 1, 1, 1, 1, 1]
         );
         assert_eq!(c.messages_lost, 3);
         assert_eq!(m.faults[2].noticed, 1);

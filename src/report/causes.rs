@@ -30,7 +30,7 @@ const fn cause(counter: &'static str, label: &'static str, short: &'static str) 
 }
 
 /// How many causes there are.
-pub const CAUSE_COUNT: usize = 8;
+pub const CAUSE_COUNT: usize = 9;
 
 /// Every disconnect cause, in report order. Their counters add up to `Counters::disconnects`.
 pub const DISCONNECT_CAUSES: [DisconnectCause; CAUSE_COUNT] = [
@@ -61,6 +61,11 @@ pub const DISCONNECT_CAUSES: [DisconnectCause; CAUSE_COUNT] = [
         "disconnects_send_timeout",
         "send timeout (the socket took no bytes)",
         "send timeout",
+    ),
+    cause(
+        "disconnects_handshake_rejected",
+        "handshake rejected (on_open answer missing)",
+        "handshake rejected",
     ),
 ];
 
@@ -223,7 +228,10 @@ mod tests {
         );
 
         let terminal = crate::report::summary::render(&report);
-        assert!(terminal.contains("  send timeout 1\n"), "{terminal}");
+        assert!(
+            terminal.contains("  send timeout 1  handshake rejected 0\n"),
+            "{terminal}"
+        );
         assert!(
             terminal.contains("dropped (send queue full) 17"),
             "{terminal}"
@@ -245,8 +253,10 @@ mod tests {
         ];
         let merged = crate::report::merge(&shards).expect("merge");
         assert_eq!(
-            merged.timeline[1].disconnects_by_cause.0[CAUSE_COUNT - 1],
-            2
+            merged.timeline[1]
+                .disconnects_by_cause
+                .count("disconnects_send_timeout"),
+            Some(2)
         );
         assert_eq!(merged.timeline[0].disconnects_by_cause.0[2], 2);
         assert_eq!(merged.counters.disconnects_send_timeout, 2);
@@ -263,7 +273,7 @@ mod tests {
             "disconnects_server_gone": 1, "disconnects_dropped": 0
         });
         let point: TimelinePoint = serde_json::from_value(json).expect("an older second");
-        assert_eq!(point.disconnects_by_cause.0, [0, 0, 0, 0, 0, 1, 0, 0]);
+        assert_eq!(point.disconnects_by_cause.0, [0, 0, 0, 0, 0, 1, 0, 0, 0]);
         let written = serde_json::to_value(&point).expect("serialise");
         assert_eq!(written["disconnects_send_timeout"], 0);
     }

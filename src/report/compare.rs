@@ -13,7 +13,7 @@ use crate::metrics::Counters;
 /// Histogram statistics not judged (shown only): how many samples, and the smallest.
 const SHOWN_ONLY: [&str; 2] = ["count", "min"];
 /// Counters where more means worse.
-const ERROR_COUNTERS: [&str; 11] = [
+const ERROR_COUNTERS: [&str; 12] = [
     "connect_failures",
     "connect_timeouts",
     "connect_failures_tls",
@@ -24,6 +24,7 @@ const ERROR_COUNTERS: [&str; 11] = [
     "disconnects_protocol_error",
     "disconnects_send_timeout",
     "disconnects_tls_error",
+    "disconnects_handshake_rejected",
     "messages_dropped_backpressure",
 ];
 

@@ -1,10 +1,11 @@
 //! Scenario files: the YAML schema (`raw`), its validation (`validate`, through the checked
-//! value types of `value`), the validated model the engine runs (`model`, `fault`), and errors
-//! that name file, line and column.
+//! value types of `value`), the validated model the engine runs (`model`, `fault`,
+//! `on_open`), and errors that name file, line and column.
 
 pub mod fault;
 pub mod knobs;
 mod model;
+pub mod on_open;
 mod raw;
 mod url;
 mod validate;

@@ -165,6 +165,8 @@ pub struct Clients {
     pub timer_resolution: Duration,
     /// Local addresses spread over the clients (client i binds `source_ips[i % len]`).
     pub source_ips: Vec<std::net::IpAddr>,
+    /// Frames sent on every new connection before its first heartbeat or message.
+    pub on_open: Vec<OnOpenItem>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -242,6 +244,7 @@ pub enum MessageRate {
 }
 
 pub use super::fault::{DropMode, Fault, FaultKind, KillSignal};
+pub use super::on_open::{Expect, OnOpenFrame, OnOpenItem, Template};
 pub use crate::chaos::{Direction, ProxyFault};
 
 /// An external target the tool starts, kills and restarts.

@@ -183,6 +183,38 @@ pub struct RawClients {
     /// `source_ips[i % len]`): one address has only ~28k ephemeral ports per destination.
     #[serde(default)]
     pub source_ips: Vec<Spanned<String>>,
+    /// Default: none. Frames sent in order on every new connection before its first heartbeat
+    /// (at most 32).
+    #[serde(default)]
+    pub on_open: Vec<Spanned<RawOnOpen>>,
+}
+
+/// One entry of `clients.on_open`: exactly one of `text` and `binary_hex`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOnOpen {
+    /// A text frame, non-empty, at most 64 KiB; `{{client_id}}` and `{{conn}}` are filled in.
+    #[serde(default)]
+    pub text: Option<Spanned<String>>,
+    /// A binary frame as hex digits (spaces allowed between bytes), at most 64 KiB decoded,
+    /// sent as written.
+    #[serde(default)]
+    pub binary_hex: Option<Spanned<String>>,
+    /// Default: no answer awaited.
+    #[serde(default)]
+    pub expect: Option<RawExpect>,
+}
+
+/// `clients.on_open[i].expect:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    /// Required. A text frame from the server containing this (non-empty, at most 64 KiB)
+    /// answers the item.
+    pub text_contains: Spanned<String>,
+    /// Default `5s`, greater than zero. The answer must arrive this long after the item was sent.
+    #[serde(default)]
+    pub within: Option<Spanned<String>>,
 }
 
 /// `clients.heartbeat:`

@@ -55,6 +55,7 @@ pub fn scenario(url: TargetUrl, count: u32, duration: Duration) -> Scenario {
             send_timeout: wschaos::client::DEFAULT_SEND_TIMEOUT,
             timer_resolution: wschaos::client::DEFAULT_TIMER_RESOLUTION,
             source_ips: Vec::new(),
+            on_open: Vec::new(),
         },
         faults: Vec::new(),
         thresholds: Vec::new(),

@@ -25,6 +25,8 @@ pub struct Behaviour {
     pub close_code: u16,
     /// ...on the first this-many connections (0 = all).
     pub close_connections: usize,
+    /// A text frame starting with the first is answered with the second instead of echoed.
+    pub replies: Vec<(&'static str, &'static str)>,
 }
 
 pub const HEARTBEAT: &str = "hb";
@@ -42,6 +44,16 @@ pub struct ConnLog {
     pub ended: Option<Instant>,
     /// Close code of a close frame the client sent.
     pub client_close: Option<u16>,
+    /// Heartbeats, text and binary frames from the client, in arrival order.
+    pub received: Vec<Received>,
+}
+
+/// A frame the test server received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    Heartbeat,
+    Text(String),
+    Binary(Vec<u8>),
 }
 
 #[derive(Clone)]
@@ -106,6 +118,7 @@ async fn handle(
             heartbeats: Vec::new(),
             ended: None,
             client_close: None,
+            received: Vec::new(),
         });
         log.len() - 1
     };
@@ -131,6 +144,15 @@ async fn handle(
                         Message::Text(t) => &t[..] == HEARTBEAT,
                         _ => false,
                     };
+                    let received = match &msg {
+                        _ if heartbeat => Some(Received::Heartbeat),
+                        Message::Text(t) => Some(Received::Text(t.to_string())),
+                        Message::Binary(d) => Some(Received::Binary(d.to_vec())),
+                        _ => None,
+                    };
+                    if let Some(received) = received {
+                        log.lock().expect("log")[index].received.push(received);
+                    }
                     if heartbeat {
                         seen += 1;
                         log.lock().expect("log")[index].heartbeats.push(Instant::now());
@@ -152,7 +174,10 @@ async fn handle(
                             let _ = session.close(None).await;
                             break;
                         }
-                        Message::Text(t) => session.text(t).await,
+                        Message::Text(t) => match b.replies.iter().find(|(to, _)| t.starts_with(to)) {
+                            Some((_, reply)) => session.text(*reply).await,
+                            None => session.text(t).await,
+                        },
                         Message::Binary(d) => session.binary(d).await,
                         _ => Ok(()),
                     };

@@ -19,6 +19,7 @@ mod interrupt;
 mod keepalive;
 mod messages;
 mod node_tls;
+mod on_open;
 mod progress;
 mod proxy;
 mod proxy_cli;

@@ -1,18 +1,41 @@
 //! What goes out on an open connection: heartbeats and open-loop messages at their scheduled
-//! times, and the non-blocking writes (with the send timeout that declares a stuck socket dead).
+//! times (from when the connection is established), and the non-blocking writes (with the send timeout that declares a stuck socket dead).
 //! Part of the client actor, kept apart from its transitions in `actor.rs`.
 
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use rand::Rng;
 
 use super::{Cause, Client, MAX_MESSAGE_BURST, State};
 use crate::client::clock::Timer;
 use crate::client::live::Queued;
 use crate::client::tally;
-use crate::scenario::MessageRate;
+use crate::scenario::{HeartbeatMode, MessageRate};
 
 impl Client {
+    /// Starts heartbeats and messages on a connection just established. The first heartbeat
+    /// goes out at a random offset in [0, interval) so that thousands of clients do not fire in
+    /// lockstep; then one every interval. Open-loop messages start at a random offset too.
+    pub(super) fn start_outbound(&mut self, now: Instant) {
+        if self.cfg.heartbeat.mode != HeartbeatMode::None {
+            let offset = self
+                .cfg
+                .heartbeat
+                .interval
+                .mul_f64(self.rng.random_range(0.0..1.0));
+            self.deadlines.set(Timer::Heartbeat, now + offset);
+        }
+        match self.cfg.messages.as_ref().map(|m| m.rate) {
+            None => {}
+            Some(MessageRate::Closed) => self.send_message(now),
+            Some(MessageRate::PerSecond(rate)) => {
+                let offset = Duration::from_secs_f64(self.rng.random_range(0.0..1.0) / rate);
+                self.deadlines.set(Timer::Message, now + offset);
+            }
+        }
+    }
+
     /// Sends the heartbeat that was due at `due` and schedules the next one.
     pub(super) fn send_heartbeat(&mut self, due: Instant, now: Instant) {
         // Borrow the shared config and the connection side by side (no Arc clone per beat).

@@ -449,6 +449,89 @@ fn cases() -> Vec<Case> {
             (7, 21),
             Says::StartsWith("clients.timer_resolution: expected a duration like 0s, 500ms"),
         ),
+        // clients.on_open: one frame per item, hex as written, known placeholders only.
+        case(
+            with("  on_open: [{text: \"\"}]\n"),
+            (7, 20),
+            exactly("clients.on_open[0].text: expected a non-empty text, found \"\""),
+        ),
+        case(
+            with("  on_open:\n    - {text: a}\n    - {text: b, binary_hex: 0a}\n"),
+            (9, 29),
+            exactly(
+                "clients.on_open[1].binary_hex: expected one of text and binary_hex in an item, \
+                 found both; make two items",
+            ),
+        ),
+        case(
+            with("  on_open:\n    - expect: {text_contains: ok}\n"),
+            (8, 7),
+            exactly(
+                "clients.on_open[0]: expected text or binary_hex (the frame to send), found \
+                 neither",
+            ),
+        ),
+        case(
+            with("  on_open: [{binary_hex: abc}]\n"),
+            (7, 26),
+            exactly(
+                "clients.on_open[0].binary_hex: expected an even number of hex digits (two per \
+                 byte)",
+            ),
+        ),
+        case(
+            with("  on_open: [{binary_hex: \"{{conn}}\"}]\n"),
+            (7, 26),
+            exactly(
+                "clients.on_open[0].binary_hex: expected hex digits (0-9, a-f; sent as written, \
+                 no placeholders), found '{'",
+            ),
+        ),
+        case(
+            with("  on_open: [{text: \"id {{client}}\"}]\n"),
+            (7, 20),
+            exactly(
+                "clients.on_open[0].text: unknown placeholder at \"{{client}}\"; the known ones \
+                 are {{client_id}} and {{conn}}",
+            ),
+        ),
+        case(
+            with("  on_open: [{text: a, expect: {text_contains: \"\"}}]\n"),
+            (7, 47),
+            exactly(
+                "clients.on_open[0].expect.text_contains: expected a non-empty text, found \"\"",
+            ),
+        ),
+        case(
+            with("  on_open: [{text: a, expect: {text_contains: ok, within: 0s}}]\n"),
+            (7, 59),
+            Says::StartsWith(
+                "clients.on_open[0].expect.within: expected a duration greater than zero",
+            ),
+        ),
+        case(
+            with("  on_open: [{text: a, expect: {within: 1s}}]\n"),
+            (7, 32),
+            Says::Contains("missing field `text_contains`"),
+        ),
+        case(
+            with("  on_open: [{txt: a}]\n"),
+            (7, 14),
+            Says::StartsWith("unknown field `txt`, expected one of text, binary_hex, expect"),
+        ),
+        case(
+            with(&format!(
+                "  on_open: [{}]\n",
+                vec!["{text: a}"; 33].join(", ")
+            )),
+            (7, 365),
+            exactly("clients.on_open[32]: expected at most 32 items, found 33"),
+        ),
+        case(
+            with(&format!("  on_open: [{{text: {}}}]\n", "a".repeat(65537))),
+            (7, 20),
+            Says::StartsWith("clients.on_open[0].text: expected at most 64 KiB, found 65537 bytes"),
+        ),
         // The kernel's keepalive limits: past them every connect would fail with EINVAL.
         case(
             with("  tcp_keepalive: {idle: 365d, interval: 1s, count: 3}\n"),

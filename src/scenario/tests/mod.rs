@@ -99,6 +99,7 @@ fn full_scenario_parses_into_the_model() {
             send_timeout: crate::client::DEFAULT_SEND_TIMEOUT,
             timer_resolution: crate::client::DEFAULT_TIMER_RESOLUTION,
             source_ips: vec![],
+            on_open: vec![],
         },
         faults: vec![
             Fault {
@@ -163,6 +164,7 @@ fn defaults() {
             send_timeout: crate::client::DEFAULT_SEND_TIMEOUT,
             timer_resolution: crate::client::DEFAULT_TIMER_RESOLUTION,
             source_ips: vec![],
+            on_open: vec![],
         }
     );
     assert!(s.faults.is_empty());
@@ -651,4 +653,43 @@ fn send_limits_parse_in_bytes_or_binary_units() {
         let s = ok(&with(&format!("  send_buffer: {written}\n")));
         assert_eq!(s.clients.send_buffer_bytes, bytes, "{written}");
     }
+}
+
+#[test]
+fn on_open_items_become_frames_in_file_order_with_their_awaited_answers() {
+    let s = ok(&with(
+        "  on_open:\n    - {text: 'auth {{client_id}}', expect: {text_contains: ok, within: 2s}}\n    - binary_hex: 'DE ad 01'\n    - {text: sub, expect: {text_contains: subscribed}}\n",
+    ));
+    let text = |t: &str| OnOpenFrame::Text(Template::parse(t).expect("template"));
+    assert_eq!(
+        s.clients.on_open,
+        vec![
+            OnOpenItem {
+                frame: text("auth {{client_id}}"),
+                expect: Some(Expect {
+                    text_contains: "ok".into(),
+                    within: secs(2),
+                }),
+            },
+            OnOpenItem {
+                frame: OnOpenFrame::Binary(vec![0xde, 0xad, 0x01]),
+                expect: None,
+            },
+            OnOpenItem {
+                frame: text("sub"),
+                expect: Some(Expect {
+                    text_contains: "subscribed".into(),
+                    within: on_open::DEFAULT_EXPECT_WITHIN,
+                }),
+            },
+        ]
+    );
+    let max = vec!["{binary_hex: 00}"; on_open::MAX_ON_OPEN_ITEMS].join(", ");
+    let s = ok(&with(&format!("  on_open: [{max}]\n")));
+    assert_eq!(s.clients.on_open.len(), 32);
+    let s = ok(&with(&format!(
+        "  on_open: [{{text: {}}}]\n",
+        "a".repeat(65536)
+    )));
+    assert_eq!(s.clients.on_open.len(), 1, "64 KiB is allowed");
 }

@@ -1,5 +1,5 @@
 //! `clients:` checks: count, ramp, connect timeout, heartbeat, reconnect policy, messages, send
-//! limits, TCP keepalive and source addresses.
+//! limits, TCP keepalive and source addresses (`on_open` has its own file).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -118,6 +118,7 @@ impl Validator<'_> {
             })?;
             source_ips.push(parsed);
         }
+        let on_open = self.on_open(raw.on_open)?;
 
         Ok(Clients {
             count,
@@ -131,6 +132,7 @@ impl Validator<'_> {
             send_timeout,
             timer_resolution,
             source_ips,
+            on_open,
         })
     }
 

@@ -1,10 +1,11 @@
 //! Validation of the raw schema into the model: every check that serde cannot do (durations,
 //! ranges, URLs, cross-field rules), each failure placed at FILE:LINE:COL of the offending value
 //! with a message of the form `key.path: expected X, found "Y"`. One file per part of the
-//! scenario: `target`, `clients`, `faults`.
+//! scenario: `target`, `clients` (and its `on_open`), `faults`.
 
 mod clients;
 mod faults;
+mod on_open;
 mod target;
 
 use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
