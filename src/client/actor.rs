@@ -15,14 +15,15 @@
 //! Timers are deadlines in the struct (`Deadlines`), driven by one `Clock` per actor; a
 //! transition sets or clears them. What each event counts is in `tally`; the messages the actor
 //! takes are in `commands`; sending heartbeats and messages and writing them out is in
-//! `actor/outbound.rs`; the `on_open` frames that precede them in `actor/on_open.rs`.
+//! `actor/outbound.rs`; the `on_open` frames that precede them in `actor/on_open.rs`; what a
+//! frame from the server means (ack, echo, ping, close) in `actor/inbound.rs`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_http::ws::{CloseCode, CloseReason, Frame, OpCode};
+use actix_http::ws::{CloseCode, CloseReason, Frame};
 use futures_util::{StreamExt, future, stream};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -33,12 +34,13 @@ use super::clock::{Clock, Clocked, Deadlines, Grid, Timer};
 use super::commands::{DropConnection, FaultEnded, FaultStarted, Inbound, Stop};
 use super::connection::{self, ConnectError, ConnectTimes, Dial, FrameReader, Writer};
 use super::heartbeat::HeartbeatState;
-use super::live::{Conn, ack_of};
+use super::live::Conn;
 use super::messages::MessageState;
 use super::reader::ReadError;
 use super::tally::{self, Cause, Reopen};
-use crate::scenario::{DropMode, MessageRate, ResetOn};
+use crate::scenario::DropMode;
 
+mod inbound;
 mod on_open;
 mod outbound;
 
@@ -260,66 +262,6 @@ impl Client {
         if dead {
             // Dead: drop it without waiting for a close handshake.
             self.lost(Cause::HeartbeatTimeout, ctx);
-        }
-    }
-
-    /// The connection showed life: the pending timeout is off and misses start over.
-    fn disarm(&mut self) {
-        self.deadlines.clear(Timer::Ack);
-        if let Some(conn) = self.state.conn() {
-            conn.heartbeat.reset();
-        }
-    }
-
-    fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
-        let now = Instant::now();
-        if self.answered(&frame, now) {
-            self.flush(ctx);
-            return;
-        }
-        if self.cfg.heartbeat.reset_on == ResetOn::Any {
-            self.disarm();
-        }
-        // Borrow the shared config and the connection side by side (no Arc clone per frame).
-        let cfg = &*self.cfg;
-        let Some(conn) = self.state.conn() else {
-            return;
-        };
-        let interval = cfg.heartbeat.interval;
-        let closed_loop = matches!(
-            cfg.messages.as_ref().map(|m| m.rate),
-            Some(MessageRate::Closed)
-        );
-        if let Some(seq) = ack_of(&frame, &cfg.heartbeat.mode) {
-            let rtt = conn.heartbeat.acked(seq, now);
-            self.disarm();
-            tally::heartbeat_acked(rtt, interval);
-            return;
-        }
-        match frame {
-            Frame::Ping(payload) => {
-                conn.writer.queue(OpCode::Pong, &payload);
-                self.flush(ctx);
-            }
-            Frame::Text(data) | Frame::Binary(data) => {
-                let Some(sent_at) = conn.messages.as_mut().and_then(|m| m.echoed(&data)) else {
-                    return;
-                };
-                tally::message_echoed(now - sent_at);
-                if closed_loop {
-                    self.send_message(Instant::now());
-                    self.flush(ctx);
-                }
-            }
-            Frame::Close(reason) => {
-                let code = reason.as_ref().map_or(1005, |r| u16::from(r.code));
-                // Answer the close handshake, then let go of the socket.
-                conn.writer.queue_close(reason);
-                let _ = conn.writer.try_flush();
-                tally::close_frame(code);
-                self.lost(Cause::CloseFrame(code), ctx);
-            }
-            Frame::Pong(_) | Frame::Continuation(_) => {}
         }
     }
 
