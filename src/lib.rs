@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod coordinator;
+pub mod cpu;
 pub mod fd_limit;
 pub mod metrics;
 pub mod progress;

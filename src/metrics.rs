@@ -58,6 +58,10 @@ counters! {
     connect_timeouts,
     /// Failed attempts whose TLS handshake failed (certificate, alert, protocol).
     connect_failures_tls,
+    /// Failed attempts for lack of local resources: no file descriptor left (EMFILE, ENFILE)
+    /// or no local address and port (EADDRNOTAVAIL, EADDRINUSE). The tool's limit, not the
+    /// target's.
+    connect_failures_local,
     /// Open connections declared dead by `max_missed` heartbeat timeouts.
     disconnects_heartbeat_timeout,
     /// Open connections the server closed with a close frame.

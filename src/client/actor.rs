@@ -177,10 +177,7 @@ impl Client {
                 if let ConnectError::Tls(tls) = &err {
                     tally::warn_tls_once(tls);
                 }
-                tally::connect_failed(
-                    matches!(err, ConnectError::Timeout),
-                    matches!(err, ConnectError::Tls(_)),
-                );
+                tally::connect_failed(&err);
                 self.schedule_reconnect(ctx);
             }
         }

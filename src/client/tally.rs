@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::commands::FaultStarted;
-use super::connection::ConnectTimes;
+use super::connection::{ConnectError, ConnectTimes};
 use super::live::Outbound;
 use crate::metrics::{self, ATTEMPT_WINDOW, record_us, record_us_corrected, slot};
 
@@ -55,12 +55,31 @@ pub fn connect_attempt(run_started: Instant, at: Instant) {
     });
 }
 
-pub fn connect_failed(timed_out: bool, tls: bool) {
+/// A failed attempt, counted by cause: a timeout, TLS, or the tool's own lack of descriptors or
+/// ports (besides the total).
+pub fn connect_failed(err: &ConnectError) {
+    let timed_out = matches!(err, ConnectError::Timeout);
+    let tls = matches!(err, ConnectError::Tls(_));
+    let local = out_of_local_resources(err);
     metrics::record(|m| {
         m.counters.connect_failures += 1;
         m.counters.connect_timeouts += u64::from(timed_out);
         m.counters.connect_failures_tls += u64::from(tls);
+        m.counters.connect_failures_local += u64::from(local);
     });
+}
+
+/// True when the attempt failed on this machine's limits, before the target had a say: no
+/// descriptor for the socket (EMFILE: this process, ENFILE: the system) or no local address
+/// and port to connect from (EADDRNOTAVAIL, EADDRINUSE).
+fn out_of_local_resources(err: &ConnectError) -> bool {
+    let ConnectError::Io(io) = err else {
+        return false;
+    };
+    matches!(
+        io.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::EADDRNOTAVAIL | libc::EADDRINUSE)
+    )
 }
 
 /// The first TLS failure of the process goes to the log as a warning (a certificate the
@@ -248,6 +267,27 @@ mod tests {
         let detection = m.hist.detection.expect("detection recorded");
         assert_eq!(detection.len(), 1);
         assert!(detection.max() >= 30_000);
+    }
+
+    #[test]
+    fn a_connect_failure_for_lack_of_descriptors_or_ports_counts_as_local() {
+        take_local();
+        for errno in [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::EADDRNOTAVAIL,
+            libc::EADDRINUSE,
+        ] {
+            connect_failed(&ConnectError::Io(std::io::Error::from_raw_os_error(errno)));
+        }
+        connect_failed(&ConnectError::Io(std::io::Error::from_raw_os_error(
+            libc::ECONNREFUSED,
+        )));
+        connect_failed(&ConnectError::Timeout);
+        let c = take_local().counters;
+        assert_eq!(c.connect_failures, 6);
+        assert_eq!(c.connect_failures_local, 4);
+        assert_eq!(c.connect_timeouts, 1);
     }
 
     #[test]

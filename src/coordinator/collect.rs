@@ -1,5 +1,6 @@
 //! The per-second take: every arbiter's metrics since the last take, merged into the totals,
-//! a timeline point and a heartbeat RTT interval, and the progress line it feeds.
+//! a timeline point (with the tool's own CPU share) and a heartbeat RTT interval, and the
+//! progress line it feeds.
 
 use actix::prelude::*;
 use futures_util::future::join_all;
@@ -46,8 +47,26 @@ impl Coordinator {
 
     pub(super) fn on_second(&mut self, second: Metrics, _ctx: &mut Context<Self>) {
         let now_s = self.elapsed_s();
-        let point = TimelinePoint::new(now_s, &self.totals.counters, &second);
+        let mut point = TimelinePoint::new(now_s, &self.totals.counters, &second);
+        point.tool_cpu_share = self.cpu.share_since_last();
         let start_s = self.rtt_intervals.last().map_or(0.0, RttInterval::end_s);
+        if !self
+            .faults
+            .iter()
+            .any(|f| f.ended_s.is_none_or(|end| end >= start_s))
+        {
+            // A fault can stall sends without the tool being busy: only fault-free seconds
+            // judge the tool's send lag.
+            for lag in [
+                &second.hist.send_lag_heartbeat,
+                &second.hist.send_lag_message,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let _ = metrics::slot(&mut self.send_lag_fault_free).add(lag);
+            }
+        }
         self.rtt_intervals.push(RttInterval::of(
             second.hist.heartbeat_rtt.as_ref(),
             start_s,

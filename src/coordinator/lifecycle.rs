@@ -8,7 +8,7 @@ use actix::prelude::*;
 use super::{Coordinator, Outcome};
 use crate::client::{Client, Stop};
 use crate::metrics::Metrics;
-use crate::report::RunRecord;
+use crate::report::{RunRecord, ToolRecord};
 
 /// Extra time after the close grace for clients to finish before the run stops waiting.
 const DRAIN_SLACK: Duration = Duration::from_secs(2);
@@ -100,6 +100,12 @@ impl Coordinator {
                 elapsed_s: self.elapsed_s(),
                 all_connected_s,
                 interrupted: self.interrupted,
+                tool: ToolRecord {
+                    cores: self.cpu.cores(),
+                    cpu_s: self.cpu.used_s(),
+                    send_lag_fault_free: self.send_lag_fault_free.take(),
+                    timer_resolution: self.scenario.clients.timer_resolution,
+                },
             },
             target: self.target.take(),
             target_failures: std::mem::take(&mut self.target_failures),

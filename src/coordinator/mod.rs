@@ -16,12 +16,14 @@ use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use hdrhistogram::Histogram;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::sync::oneshot;
 
 use crate::chaos::ProxyControl;
 use crate::client::{Client, ClientConfig};
+use crate::cpu::CpuMeter;
 use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::report::{FaultRecord, RttInterval, RunRecord, TimelinePoint};
@@ -63,6 +65,10 @@ pub struct Coordinator {
     timeline: Vec<TimelinePoint>,
     /// Each second's heartbeat RTT histogram, compact, for the interval log.
     rtt_intervals: Vec<RttInterval>,
+    /// The tool's own CPU use, read each second.
+    cpu: CpuMeter,
+    /// Send lag of the seconds without a fault on, for the self-diagnosis.
+    send_lag_fault_free: Option<Histogram<u64>>,
     /// Where each second's progress goes (the terminal bar), if anywhere.
     progress: Option<Sender<Progress>>,
     faults: Vec<FaultRecord>,
@@ -101,6 +107,8 @@ impl Coordinator {
             totals: Metrics::default(),
             timeline: Vec::new(),
             rtt_intervals: Vec::new(),
+            cpu: CpuMeter::start(),
+            send_lag_fault_free: None,
             progress: None,
             faults: Vec::new(),
             active: Vec::new(),
@@ -129,6 +137,7 @@ impl Actor for Coordinator {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Attempt windows count from the clients' epoch; so do fault times.
         self.started = self.client_cfg.started;
+        self.cpu = CpuMeter::start();
         self.spawn_due();
         let spawner = ctx.run_interval(SPAWN_TICK, |act, _| act.spawn_due());
         self.timers.push(spawner);

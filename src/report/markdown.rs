@@ -45,9 +45,12 @@ pub fn render(report: &Report) -> String {
     if s.tls_insecure {
         let _ = writeln!(out, "**{}**\n", crate::run::INSECURE_WARNING);
     }
+    if let Some(line) = report.load_generator.as_ref().and_then(|t| t.headline()) {
+        let _ = writeln!(out, "**{line}**\n");
+    }
     let _ = writeln!(out, "## Clients\n");
     let _ = writeln!(out, "| figure | value |\n|---|---:|");
-    let rows: [(&str, String); 13] = [
+    let rows: [(&str, String); 14] = [
         (
             "connected at least once",
             format!("{} / {}", c.clients_connected, s.clients),
@@ -64,6 +67,10 @@ pub fn render(report: &Report) -> String {
             format!("{} ({})", c.connect_failures, c.connect_timeouts),
         ),
         ("connect failures: TLS", c.connect_failures_tls.to_string()),
+        (
+            "connect failures: local (no descriptor or port)",
+            c.connect_failures_local.to_string(),
+        ),
         ("heartbeats sent", c.heartbeats_sent.to_string()),
         (
             "heartbeats acked",
@@ -91,6 +98,43 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "| {name} | {value} |");
     }
     out.push('\n');
+
+    if let Some(tool) = &report.load_generator {
+        let _ = writeln!(out, "## Load generator\n");
+        let _ = writeln!(out, "| figure | value |\n|---|---:|");
+        let share = |v: Option<f64>| v.map_or("n/a".to_string(), percent);
+        let rows = [
+            (
+                "saturated",
+                if tool.saturated { "**yes**" } else { "no" }.to_string(),
+            ),
+            (
+                "CPU seconds",
+                tool.cpu_s.map_or("n/a".to_string(), |s| format!("{s:.2}")),
+            ),
+            ("cores it may use", tool.cores.to_string()),
+            (
+                "busiest second (share of the cores)",
+                share(tool.cpu_max_share),
+            ),
+            (
+                "mean second (share of the cores)",
+                share(tool.cpu_mean_share),
+            ),
+            (
+                "send lag p99 outside faults (bound)",
+                format!(
+                    "{} ({})",
+                    super::human_us(tool.send_lag_p99_us),
+                    super::human_us(tool.send_lag_bound_us)
+                ),
+            ),
+        ];
+        for (name, value) in rows {
+            let _ = writeln!(out, "| {name} | {value} |");
+        }
+        out.push('\n');
+    }
 
     let _ = writeln!(out, "## Disconnects by cause\n");
     let _ = writeln!(out, "| cause | count |\n|---|---:|");

@@ -1,6 +1,8 @@
 //! Several shard reports of one run (`--shard i/n`, `--procs N`, or pods of an Indexed Job)
 //! into one: counters add up, histograms are decoded and added (never percentiles averaged),
-//! and figures that only exist as percentiles per shard take the worst shard's value.
+//! and figures that only exist as percentiles per shard take the worst shard's value. The
+//! tool's own figures (`load_generator`): saturated if any shard was, CPU seconds summed, the
+//! per-second CPU share the worst shard's (each shard is a process of its own).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,7 @@ use base64::Engine;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 
-use super::{HistogramSummary, Ratios, ReadError, Report};
+use super::{HistogramSummary, LoadGenerator, Ratios, ReadError, Report};
 use crate::metrics::Counters;
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +96,17 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Result<Report, MergeError> {
         .min()
         .unwrap_or_default();
     merge_timeline(&mut merged, reports);
+    let labels: Vec<String> = reports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, r))| r.shard.clone().unwrap_or_else(|| format!("#{i}")))
+        .collect();
+    merged.load_generator = LoadGenerator::merge(
+        labels
+            .iter()
+            .zip(reports)
+            .filter_map(|(label, (_, r))| Some((label.as_str(), r.load_generator.as_ref()?))),
+    );
     merge_faults(&mut merged, reports);
     merged.server =
         reports
@@ -135,6 +148,11 @@ fn merge_timeline(merged: &mut Report, reports: &[(PathBuf, Report)]) {
                 p.heartbeat_rtt_p50_us = p.heartbeat_rtt_p50_us.max(q.heartbeat_rtt_p50_us);
                 p.heartbeat_rtt_p99_us = p.heartbeat_rtt_p99_us.max(q.heartbeat_rtt_p99_us);
                 p.send_lag_p99_us = p.send_lag_p99_us.max(q.send_lag_p99_us);
+                // Each share is of the cores its own process may use: the worst shard's.
+                p.tool_cpu_share = match (p.tool_cpu_share, q.tool_cpu_share) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
             }
             Some(p)
         })

@@ -10,6 +10,7 @@ mod hlog;
 mod html;
 mod json;
 mod junit;
+mod load_generator;
 mod markdown;
 mod merge;
 mod read;
@@ -20,6 +21,7 @@ pub use causes::{CAUSE_COUNT, DISCONNECT_CAUSES, DisconnectCause, DisconnectsByC
 pub use faults::{FAULT_COLUMNS, FaultRecord, Percentiles, Recovery, STORM_COLUMN, Storm};
 pub use hlog::RttInterval;
 pub use json::write_json;
+pub use load_generator::{CPU_SATURATED_SHARE, LoadGenerator, Reason, ToolRecord};
 pub use merge::{MergeError, merge, read_all};
 pub use read::ReadError;
 pub use summary::{human_us, print_summary, render as render_summary};
@@ -65,6 +67,10 @@ pub struct Report {
     pub server: Option<ServerCounts>,
     /// True when the run was cut short (Ctrl-C) rather than running its full duration.
     pub interrupted: bool,
+    /// Whether the tool itself was the bottleneck, with its CPU figures (absent in older
+    /// reports).
+    #[serde(default)]
+    pub load_generator: Option<LoadGenerator>,
     /// `i/n` when this report covers one shard of the clients (`--shard`); absent for a whole
     /// run or a merged one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -241,6 +247,10 @@ pub struct TimelinePoint {
     /// was written; absent in older reports).
     #[serde(default)]
     pub send_lag_p99_us: u64,
+    /// The tool's CPU use this second as a share of the cores it may use (0..1; absent where
+    /// the OS cannot say, and in older reports).
+    #[serde(default)]
+    pub tool_cpu_share: Option<f64>,
     /// This second's `disconnects`, by cause: one key per `disconnects_*` counter.
     #[serde(flatten)]
     pub disconnects_by_cause: DisconnectsByCause,
@@ -267,6 +277,7 @@ impl TimelinePoint {
             heartbeat_rtt_p99_us: quantile(0.99),
             send_lag_p99_us: p99(&second.hist.send_lag_heartbeat)
                 .max(p99(&second.hist.send_lag_message)),
+            tool_cpu_share: None,
             disconnects_by_cause: DisconnectsByCause::of(c),
         }
     }
@@ -283,6 +294,8 @@ pub struct RunRecord {
     pub elapsed_s: f64,
     pub all_connected_s: Option<f64>,
     pub interrupted: bool,
+    /// What the run measured of the tool itself.
+    pub tool: ToolRecord,
 }
 
 impl Report {
@@ -318,6 +331,12 @@ impl Report {
                 .into_iter()
                 .map(|(name, h)| (name.to_string(), HistogramSummary::of(h)))
                 .collect(),
+            load_generator: Some(load_generator::diagnose(
+                &record.tool,
+                &record.timeline,
+                &record.faults,
+                &totals.counters,
+            )),
             timeline: record.timeline,
             faults: record.faults,
             server,

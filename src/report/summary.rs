@@ -34,9 +34,12 @@ pub fn render(report: &Report) -> String {
     if s.tls_insecure {
         let _ = writeln!(out, "{}", crate::run::INSECURE_WARNING);
     }
+    if let Some(line) = report.load_generator.as_ref().and_then(|t| t.headline()) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(
         out,
-        "clients   connected {}/{}  gave up {}  reconnects {}  connect failures {} ({} timeouts{})",
+        "clients   connected {}/{}  gave up {}  reconnects {}  connect failures {} ({} timeouts{}{})",
         c.clients_connected,
         s.clients,
         c.gave_up,
@@ -47,8 +50,19 @@ pub fn render(report: &Report) -> String {
             format!(", {} TLS", c.connect_failures_tls)
         } else {
             String::new()
+        },
+        if c.connect_failures_local > 0 {
+            format!(
+                ", {} local: no descriptor or port",
+                c.connect_failures_local
+            )
+        } else {
+            String::new()
         }
     );
+    if let Some(tool) = &report.load_generator {
+        let _ = writeln!(out, "tool      {}", tool_line(tool));
+    }
     let causes: Vec<String> = DisconnectsByCause::of(c)
         .iter()
         .map(|(cause, n)| format!("{} {n}", cause.short))
@@ -108,6 +122,20 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
+}
+
+/// The tool's own figures in one line: CPU seconds, busiest and mean second, send lag.
+pub fn tool_line(tool: &super::LoadGenerator) -> String {
+    let share = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.0}%", v * 100.0));
+    format!(
+        "cpu {} s on {} cores  busiest second {}  mean {}  send lag p99 {} outside faults (bound {})",
+        tool.cpu_s.map_or("n/a".to_string(), |s| format!("{s:.2}")),
+        tool.cores,
+        share(tool.cpu_max_share),
+        share(tool.cpu_mean_share),
+        human_us(tool.send_lag_p99_us),
+        human_us(tool.send_lag_bound_us)
+    )
 }
 
 pub fn print_summary(report: &Report) {

@@ -52,6 +52,12 @@ const RATIOS: &[(&str, &str)] = &[
     ("ratios.heartbeat_delivered", "heartbeat_delivered"),
     ("ratios.message_delivered", "message_delivered"),
 ];
+/// The tool's own figures (`report.load_generator`): `(name, kind)`.
+const TOOL_METRICS: &[(&str, Kind)] = &[
+    ("tool.saturated", Kind::Count),
+    ("tool.cpu_max", Kind::Ratio),
+    ("tool.send_lag_p99", Kind::Time),
+];
 const TIME_UNITS: &str = "us, ms, s or m";
 /// Not a counter of its own: the sum of the `disconnects_*` counters.
 const DISCONNECTS: &str = "disconnects";
@@ -69,6 +75,9 @@ pub enum Metric {
     Counter(&'static str),
     /// A field of `report.ratios` (0..=1).
     Ratio(&'static str),
+    /// One of `TOOL_METRICS`: whether the load generator was saturated (0 or 1), its busiest
+    /// second's CPU share (0..=1), its send-lag p99 outside faults.
+    Tool(&'static str),
 }
 
 /// How a metric's value reads.
@@ -232,6 +241,7 @@ impl Threshold {
             Metric::Histogram { histogram, stat } => histogram_kind(histogram, stat),
             Metric::Counter(_) => Kind::Count,
             Metric::Ratio(_) => Kind::Ratio,
+            Metric::Tool(name) => tool_kind(name),
         }
     }
 
@@ -260,6 +270,17 @@ impl Threshold {
                 .into_iter()
                 .find(|(name, _)| name == field)
                 .map_or(0.0, |(_, ratio)| ratio),
+            Metric::Tool(name) => {
+                // A report without the figures (written before they existed) reads as 0.
+                let Some(tool) = &report.load_generator else {
+                    return 0.0;
+                };
+                match *name {
+                    "tool.saturated" => f64::from(u8::from(tool.saturated)),
+                    "tool.cpu_max" => tool.cpu_max_share.unwrap_or(0.0),
+                    _ => tool.send_lag_p99_us as f64,
+                }
+            }
         }
     }
 
@@ -291,7 +312,27 @@ fn histogram_kind(histogram: &str, stat: &str) -> Kind {
     }
 }
 
+fn tool_kind(name: &str) -> Kind {
+    TOOL_METRICS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(Kind::Count, |(_, kind)| *kind)
+}
+
 fn resolve(name: &str, at: usize) -> Result<(Metric, Kind), ThresholdError> {
+    if let Some((known, kind)) = TOOL_METRICS.iter().find(|(n, _)| *n == name) {
+        return Ok((Metric::Tool(known), *kind));
+    }
+    if let Some(figure) = name.strip_prefix("tool.") {
+        let names: Vec<&str> = TOOL_METRICS.iter().map(|(n, _)| *n).collect();
+        return Err(error(
+            at + "tool.".len(),
+            format!(
+                "unknown tool figure {figure:?}; expected one of {}",
+                names.join(", ")
+            ),
+        ));
+    }
     if let Some((_, field)) = RATIOS.iter().find(|(alias, _)| *alias == name) {
         return Ok((Metric::Ratio(field), Kind::Ratio));
     }
@@ -351,7 +392,7 @@ fn unknown_metric(name: &str, at: usize) -> ThresholdError {
         at,
         format!(
             "unknown metric {name:?}; expected HISTOGRAM.STAT (histograms {}, {}; stats {}), \
-             counters.FIELD, or one of {}",
+             counters.FIELD, tool.saturated, tool.cpu_max, tool.send_lag_p99, or one of {}",
             TIME_HISTOGRAMS.join(", "),
             COUNT_HISTOGRAMS.join(", "),
             STATS.join(", "),
@@ -420,7 +461,9 @@ fn limit(
 fn counts_events(metric: &Metric) -> bool {
     matches!(
         metric,
-        Metric::Counter(_) | Metric::Histogram { stat: "count", .. }
+        Metric::Counter(_)
+            | Metric::Histogram { stat: "count", .. }
+            | Metric::Tool("tool.saturated")
     )
 }
 
@@ -578,6 +621,45 @@ mod tests {
                 Metric::Counter(name)
             );
         }
+    }
+
+    #[test]
+    fn the_tools_own_figures_are_measured_from_the_load_generator_verdict() {
+        let scenario = super::super::ScenarioInfo {
+            name: "t".into(),
+            seed: 1,
+            duration_s: 1.0,
+            clients: 1,
+            target: "ws://127.0.0.1:1/".into(),
+            tls_insecure: false,
+        };
+        let mut report = Report::new(scenario, String::new(), Default::default(), None);
+        let calm = report
+            .load_generator
+            .clone()
+            .expect("every new report has a verdict");
+        assert!(!calm.saturated);
+        assert!(ok("tool.saturated == 0").evaluate(&report).passed);
+        report.load_generator = Some(crate::report::LoadGenerator {
+            saturated: true,
+            cpu_max_share: Some(0.97),
+            send_lag_p99_us: 12_000,
+            ..calm
+        });
+        let saturated = ok("tool.saturated == 0").evaluate(&report);
+        assert!(!saturated.passed);
+        assert_eq!(saturated.measured_display, "1");
+        let cpu = ok("tool.cpu_max < 90%");
+        assert_eq!(cpu.limit, 0.9);
+        assert!(!cpu.evaluate(&report).passed);
+        assert_eq!(ok("tool.send_lag_p99 < 10ms").measure(&report), 12_000.0);
+        report.load_generator = None;
+        assert_eq!(ok("tool.saturated == 0").measure(&report), 0.0);
+        let (at, message) = bad("tool.cpu < 90%");
+        assert_eq!(at, 5);
+        assert!(message.contains("tool.cpu_max"), "{message}");
+        assert_eq!(bad("tool.saturated == 0.5").0, 18);
+        assert_eq!(bad("tool.send_lag_p99 < 5").0, 20);
     }
 
     #[test]

@@ -44,7 +44,9 @@ fn delay_pongs_delays_only_the_victims_acks_and_not_their_messages() {
     let rtt = histogram(&report, "heartbeat_rtt");
     let others_mid = rtt.value_at_quantile((1.0 - share) / 2.0);
     let victims_mid = rtt.value_at_quantile(1.0 - share / 2.0);
-    assert!(others_mid < 20_000, "others' RTT {others_mid} us");
+    // Bounds relative to the 200 ms delay, not to an idle machine's RTT: under a loaded
+    // parallel test run a message RTT p99 reached 38-114 ms with nothing held back.
+    assert!(others_mid < 100_000, "others' RTT {others_mid} us");
     assert!(
         (200_000..=215_000).contains(&victims_mid),
         "victims' RTT {victims_mid} us"
@@ -52,7 +54,12 @@ fn delay_pongs_delays_only_the_victims_acks_and_not_their_messages() {
     // Text messages of the same clients go through at once.
     let messages = &report.histograms["message_rtt"];
     assert!(messages.count > 100);
-    assert!(messages.p99 < 20_000, "message RTT p99 {} us", messages.p99);
+    // Half the messages come from victims: had theirs been held, p99 would be past 200 ms.
+    assert!(
+        messages.p99 < 200_000,
+        "message RTT p99 {} us",
+        messages.p99
+    );
     assert_eq!(report.counters.disconnects(), 0);
 }
 
@@ -85,7 +92,7 @@ fn delay_pongs_acts_on_frames_in_front_of_a_tls_target() {
     let rtt = histogram(&report, "heartbeat_rtt");
     let others_mid = rtt.value_at_quantile((1.0 - share) / 2.0);
     let victims_mid = rtt.value_at_quantile(1.0 - share / 2.0);
-    assert!(others_mid < 20_000, "others' RTT {others_mid} us");
+    assert!(others_mid < 100_000, "others' RTT {others_mid} us");
     assert!(
         (200_000..=215_000).contains(&victims_mid),
         "victims' RTT {victims_mid} us"

@@ -26,6 +26,7 @@ mod proxy_cli;
 mod reconnect;
 mod report_files;
 mod security;
+mod self_diagnosis;
 mod serve_procs;
 mod shards;
 mod source_ips;

@@ -95,7 +95,7 @@ fn a_run_writes_all_five_files_and_they_agree_with_report_json() {
     // The HTML page: self-contained, one SVG per chart.
     let html = std::fs::read_to_string(finished.dir.join("report.html")).expect("html");
     assert_self_contained(&html);
-    assert_eq!(html.matches("<svg").count(), 5, "five charts");
+    assert_eq!(html.matches("<svg").count(), 6, "six charts");
     assert!(html.contains(">drop</text>"), "the drop is drawn as a band");
     assert!(html.contains("heartbeat_rtt.p99 &lt; 1us"));
 

@@ -39,6 +39,15 @@ fn procs_runs_shards_and_merges_histograms_and_counters() {
             .unwrap_or(0)
     };
     assert_eq!(max(&merged), max(&shards[0]).max(max(&shards[1])));
+    // The tool's own figures: CPU seconds add up, saturated if any shard was.
+    let cpu_s = |r: &serde_json::Value| r["load_generator"]["cpu_s"].as_f64().unwrap_or(-1.0);
+    assert!(cpu_s(&shards[0]) > 0.0 && cpu_s(&shards[1]) > 0.0);
+    assert!((cpu_s(&merged) - cpu_s(&shards[0]) - cpu_s(&shards[1])).abs() < 1e-9);
+    let saturated = |r: &serde_json::Value| r["load_generator"]["saturated"].as_bool();
+    assert_eq!(
+        saturated(&merged),
+        Some(saturated(&shards[0]) == Some(true) || saturated(&shards[1]) == Some(true))
+    );
 
     // `wschaos merge` over the same shard directories gives the same figures.
     let again = dir.path().join("again");

@@ -1,5 +1,6 @@
-//! The five charts of `report.html`, each one `<svg>`: clients connected, heartbeat RTT per
-//! second, disconnects by cause and reconnects per second, and a distribution on a log axis.
+//! The charts of `report.html`, each one `<svg>`: clients connected, heartbeat RTT per second,
+//! disconnects by cause and reconnects per second, the tool's own CPU per second, and a
+//! distribution on a log axis.
 
 use std::fmt::Write;
 
@@ -13,7 +14,8 @@ use super::svg::{
 };
 use crate::report::summary::human_us;
 use crate::report::{
-    CAUSE_COUNT, DISCONNECT_CAUSES, DisconnectsByCause, HistogramSummary, Report, TimelinePoint,
+    CAUSE_COUNT, CPU_SATURATED_SHARE, DISCONNECT_CAUSES, DisconnectsByCause, HistogramSummary,
+    Report, TimelinePoint,
 };
 
 /// Most bars a per-second chart draws; longer runs are summed into wider buckets.
@@ -193,6 +195,42 @@ pub(super) fn events(report: &Report, end_s: f64) -> String {
         .collect();
     entries.push(("reconnects", "#17becf"));
     legend(&mut out, &entries);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The tool's CPU use per second as a share of its cores, with the saturation line.
+pub(super) fn cpu(report: &Report, end_s: f64) -> String {
+    let points: Vec<(f64, Option<f64>)> = report
+        .timeline
+        .iter()
+        .map(|p| (p.t_s, p.tool_cpu_share.map(|s| s * 100.0)))
+        .collect();
+    let max = points.iter().filter_map(|(_, v)| *v).fold(100.0, f64::max);
+    let (y_max, step) = y_scale(max, false);
+    let frame = Frame::over_time(end_s, y_max);
+    let mut out = String::new();
+    open_chart(&mut out, &frame, step, "% of the cores", |v| {
+        format!("{v:.0}%")
+    });
+    fault_bands(&mut out, &frame, &report.faults);
+    let bound = CPU_SATURATED_SHARE * 100.0;
+    line(
+        &mut out,
+        &frame,
+        &[(0.0, Some(bound)), (end_s, Some(bound))],
+        "#d62728",
+        true,
+    );
+    line(&mut out, &frame, &points, "#9467bd", false);
+    if points.iter().all(|(_, v)| v.is_none()) {
+        no_data(&mut out, "no CPU figures");
+    }
+    time_axis(&mut out, &frame);
+    legend(
+        &mut out,
+        &[("tool CPU", "#9467bd"), ("saturated from here", "#d62728")],
+    );
     out.push_str("</svg>\n");
     out
 }

@@ -1,7 +1,7 @@
 //! `report.html`: the run as one self-contained page — no JavaScript, no external reference,
 //! charts as hand-built inline SVG (one `<svg>` per chart): clients connected with fault bands,
-//! heartbeat RTT p50/p99 per second, disconnects by cause and reconnects per second, and the
-//! heartbeat RTT and reconnect time distributions on a log axis; then thresholds, faults and
+//! heartbeat RTT p50/p99 per second, disconnects by cause and reconnects per second, the tool's
+//! own CPU per second, and the heartbeat RTT and reconnect time distributions on a log axis; then thresholds, faults and
 //! every figure in tables. Every text from the report (scenario name, target, threshold
 //! expressions, fault kinds) goes through [`esc`], so it shows as text and never as markup.
 
@@ -54,6 +54,13 @@ pub fn render(report: &Report) -> String {
         ("fail", "FAIL: a threshold failed")
     };
     let _ = writeln!(out, "<div class=\"verdict {class}\">{verdict}</div>");
+    if let Some(line) = report.load_generator.as_ref().and_then(|t| t.headline()) {
+        let _ = writeln!(
+            out,
+            "<p class=\"verdict fail saturated\">{}</p>",
+            esc(&line)
+        );
+    }
 
     tables::thresholds(&mut out, report);
 
@@ -64,6 +71,14 @@ pub fn render(report: &Report) -> String {
     out.push_str(&charts::rtt(report, end_s));
     let _ = writeln!(out, "<h2>Disconnects and reconnects per second</h2>");
     out.push_str(&charts::events(report, end_s));
+    if let Some(tool) = &report.load_generator {
+        let _ = writeln!(
+            out,
+            "<h2>Load generator CPU per second</h2>\n<p class=\"note\">{}</p>",
+            esc(&crate::report::summary::tool_line(tool))
+        );
+        out.push_str(&charts::cpu(report, end_s));
+    }
     let _ = writeln!(out, "<h2>Heartbeat RTT distribution</h2>");
     out.push_str(&charts::distribution(
         report.histograms.get("heartbeat_rtt"),
