@@ -170,14 +170,7 @@ mod tests {
     /// A two-second run: one send timeout in the second second, and messages dropped on a full
     /// send queue.
     fn stalled_run() -> Report {
-        let scenario = ScenarioInfo {
-            name: "stalled".into(),
-            seed: 7,
-            duration_s: 2.0,
-            clients: 3,
-            target: "ws://127.0.0.1:1/".into(),
-            tls_insecure: false,
-        };
+        let scenario = ScenarioInfo::for_test("stalled", 3, 2.0);
         let mut first = Metrics::default();
         first.counters.connects = 3;
         first.counters.disconnects_io_error = 1;

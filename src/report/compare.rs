@@ -351,14 +351,7 @@ mod tests {
     }
 
     fn report(name: &str) -> Report {
-        let scenario = super::super::ScenarioInfo {
-            name: name.into(),
-            seed: 1,
-            duration_s: 1.0,
-            clients: 1,
-            target: "ws://127.0.0.1:1/".into(),
-            tls_insecure: false,
-        };
+        let scenario = super::super::ScenarioInfo::for_test(name, 1, 1.0);
         let mut report = Report::new(scenario, String::new(), Default::default(), None);
         let rtt = report
             .histograms

@@ -368,3 +368,19 @@ impl Report {
         junit::write_junit(self, dir)
     }
 }
+
+#[cfg(test)]
+impl ScenarioInfo {
+    /// A scenario description for unit tests of report code: `name`, `clients` over
+    /// `duration_s`, against a loopback url.
+    pub(crate) fn for_test(name: &str, clients: u32, duration_s: f64) -> Self {
+        Self {
+            name: name.into(),
+            seed: 7,
+            duration_s,
+            clients,
+            target: "ws://127.0.0.1:1/".into(),
+            tls_insecure: false,
+        }
+    }
+}

@@ -76,14 +76,7 @@ mod tests {
     use super::*;
 
     fn report() -> Report {
-        let scenario = ScenarioInfo {
-            name: "read-back".into(),
-            seed: 7,
-            duration_s: 2.0,
-            clients: 3,
-            target: "ws://127.0.0.1:1/".into(),
-            tls_insecure: false,
-        };
+        let scenario = ScenarioInfo::for_test("read-back", 3, 2.0);
         let mut report = Report::new(
             scenario,
             "2024-01-01T00:00:00Z".into(),

@@ -71,14 +71,7 @@ fn parses_every_form() {
 
 #[test]
 fn counters_are_measured_by_name() {
-    let scenario = super::super::ScenarioInfo {
-        name: "t".into(),
-        seed: 1,
-        duration_s: 1.0,
-        clients: 1,
-        target: "ws://127.0.0.1:1/".into(),
-        tls_insecure: false,
-    };
+    let scenario = super::super::ScenarioInfo::for_test("t", 1, 1.0);
     let mut report = Report::new(scenario, String::new(), Default::default(), None);
     report.counters.gave_up = 4;
     report.counters.disconnects_dropped = 2;
@@ -100,14 +93,7 @@ fn counters_are_measured_by_name() {
 
 #[test]
 fn the_tools_own_figures_are_measured_from_the_load_generator_verdict() {
-    let scenario = super::super::ScenarioInfo {
-        name: "t".into(),
-        seed: 1,
-        duration_s: 1.0,
-        clients: 1,
-        target: "ws://127.0.0.1:1/".into(),
-        tls_insecure: false,
-    };
+    let scenario = super::super::ScenarioInfo::for_test("t", 1, 1.0);
     let mut report = Report::new(scenario, String::new(), Default::default(), None);
     let calm = report
         .load_generator
