@@ -19,26 +19,7 @@ size=${SIZE:-64}
 
 cargo build --release --quiet --bin wschaos --example plain_proxy
 release="${CARGO_TARGET_DIR:-target}/release"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# Starts PROGRAM ARGS in the background and sets $addr to the address it prints on line 1.
-start() {
-  local out="$tmp/$(basename "$1")-${#pids[@]}.out"
-  "$@" >"$out" 2>/dev/null &
-  pids+=($!)
-  for _ in $(seq 100); do
-    if [ -s "$out" ]; then addr=$(head -n 1 "$out"); return; fi
-    sleep 0.1
-  done
-  echo "$1 printed no address" >&2
-  exit 1
-}
+source bench/lib.sh
 
 start "$release/wschaos" serve --port 0
 server=$addr

@@ -22,13 +22,7 @@ else
   cargo build --release --quiet --bin wschaos
   bin="${CARGO_TARGET_DIR:-target}/release/wschaos"
 fi
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+source bench/lib.sh
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -36,11 +30,9 @@ free_port() {
 server_port=$(free_port)
 
 # The standalone proxy relays to the target's port; the run starts and kills the target itself.
-"$bin" proxy --listen 127.0.0.1:0 --upstream "ws://127.0.0.1:$server_port" >"$tmp/proxy.out" 2>&1 &
-proxy_pid=$!
-pids+=("$proxy_pid")
-for _ in $(seq 50); do [ -s "$tmp/proxy.out" ] && break; sleep 0.1; done
-proxy_addr=$(head -n1 "$tmp/proxy.out")
+start "$bin" proxy --listen 127.0.0.1:0 --upstream "ws://127.0.0.1:$server_port"
+proxy_pid=${pids[-1]}
+proxy_addr=$addr
 
 step_s=$((minutes * 60 / 12))
 window_s=$((step_s / 5))
