@@ -59,6 +59,12 @@ impl Error {
 
 /// Runs the command and returns the process exit code.
 pub fn execute(cli: Cli) -> Result<u8, Error> {
+    if matches!(
+        cli.command,
+        Command::Run { .. } | Command::Serve { .. } | Command::Proxy { .. }
+    ) {
+        crate::memory::return_freed_memory_after_storms();
+    }
     match cli.command {
         Command::Run {
             file,

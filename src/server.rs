@@ -80,6 +80,7 @@ impl OpenSession {
 impl Drop for OpenSession {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::Relaxed);
+        crate::memory::churned();
     }
 }
 

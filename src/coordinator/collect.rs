@@ -49,7 +49,7 @@ impl Coordinator {
         let now_s = self.elapsed_s();
         let mut point = TimelinePoint::new(now_s, &self.totals.counters, &second);
         point.tool_cpu_share = self.cpu.share_since_last();
-        let start_s = self.rtt_intervals.last().map_or(0.0, RttInterval::end_s);
+        let start_s = self.rtt_intervals.end_s();
         if !self
             .faults
             .iter()

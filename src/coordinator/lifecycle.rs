@@ -95,7 +95,7 @@ impl Coordinator {
             record: RunRecord {
                 totals: std::mem::take(&mut self.totals),
                 timeline: std::mem::take(&mut self.timeline),
-                heartbeat_rtt_intervals: std::mem::take(&mut self.rtt_intervals),
+                heartbeat_rtt_intervals: std::mem::take(&mut self.rtt_intervals).into_intervals(),
                 faults: std::mem::take(&mut self.faults),
                 elapsed_s: self.elapsed_s(),
                 all_connected_s,

@@ -26,7 +26,7 @@ use crate::client::{Client, ClientConfig};
 use crate::cpu::CpuMeter;
 use crate::metrics::Metrics;
 use crate::progress::Progress;
-use crate::report::{FaultRecord, RttInterval, RunRecord, TimelinePoint};
+use crate::report::{FaultRecord, IntervalSpill, RunRecord, TimelinePoint};
 use crate::scenario::Scenario;
 use crate::shards::Shard;
 use crate::target::ManagedTarget;
@@ -63,8 +63,9 @@ pub struct Coordinator {
     started: Instant,
     totals: Metrics,
     timeline: Vec<TimelinePoint>,
-    /// Each second's heartbeat RTT histogram, compact, for the interval log.
-    rtt_intervals: Vec<RttInterval>,
+    /// Each second's heartbeat RTT histogram, compact, for the interval log (on disk while
+    /// the run goes).
+    rtt_intervals: IntervalSpill,
     /// The tool's own CPU use, read each second.
     cpu: CpuMeter,
     /// Send lag of the seconds without a fault on, for the self-diagnosis.
@@ -106,7 +107,7 @@ impl Coordinator {
             started: Instant::now(),
             totals: Metrics::default(),
             timeline: Vec::new(),
-            rtt_intervals: Vec::new(),
+            rtt_intervals: IntervalSpill::default(),
             cpu: CpuMeter::start(),
             send_lag_fault_free: None,
             progress: None,

@@ -3,7 +3,9 @@
 //! `hdrhistogram` crate's `serialization::interval_log` reader. Values are microseconds.
 
 use std::fmt::Write as _;
-use std::io;
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -52,6 +54,105 @@ impl RttInterval {
     /// The interval's histogram (`None` only if the bytes were damaged).
     pub fn histogram(&self) -> Option<Histogram<u64>> {
         Deserializer::new().deserialize(&mut &self.v2[..]).ok()
+    }
+}
+
+/// A run's intervals as they come, one a second: their bytes (a few hundred to a few thousand
+/// each, several MB over an hour) wait in an unlinked temporary file, so a soak's memory does not
+/// grow with its length; only a small index stays in memory. If the file cannot be made or
+/// written, the intervals stay in memory instead: nothing is lost.
+#[derive(Debug, Default)]
+pub struct IntervalSpill {
+    /// Created at the first interval; kept after a failed write for the intervals before it.
+    file: Option<File>,
+    /// No file could be made, or a write failed: the intervals from then on are `Kept`.
+    failed: bool,
+    written: u64,
+    slots: Vec<Slot>,
+    end_s: f64,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Spilled {
+        start_s: f64,
+        duration_s: f64,
+        offset: u64,
+        len: usize,
+    },
+    Kept(RttInterval),
+}
+
+impl IntervalSpill {
+    /// Where the last interval ended (0 before the first).
+    pub fn end_s(&self) -> f64 {
+        self.end_s
+    }
+
+    pub fn push(&mut self, interval: RttInterval) {
+        self.end_s = interval.end_s();
+        if !self.failed && self.file.is_none() {
+            self.file = tempfile::tempfile()
+                .inspect_err(|err| {
+                    tracing::warn!("RTT intervals kept in memory (no temporary file: {err})");
+                })
+                .ok();
+            self.failed = self.file.is_none();
+        }
+        if let Some(file) = self.file.as_mut().filter(|_| !self.failed) {
+            match file.write_all(&interval.v2) {
+                Ok(()) => {
+                    self.slots.push(Slot::Spilled {
+                        start_s: interval.start_s,
+                        duration_s: interval.duration_s,
+                        offset: self.written,
+                        len: interval.v2.len(),
+                    });
+                    self.written += interval.v2.len() as u64;
+                    return;
+                }
+                Err(err) => {
+                    // A partial write leaves bytes past `written` that no slot points at.
+                    tracing::warn!("RTT intervals kept in memory from now on ({err})");
+                    self.failed = true;
+                }
+            }
+        }
+        self.slots.push(Slot::Kept(interval));
+    }
+
+    /// Every interval, in order, read back from the file (an interval that cannot be read back
+    /// is left out with a warning: the log is an extra, the report's totals do not depend on it).
+    pub fn into_intervals(self) -> Vec<RttInterval> {
+        let mut intervals = Vec::with_capacity(self.slots.len());
+        for slot in self.slots {
+            match slot {
+                Slot::Kept(interval) => intervals.push(interval),
+                Slot::Spilled {
+                    start_s,
+                    duration_s,
+                    offset,
+                    len,
+                } => {
+                    let mut v2 = vec![0; len];
+                    let read = match &self.file {
+                        Some(file) => file.read_exact_at(&mut v2, offset),
+                        None => Err(io::Error::other("the temporary file is gone")),
+                    };
+                    match read {
+                        Ok(()) => intervals.push(RttInterval {
+                            start_s,
+                            duration_s,
+                            v2,
+                        }),
+                        Err(err) => tracing::warn!(
+                            "the RTT interval at {start_s:.0}s is left out of the log ({err})"
+                        ),
+                    }
+                }
+            }
+        }
+        intervals
     }
 }
 
@@ -137,6 +238,35 @@ mod tests {
             h.record(*v).expect("in range");
         }
         h
+    }
+
+    #[test]
+    fn spilled_intervals_come_back_whole_and_in_order() {
+        let intervals: Vec<RttInterval> = (0..50u64)
+            .map(|i| RttInterval::of(Some(&hist(&[100 + i, 7000 * (i + 1)])), i as f64, 1.0))
+            .collect();
+        let mut spill = IntervalSpill::default();
+        assert_eq!(spill.end_s(), 0.0);
+        for (i, interval) in intervals.iter().enumerate() {
+            if i == 30 {
+                // From here on as after a failed write: kept in memory, order unchanged.
+                spill.failed = true;
+            }
+            spill.push(interval.clone());
+        }
+        assert_eq!(spill.end_s(), 50.0);
+        assert!(matches!(spill.slots[29], Slot::Spilled { .. }));
+        assert!(matches!(spill.slots[30], Slot::Kept(_)));
+        assert_eq!(
+            spill.written as usize,
+            intervals[..30].iter().map(|i| i.v2.len()).sum::<usize>()
+        );
+        let back = spill.into_intervals();
+        assert_eq!(back, intervals);
+        assert_eq!(
+            back[7].histogram().expect("decodes").max(),
+            hist(&[56_000]).max()
+        );
     }
 
     #[test]

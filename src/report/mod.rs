@@ -19,7 +19,7 @@ pub mod threshold;
 
 pub use causes::{CAUSE_COUNT, DISCONNECT_CAUSES, DisconnectCause, DisconnectsByCause};
 pub use faults::{FAULT_COLUMNS, FaultRecord, Percentiles, Recovery, STORM_COLUMN, Storm};
-pub use hlog::RttInterval;
+pub use hlog::{IntervalSpill, RttInterval};
 pub use json::write_json;
 pub use load_generator::{CPU_SATURATED_SHARE, LoadGenerator, Reason, ToolRecord};
 pub use merge::{MergeError, merge, read_all};
