@@ -31,6 +31,7 @@ use super::reader::frame_reader;
 use crate::chaos::CLIENT_ID_HEADER;
 use crate::scenario::{Target, TcpKeepalive, WsUrl};
 use crate::tls::{ClientTls, tls_failure};
+use crate::upgrade_headers::{has_token, header};
 
 /// Largest upgrade response we accept before calling the server hostile.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -294,30 +295,17 @@ fn check_response(response: &httparse::Response<'_, '_>, key: &[u8]) -> Result<(
             "HTTP {code} instead of 101 Switching Protocols"
         )));
     }
-    let header = |name: &str| {
-        response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
-    };
-    if !header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case(b"websocket")) {
+    if !header(response.headers, "upgrade").is_some_and(|v| v.eq_ignore_ascii_case(b"websocket")) {
         return Err(ConnectError::Handshake(
             "missing `Upgrade: websocket`".into(),
         ));
     }
-    let connection_upgrade = response
-        .headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
-        .flat_map(|h| h.value.split(|&b| b == b','))
-        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
-    if !connection_upgrade {
+    if !has_token(response.headers, "connection", "upgrade") {
         return Err(ConnectError::Handshake(
             "missing `Connection: upgrade`".into(),
         ));
     }
-    if header("sec-websocket-accept") != Some(&hash_key(key)[..]) {
+    if header(response.headers, "sec-websocket-accept") != Some(&hash_key(key)[..]) {
         return Err(ConnectError::Handshake(
             "wrong or missing Sec-WebSocket-Accept".into(),
         ));
