@@ -1,6 +1,7 @@
 //! The embedded echo server against a raw socket: a message sent in fragments comes back whole
 //! (text as text, binary as binary), one past the reassembly bound is closed with 1009, and other
-//! input the server cannot take is closed with a code saying why.
+//! input the server cannot take is closed with a code saying why; its own counters; a kill drops
+//! every connection without a close frame and a restart serves the same port again.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -62,6 +63,21 @@ impl RawClient {
         assert_eq!((fin, op), (true, OpCode::Close), "{payload:?}");
         let reason = Parser::try_parse_close_payload(&payload).expect("a valid close payload");
         reason.map(|r| r.code)
+    }
+
+    /// Everything the server sends until it hangs up (a reset counts as hanging up).
+    async fn rest(&mut self) -> Vec<u8> {
+        let mut rest = self.read.to_vec();
+        let mut buf = [0u8; 4096];
+        loop {
+            match timeout(READ_WAIT, self.stream.read(&mut buf))
+                .await
+                .expect("the end in time")
+            {
+                Ok(0) | Err(_) => return rest,
+                Ok(n) => rest.extend_from_slice(&buf[..n]),
+            }
+        }
     }
 
     /// The next whole frame from the server: (fin, opcode, payload).
@@ -153,5 +169,119 @@ fn input_the_server_cannot_take_is_closed_with_a_code_saying_why() {
         Parser::write_message(&mut frame, b"bare", OpCode::Text, true, false);
         client.send_raw(&frame).await;
         assert_eq!(client.close_code().await, Some(CloseCode::Protocol));
+    });
+}
+
+#[test]
+fn the_server_counts_upgrades_echoes_pongs_close_frames_and_open_connections() {
+    actix_rt::System::new().block_on(async {
+        let server =
+            EmbeddedServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), 1).expect("server");
+        let stats = server.stats();
+        let mut client = RawClient::upgrade(server.addr()).await;
+        let mut idle = RawClient::upgrade(server.addr()).await;
+        client.send(OpCode::Text, true, b"one").await;
+        assert_eq!(client.recv().await, (true, OpCode::Text, b"one".to_vec()));
+        client.send(OpCode::Binary, false, &[1]).await;
+        client.send(OpCode::Continue, true, &[2]).await;
+        assert_eq!(client.recv().await, (true, OpCode::Binary, vec![1, 2]));
+        client.send(OpCode::Ping, true, b"p").await;
+        assert_eq!(client.recv().await, (true, OpCode::Pong, b"p".to_vec()));
+        let open = stats.counts();
+        assert_eq!((open.upgrades, open.open), (2, 2), "{open:?}");
+
+        // A close frame comes back with the client's own code, then the server hangs up.
+        let mut close = BytesMut::new();
+        Parser::write_close(
+            &mut close,
+            Some((CloseCode::from(4000), "done").into()),
+            true,
+        );
+        client.send_raw(&close).await;
+        assert_eq!(client.close_code().await, Some(CloseCode::from(4000)));
+        assert!(
+            client.rest().await.is_empty(),
+            "nothing after the close frame"
+        );
+        let _ = idle.stream.shutdown().await;
+        assert!(idle.rest().await.is_empty());
+
+        let mut counts = stats.counts();
+        for _ in 0..100 {
+            if counts.open == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            counts = stats.counts();
+        }
+        assert_eq!(
+            (
+                counts.upgrades,
+                counts.echoed,
+                counts.pongs,
+                counts.close_frames,
+                counts.open
+            ),
+            (2, 2, 1, 1, 0),
+            "{counts:?}"
+        );
+    });
+}
+
+#[test]
+fn a_kill_drops_every_connection_without_a_close_frame_and_a_restart_serves_the_same_port() {
+    actix_rt::System::new().block_on(async {
+        let mut server =
+            EmbeddedServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), 2).expect("server");
+        let addr = server.addr();
+        let mut clients = Vec::new();
+        for _ in 0..8 {
+            clients.push(RawClient::upgrade(addr).await);
+        }
+        clients[0].send(OpCode::Text, true, b"before").await;
+        assert_eq!(
+            clients[0].recv().await,
+            (true, OpCode::Text, b"before".to_vec())
+        );
+        assert_eq!(server.stats().counts().open, 8);
+
+        server.kill().await;
+        assert!(!server.is_running());
+        for client in &mut clients {
+            assert_eq!(
+                client.rest().await,
+                Vec::<u8>::new(),
+                "no close frame, no bytes"
+            );
+        }
+        assert_eq!(server.stats().counts().open, 0);
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "the port is closed"
+        );
+
+        server.restart().expect("restart");
+        assert_eq!(server.addr(), addr);
+        let mut client = RawClient::upgrade(addr).await;
+        client.send(OpCode::Text, true, b"after").await;
+        assert_eq!(client.recv().await, (true, OpCode::Text, b"after".to_vec()));
+        assert_eq!(server.stats().counts().upgrades, 9, "the counts go on");
+    });
+}
+
+#[test]
+fn a_request_that_is_not_an_upgrade_is_answered_400_and_the_connection_ends() {
+    with_server(|addr| async move {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut response = Vec::new();
+        timeout(READ_WAIT, stream.read_to_end(&mut response))
+            .await
+            .expect("the end in time")
+            .expect("read");
+        assert!(response.starts_with(b"HTTP/1.1 400 "), "{response:?}");
     });
 }
