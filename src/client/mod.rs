@@ -26,6 +26,7 @@ pub use actor::Client;
 pub use commands::{DropConnection, FaultEnded, FaultStarted, Stop};
 pub use connection::Endpoint;
 pub use preflight::check_socket_options;
+pub use stream::now_unix_us;
 
 use crate::scenario::{Heartbeat, Messages, OnOpenItem, Reconnect, Stream, TcpKeepalive};
 

@@ -118,6 +118,9 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Result<Report, MergeError> {
                 echoed: a.echoed + b.echoed,
                 pongs: a.pongs + b.pongs,
                 open: a.open + b.open,
+                pushed: a.pushed + b.pushed,
+                push_replayed: a.push_replayed + b.push_replayed,
+                push_missed: a.push_missed + b.push_missed,
             });
     Ok(merged)
 }

@@ -46,6 +46,33 @@ pub const PUSH_SIZE: std::ops::RangeInclusive<u64> = 16..=65_536;
 /// `target.push.size` unless the scenario says otherwise.
 pub const DEFAULT_PUSH_SIZE: u64 = 64;
 
+impl Push {
+    /// The push mode of `wschaos serve --push-rate RATE --push-size SIZE [--push-resume]`,
+    /// checked as the scenario's `target.push` is. The error says what was expected.
+    pub fn from_flags(rate: &str, size: u64, resume: bool) -> Result<Push, String> {
+        let rate_per_s =
+            super::validate::push_rate(rate).map_err(|m| format!("--push-rate: {m}"))?;
+        if !PUSH_SIZE.contains(&size) {
+            return Err(format!(
+                "--push-size: expected a whole number of bytes from {} to {}, found {size}",
+                PUSH_SIZE.start(),
+                PUSH_SIZE.end()
+            ));
+        }
+        Ok(Push {
+            rate_per_s,
+            // PUSH_SIZE fits in usize on every supported platform.
+            size: usize::try_from(size).unwrap_or(usize::MAX),
+            resume,
+        })
+    }
+
+    /// Time between two messages of the stream.
+    pub fn period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(1.0 / self.rate_per_s)
+    }
+}
+
 impl Place {
     /// Parses `/field` or `bytes N..M` (M = N + 8). The error says what was expected, without
     /// the key path.

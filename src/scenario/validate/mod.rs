@@ -8,6 +8,7 @@ mod clients;
 mod faults;
 mod on_open;
 mod stream;
+pub(super) use stream::push_rate;
 mod target;
 
 use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};

@@ -75,32 +75,8 @@ impl Validator<'_> {
     }
 
     fn push(&self, raw: RawPush) -> Result<CheckedPush, ScenarioError> {
-        let path = "target.push.rate";
-        let rate_per_s = match parse_rate(&raw.rate.value) {
-            Ok(MessageRate::PerSecond(r)) if r <= MAX_PUSH_RATE_PER_S => r,
-            Ok(MessageRate::PerSecond(_)) => {
-                return Err(self.error(
-                    &raw.rate,
-                    path,
-                    format!(
-                        "expected at most {MAX_PUSH_RATE_PER_S}/s (one timer tick per message), \
-                         found {}",
-                        quoted(&raw.rate.value)
-                    ),
-                ));
-            }
-            Ok(MessageRate::Closed) | Err(_) => {
-                return Err(self.error(
-                    &raw.rate,
-                    path,
-                    format!(
-                        "expected N/s or N/m with N a positive number (like 10/s or 30/m), \
-                         found {}",
-                        quoted(&raw.rate.value)
-                    ),
-                ));
-            }
-        };
+        let rate_per_s =
+            push_rate(&raw.rate.value).map_err(|m| self.error(&raw.rate, "target.push.rate", m))?;
         let size = match &raw.size {
             Some(s) if !PUSH_SIZE.contains(&s.value) => {
                 return Err(self.error(
@@ -193,6 +169,22 @@ impl Validator<'_> {
             sent_at,
             resume_param,
         })
+    }
+}
+
+/// A push rate, `N/s` or `N/m` up to `MAX_PUSH_RATE_PER_S`, in messages per second (shared with
+/// `wschaos serve --push-rate`). The error says what was expected, without the key path.
+pub(in crate::scenario) fn push_rate(rate: &str) -> Result<f64, String> {
+    match parse_rate(rate) {
+        Ok(MessageRate::PerSecond(r)) if r <= MAX_PUSH_RATE_PER_S => Ok(r),
+        Ok(MessageRate::PerSecond(_)) => Err(format!(
+            "expected at most {MAX_PUSH_RATE_PER_S}/s (one timer tick per message), found {}",
+            quoted(rate)
+        )),
+        Ok(MessageRate::Closed) | Err(_) => Err(format!(
+            "expected N/s or N/m with N a positive number (like 10/s or 30/m), found {}",
+            quoted(rate)
+        )),
     }
 }
 
