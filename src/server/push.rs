@@ -138,7 +138,9 @@ impl PushWorker {
             let next = self.stream.current(Instant::now()) + 1;
             let due = tokio::time::Instant::from_std(self.stream.due(next));
             tokio::time::sleep_until(due).await;
-            self.tick(Instant::now());
+            // Out of tokio's cooperative budget: within it, a channel refuses after 128
+            // operations per task poll, and every connection past the 128th would wait a tick.
+            tokio::task::unconstrained(async { self.tick(Instant::now()) }).await;
         }
     }
 

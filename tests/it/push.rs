@@ -60,6 +60,23 @@ fn without_faults_every_pushed_message_arrives_in_order() {
 }
 
 #[test]
+fn one_timer_serves_hundreds_of_connections_each_tick() {
+    // Past tokio's cooperative budget (128 channel operations per task poll): a tick that
+    // stopped there would reach fewer than half of these per message.
+    let count = 300;
+    let report = run_scenario(pushed(count, 2000, false)).report;
+    let c = &report.counters;
+    assert_eq!(c.clients_connected, u64::from(count));
+    let expected = f64::from(count) * RATE * 2.0;
+    assert!(
+        c.push_received as f64 >= expected * 0.6,
+        "{} of about {expected}",
+        c.push_received
+    );
+    assert_nothing_lost_inside_connections(&report);
+}
+
+#[test]
 fn a_server_kill_costs_each_client_what_the_stream_pushed_while_it_was_away() {
     let count = 4;
     let downtime_ms = 800;
