@@ -82,11 +82,44 @@ fn a_server_kill_costs_each_client_what_the_stream_pushed_while_it_was_away() {
     let downtime_ms = 800;
     let mut s = pushed(count, 3000, false);
     s.faults = vec![fault(1000, kill(downtime_ms))];
-    let report = run_scenario(s).report;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let finished = run_scenario_in(s, dir.path(), Default::default());
+    let report = finished.report;
     let server = report.server.expect("embedded server counts");
     let c = &report.counters;
     assert_nothing_lost_inside_connections(&report);
     assert_eq!(report.faults[0].reopened, u64::from(count), "all back");
+
+    // Every summary shows the stream's figures, and the per-fault table what the kill cost.
+    let missed_row = format!(
+        "| messages missed across the outage | {} |",
+        c.push_missed_across_outage
+    );
+    let summary = std::fs::read_to_string(finished.dir.join("summary.md")).expect("summary.md");
+    for part in [
+        missed_row.as_str(),
+        "| push latency p50 / p99 |",
+        "missed in outage",
+    ] {
+        assert!(summary.contains(part), "{part} not in\n{summary}");
+    }
+    let html = std::fs::read_to_string(finished.dir.join("report.html")).expect("report.html");
+    for part in [
+        "Pushed messages",
+        "messages missed across the outage",
+        "push_latency",
+    ] {
+        assert!(html.contains(part), "{part} not in report.html");
+    }
+    let json = read_json(&finished.dir.join("report.json"));
+    assert_eq!(
+        json["faults"][0]["push_missed"].as_u64(),
+        Some(c.push_missed_across_outage)
+    );
+    assert_eq!(
+        json["server"]["push_missed"].as_u64(),
+        Some(server.push_missed)
+    );
 
     // The server counts, on the first message to each reconnecting client, the messages
     // between the client's `since` and that one: what it pushed while the client was away.
@@ -165,4 +198,42 @@ fn frame_loss_in_the_proxy_shows_as_gaps_equal_to_the_messages_dropped() {
         [0, 0, 0]
     );
     assert_eq!(c.push_missed_across_outage, 0);
+}
+
+#[test]
+fn serve_pushes_a_stream_that_clients_of_any_ws_target_follow() {
+    let (_server, addr) = start(&[
+        "serve",
+        "--port",
+        "0",
+        "--push-rate",
+        "20/s",
+        "--push-resume",
+    ]);
+    let mut s = pushed(2, 1500, false);
+    s.target = target(ws_url(addr));
+    let report = run_scenario(s).report;
+    assert!(report.server.is_none(), "not the run's own server");
+    assert!(
+        report.counters.push_received >= 2 * 20,
+        "{:?}",
+        report.counters
+    );
+    assert_nothing_lost_inside_connections(&report);
+}
+
+#[test]
+fn serve_refuses_a_push_rate_it_cannot_keep_and_push_over_several_processes() {
+    let too_fast = refused(wschaos().args(["serve", "--port", "0", "--push-rate", "2000/s"]));
+    assert!(
+        too_fast.contains("--push-rate: expected at most 1000/s"),
+        "{too_fast}"
+    );
+    let tiny = refused(wschaos().args(["serve", "--push-rate", "1/s", "--push-size", "8"]));
+    assert!(
+        tiny.contains("--push-size: expected a whole number of bytes from 16"),
+        "{tiny}"
+    );
+    let procs = refused(wschaos().args(["serve", "--push-rate", "10/s", "--procs", "2"]));
+    assert!(procs.contains("--procs 1"), "{procs}");
 }
