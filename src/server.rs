@@ -3,7 +3,10 @@
 //! close frame, on any path; input it cannot take ends the session with a close code saying why.
 //! It can be killed abruptly (connections dropped, no close frames) and restarted on the same
 //! address, which is how `server_kill` works on an embedded target. With a certificate it serves
-//! TLS (actix-web's rustls acceptor), the same certificate again after a restart.
+//! TLS (actix-web's rustls acceptor), the same certificate again after a restart. With a push
+//! mode it also pushes a sequenced stream to every connection (`push.rs`).
+
+mod push;
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,7 +19,9 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use rustls::pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 
+use crate::scenario::Push;
 use crate::tls::ServerIdentity;
+use push::{PushStream, PushWorker};
 
 /// Largest frame the server accepts (the scenario's message size is capped below this).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
@@ -34,6 +39,9 @@ pub struct ServerStats {
     echoed: AtomicU64,
     pongs: AtomicU64,
     open: AtomicU64,
+    pushed: AtomicU64,
+    push_replayed: AtomicU64,
+    push_missed: AtomicU64,
 }
 
 /// A snapshot of [`ServerStats`] for reports.
@@ -49,6 +57,16 @@ pub struct ServerCounts {
     pub pongs: u64,
     /// WebSocket connections open right now.
     pub open: u64,
+    /// Push mode: messages pushed (replays included).
+    #[serde(default)]
+    pub pushed: u64,
+    /// Push mode: of those, messages replayed to connections that asked with `?since=`.
+    #[serde(default)]
+    pub push_replayed: u64,
+    /// Push mode: on the first message to each connection that asked with `?since=<seq>`, the
+    /// messages between `seq` and it: what the client missed, as the server counts it.
+    #[serde(default)]
+    pub push_missed: u64,
 }
 
 impl ServerStats {
@@ -59,12 +77,21 @@ impl ServerStats {
             echoed: self.echoed.load(Ordering::Relaxed),
             pongs: self.pongs.load(Ordering::Relaxed),
             open: self.open.load(Ordering::Relaxed),
+            pushed: self.pushed.load(Ordering::Relaxed),
+            push_replayed: self.push_replayed.load(Ordering::Relaxed),
+            push_missed: self.push_missed.load(Ordering::Relaxed),
         }
     }
 }
 
 fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
+    bump_by(counter, 1);
+}
+
+fn bump_by(counter: &AtomicU64, n: u64) {
+    if n > 0 {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// Counts a session as open for as long as its task lives (also when a kill drops the task).
@@ -97,6 +124,8 @@ pub struct EmbeddedServer {
     tls: Option<rustls::ServerConfig>,
     /// The certificate presented, for the clients of a run to trust.
     certificate: Option<CertificateDer<'static>>,
+    /// The stream pushed to every connection (kept across restarts: its numbering goes on).
+    push: Option<Arc<PushStream>>,
 }
 
 impl EmbeddedServer {
@@ -108,15 +137,17 @@ impl EmbeddedServer {
     /// Like `start`; with `reuse_port` several processes can listen on the same port and the
     /// kernel spreads connections over them (each process has its own descriptor limit).
     pub fn start_shared(addr: SocketAddr, workers: usize, reuse_port: bool) -> io::Result<Self> {
-        Self::start_with(addr, workers, reuse_port, None)
+        Self::start_with(addr, workers, reuse_port, None, None)
     }
 
-    /// Like `start_shared`; with `tls`, serves TLS (wss://) presenting that identity.
+    /// Like `start_shared`; with `tls`, serves TLS (wss://) presenting that identity; with
+    /// `push`, pushes that stream to every connection.
     pub fn start_with(
         addr: SocketAddr,
         workers: usize,
         reuse_port: bool,
         tls: Option<&ServerIdentity>,
+        push: Option<&Push>,
     ) -> io::Result<Self> {
         let (config, certificate) = match tls {
             None => (None, None),
@@ -133,6 +164,7 @@ impl EmbeddedServer {
             stats: Arc::default(),
             tls: config,
             certificate,
+            push: push.map(PushStream::new),
         };
         server.listen()?;
         Ok(server)
@@ -145,10 +177,15 @@ impl EmbeddedServer {
 
     fn listen(&mut self) -> io::Result<()> {
         let stats = self.stats.clone();
+        let push = self.push.clone();
         let http = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::from(stats.clone()))
-                .default_service(web::to(echo))
+            let app = App::new().app_data(web::Data::from(stats.clone()));
+            // Each worker its own connections and timer.
+            let app = match &push {
+                Some(stream) => app.app_data(PushWorker::new(stream.clone(), stats.clone())),
+                None => app,
+            };
+            app.default_service(web::to(echo))
         })
         .workers(self.workers)
         .backlog(4096)
@@ -243,6 +280,9 @@ async fn echo(
         .max_frame_size(MAX_FRAME)
         .aggregate_continuations()
         .max_continuation_size(MAX_MESSAGE);
+    if let Some(push) = req.app_data::<std::rc::Rc<PushWorker>>() {
+        push.follow(&req, &session);
+    }
     let stats = stats.into_inner();
     let open = OpenSession::new(stats.clone());
     actix_rt::spawn(async move {

@@ -47,6 +47,12 @@ pub struct Endpoint {
     pub max_frame: usize,
     /// `wss://`: TLS between the TCP connect and the upgrade.
     pub tls: Option<ClientTls>,
+    /// `clients.stream.resume_param`: a reconnect asks for `?<param>=<last sequence seen>`.
+    pub resume_param: Option<String>,
+    /// Where the request target ends in `request_head` (a query goes there).
+    path_end: usize,
+    /// Whether the url's path already has a query (the parameter joins it with `&`).
+    has_query: bool,
 }
 
 impl Endpoint {
@@ -70,6 +76,9 @@ impl Endpoint {
             request_head: Bytes::from(head),
             max_frame,
             tls: None,
+            resume_param: None,
+            path_end: "GET ".len() + url.path.len(),
+            has_query: url.path.contains('?'),
         }
     }
 
@@ -93,6 +102,22 @@ impl Endpoint {
         }
         endpoint.tls = Some(tls);
         endpoint
+    }
+}
+
+impl Endpoint {
+    /// The request head into `out`; with a resume parameter and `since`, the request target
+    /// gets `?<param>=<since>` (or `&...` after an existing query).
+    fn write_head(&self, since: Option<u64>, out: &mut Vec<u8>) {
+        let (Some(param), Some(since)) = (&self.resume_param, since) else {
+            out.extend_from_slice(&self.request_head);
+            return;
+        };
+        let (target, rest) = self.request_head.split_at(self.path_end);
+        out.extend_from_slice(target);
+        out.push(if self.has_query { b'&' } else { b'?' });
+        out.extend_from_slice(format!("{param}={since}").as_bytes());
+        out.extend_from_slice(rest);
     }
 }
 
@@ -144,6 +169,9 @@ pub struct Dial {
     /// Sent as the chaos proxy's client-id header.
     pub client_id: Option<u32>,
     pub keepalive: Option<TcpKeepalive>,
+    /// The last sequence number of a pushed stream the client saw, for the endpoint's
+    /// `resume_param`.
+    pub since: Option<u64>,
 }
 
 /// Connects and upgrades.
@@ -166,6 +194,7 @@ pub async fn open_timed(
         key,
         client_id,
         keepalive,
+        since,
     } = dial;
     let started = Instant::now();
     let socket = if endpoint.addr.is_ipv4() {
@@ -189,7 +218,7 @@ pub async fn open_timed(
     let tcp = connected - started;
     let fd = stream.as_raw_fd();
     let (Some(tls), Some(connector)) = (&endpoint.tls, tls) else {
-        let leftover = upgrade(&mut stream, endpoint, key, client_id).await?;
+        let leftover = upgrade(&mut stream, endpoint, key, client_id, since).await?;
         let upgrade = connected.elapsed();
         let (read, write) = stream.into_split();
         // A copy: the response buffer goes, and with no leftover (the usual case) nothing is kept.
@@ -213,7 +242,7 @@ pub async fn open_timed(
     let handshaken = Instant::now();
     // A TLS 1.3 server that refuses our certificate says so after its handshake: during the
     // upgrade.
-    let leftover = upgrade(&mut stream, endpoint, key, client_id)
+    let leftover = upgrade(&mut stream, endpoint, key, client_id, since)
         .await
         .map_err(ConnectError::from_tls_side)?;
     let times = ConnectTimes {
@@ -238,10 +267,11 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     endpoint: &Endpoint,
     key: [u8; 16],
     client_id: Option<u32>,
+    since: Option<u64>,
 ) -> Result<BytesMut, ConnectError> {
     let key = base64::engine::general_purpose::STANDARD.encode(key);
-    let mut request = Vec::with_capacity(endpoint.request_head.len() + 96);
-    request.extend_from_slice(&endpoint.request_head);
+    let mut request = Vec::with_capacity(endpoint.request_head.len() + 128);
+    endpoint.write_head(since, &mut request);
     if let Some(id) = client_id {
         request.extend_from_slice(format!("{CLIENT_ID_HEADER}: {id}\r\n").as_bytes());
     }
@@ -475,6 +505,46 @@ mod tests {
                 .is_ok_and(|s| s.is_complete())
         );
         check_response(&response, key)
+    }
+
+    #[test]
+    fn a_reconnect_with_a_resume_parameter_asks_for_what_came_after_its_last_sequence() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
+        let target = crate::scenario::Target {
+            url: crate::scenario::TargetUrl::Embedded,
+            headers: Vec::new(),
+            subprotocols: Vec::new(),
+            command: None,
+            tls: None,
+            push: None,
+        };
+        let head = |path: &str, param: Option<&str>, since: Option<u64>| {
+            let url = WsUrl {
+                host: "127.0.0.1".into(),
+                port: 9,
+                path: path.into(),
+            };
+            let mut endpoint = Endpoint::new(&url, addr, &target, 1024);
+            endpoint.resume_param = param.map(str::to_string);
+            let mut out = Vec::new();
+            endpoint.write_head(since, &mut out);
+            let text = String::from_utf8(out).expect("ascii");
+            text.lines().next().unwrap_or_default().to_string()
+        };
+        assert_eq!(
+            head("/", Some("since"), Some(41)),
+            "GET /?since=41 HTTP/1.1"
+        );
+        assert_eq!(
+            head("/feed?x=1", Some("from"), Some(7)),
+            "GET /feed?x=1&from=7 HTTP/1.1"
+        );
+        assert_eq!(
+            head("/", Some("since"), None),
+            "GET / HTTP/1.1",
+            "nothing seen yet"
+        );
+        assert_eq!(head("/", None, Some(3)), "GET / HTTP/1.1", "not asked for");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::commands::FaultStarted;
 use super::connection::{ConnectError, ConnectTimes};
 use super::live::Outbound;
+use super::stream::{Followed, Seen};
 use crate::metrics::{self, ATTEMPT_WINDOW, record_us, record_us_corrected, slot};
 
 /// Why an open connection ended (each cause has its own disconnect counter).
@@ -220,6 +221,31 @@ pub fn message_echoed(rtt: Duration) {
     });
 }
 
+/// A frame the server pushed; `followed` when `clients.stream` says where its numbers are.
+pub fn pushed(followed: Option<Followed>) {
+    metrics::record(|m| {
+        m.counters.push_received += 1;
+        let Some(f) = followed else { return };
+        let c = &mut m.counters;
+        c.push_unparsed += u64::from(f.unparsed);
+        match f.seen {
+            Some(Seen::Gap(missing)) => c.push_gaps += missing,
+            Some(Seen::Duplicate) => c.push_duplicates += 1,
+            Some(Seen::Reordered) => c.push_reordered += 1,
+            Some(Seen::First | Seen::Next) | None => {}
+        }
+        if let Some((missed, fault)) = f.missed_across {
+            c.push_missed_across_outage += missed;
+            if let Some(fault) = fault {
+                m.fault(fault).push_missed += missed;
+            }
+        }
+        if let Some(latency) = f.latency_us {
+            record_us(&mut m.hist.push_latency, Duration::from_micros(latency));
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +295,46 @@ mod tests {
         let detection = m.hist.detection.expect("detection recorded");
         assert_eq!(detection.len(), 1);
         assert!(detection.max() >= 30_000);
+    }
+
+    #[test]
+    fn a_pushed_frame_counts_its_gap_duplicate_or_reordering_and_what_an_outage_cost() {
+        take_local();
+        pushed(None);
+        let followed = |seen, missed_across, latency_us| Followed {
+            seen: Some(seen),
+            missed_across,
+            latency_us,
+            unparsed: false,
+        };
+        pushed(Some(followed(Seen::First, Some((7, Some(1))), Some(2_000))));
+        pushed(Some(followed(Seen::Gap(3), None, None)));
+        pushed(Some(followed(Seen::Duplicate, None, None)));
+        pushed(Some(followed(Seen::Reordered, None, None)));
+        pushed(Some(followed(Seen::First, Some((2, None)), None)));
+        pushed(Some(Followed {
+            seen: None,
+            missed_across: None,
+            latency_us: None,
+            unparsed: true,
+        }));
+        let m = take_local();
+        let c = &m.counters;
+        assert_eq!(c.push_received, 7);
+        assert_eq!(
+            [
+                c.push_gaps,
+                c.push_duplicates,
+                c.push_reordered,
+                c.push_unparsed
+            ],
+            [3, 1, 1, 1]
+        );
+        assert_eq!(c.push_missed_across_outage, 9);
+        assert_eq!(m.faults[1].push_missed, 7, "only the fault's share");
+        let latency = m.hist.push_latency.expect("latency recorded");
+        assert_eq!(latency.len(), 1);
+        assert!(latency.max() >= 1_990);
     }
 
     #[test]

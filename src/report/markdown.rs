@@ -1,5 +1,6 @@
 //! `summary.md`: the run on one page of Markdown (for a PR comment or a CI job summary):
-//! thresholds with measured values, clients, disconnect causes, histograms and faults.
+//! thresholds with measured values, clients, pushed messages, disconnect causes, histograms and
+//! faults.
 
 use std::fmt::Write;
 use std::io;
@@ -130,6 +131,15 @@ pub fn render(report: &Report) -> String {
                 ),
             ),
         ];
+        for (name, value) in rows {
+            let _ = writeln!(out, "| {name} | {value} |");
+        }
+        out.push('\n');
+    }
+
+    if let Some(rows) = super::push::rows(report) {
+        let _ = writeln!(out, "## Pushed messages\n");
+        let _ = writeln!(out, "| figure | value |\n|---|---:|");
         for (name, value) in rows {
             let _ = writeln!(out, "| {name} | {value} |");
         }

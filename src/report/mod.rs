@@ -13,6 +13,7 @@ mod junit;
 mod load_generator;
 mod markdown;
 mod merge;
+mod push;
 mod read;
 mod summary;
 pub mod threshold;
@@ -240,6 +241,9 @@ pub struct TimelinePoint {
     pub connect_failures: u64,
     pub heartbeats_sent: u64,
     pub heartbeat_acks: u64,
+    /// Messages the server pushed that arrived this second (absent in older reports).
+    #[serde(default)]
+    pub pushed: u64,
     /// Heartbeat RTT percentiles over this second (0 when there was no ack).
     pub heartbeat_rtt_p50_us: u64,
     pub heartbeat_rtt_p99_us: u64,
@@ -273,6 +277,7 @@ impl TimelinePoint {
             connect_failures: c.connect_failures,
             heartbeats_sent: c.heartbeats_sent,
             heartbeat_acks: c.heartbeat_acks,
+            pushed: c.push_received,
             heartbeat_rtt_p50_us: quantile(0.5),
             heartbeat_rtt_p99_us: quantile(0.99),
             send_lag_p99_us: p99(&second.hist.send_lag_heartbeat)

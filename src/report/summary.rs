@@ -83,6 +83,9 @@ pub fn render(report: &Report) -> String {
             c.messages_sent, c.messages_received, c.messages_lost, c.messages_dropped_backpressure
         );
     }
+    if let Some(line) = super::push::line(report) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(
         out,
         "\n{:<20} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -100,7 +103,7 @@ pub fn render(report: &Report) -> String {
         );
     }
     if !report.faults.is_empty() {
-        let widths = [13, 7, 7, 7, 6, 7, 6, 10, 10, 9, 9, 9];
+        let widths = [13, 7, 7, 7, 6, 7, 6, 10, 10, 9, 9, 9, 16];
         let _ = write!(out, "\n{:<13}", FAULT_COLUMNS[0]);
         for (title, width) in FAULT_COLUMNS.iter().zip(widths).skip(1) {
             let _ = write!(out, " {title:>width$}");
@@ -112,7 +115,7 @@ pub fn render(report: &Report) -> String {
             for (cell, width) in cells.iter().zip(widths).skip(1) {
                 let _ = write!(out, " {cell:>width$}");
             }
-            let _ = writeln!(out, " {}", cells[12]);
+            let _ = writeln!(out, " {}", cells[13]);
         }
     }
     if !report.thresholds.is_empty() {

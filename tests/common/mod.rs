@@ -56,6 +56,7 @@ pub fn scenario(url: TargetUrl, count: u32, duration: Duration) -> Scenario {
             timer_resolution: wschaos::client::DEFAULT_TIMER_RESOLUTION,
             source_ips: Vec::new(),
             on_open: Vec::new(),
+            stream: None,
         },
         faults: Vec::new(),
         thresholds: Vec::new(),
@@ -104,6 +105,7 @@ pub fn target(url: TargetUrl) -> Target {
         subprotocols: Vec::new(),
         command: None,
         tls: None,
+        push: None,
     }
 }
 

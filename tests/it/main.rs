@@ -23,6 +23,7 @@ mod on_open;
 mod progress;
 mod proxy;
 mod proxy_cli;
+mod push;
 mod reconnect;
 mod report_files;
 mod security;

@@ -133,6 +133,8 @@ impl Validator<'_> {
             timer_resolution,
             source_ips,
             on_open,
+            // Checked with target.push (`validate/stream.rs`).
+            stream: None,
         })
     }
 
@@ -433,7 +435,7 @@ impl Validator<'_> {
 
 /// Parses `N/s`, `N/m` (N a positive decimal number) or `closed`. The error is a message without
 /// the key path.
-fn parse_rate(rate: &str) -> Result<MessageRate, String> {
+pub(super) fn parse_rate(rate: &str) -> Result<MessageRate, String> {
     let expected = || {
         format!(
             "expected N/s or N/m with N a positive number (like 1/s, 0.5/s or 30/m), or closed, \
