@@ -167,6 +167,18 @@ pub struct Clients {
     pub source_ips: Vec<std::net::IpAddr>,
     /// Frames sent on every new connection before its first heartbeat or message.
     pub on_open: Vec<OnOpenItem>,
+    /// The compression extension each upgrade offers.
+    pub compression: Compression,
+}
+
+/// The compression extension a client offers in its upgrade request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// No extension offered (frames go out as written).
+    #[default]
+    None,
+    /// permessage-deflate (RFC 7692), offered as browsers do; used when the server accepts.
+    Deflate,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -187,6 +187,18 @@ pub struct RawClients {
     /// (at most 32).
     #[serde(default)]
     pub on_open: Vec<Spanned<RawOnOpen>>,
+    /// Default `none`. `deflate`: every upgrade offers permessage-deflate as browsers do
+    /// (`permessage-deflate; client_max_window_bits`).
+    #[serde(default)]
+    pub compression: Option<RawCompression>,
+}
+
+/// `clients.compression`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawCompression {
+    None,
+    Deflate,
 }
 
 /// One entry of `clients.on_open`: exactly one of `text` and `binary_hex`.

@@ -56,6 +56,7 @@ pub fn scenario(url: TargetUrl, count: u32, duration: Duration) -> Scenario {
             timer_resolution: wschaos::client::DEFAULT_TIMER_RESOLUTION,
             source_ips: Vec::new(),
             on_open: Vec::new(),
+            compression: Compression::None,
         },
         faults: Vec::new(),
         thresholds: Vec::new(),
