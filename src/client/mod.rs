@@ -10,6 +10,7 @@ pub mod backoff;
 mod clock;
 mod commands;
 pub mod connection;
+mod deflate;
 pub mod heartbeat;
 mod live;
 mod messages;
