@@ -99,6 +99,11 @@ counters! {
     messages_lost,
     /// Messages not sent because their connection's send queue was full (`send_buffer`).
     messages_dropped_backpressure,
+    /// Connections whose server accepted permessage-deflate (`clients.compression: deflate`).
+    compression_negotiated,
+    /// Failed attempts whose server answered the extension offer wrongly (an extension not
+    /// offered, a bad parameter): the server's protocol error.
+    connect_failures_extension,
 }
 
 impl Counters {

@@ -16,6 +16,7 @@ const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 const INFLATE_STEP: usize = 4096;
 
 /// The client's compressor.
+#[derive(Debug)]
 pub struct Deflater {
     /// `None` when the server asked for an 8-bit window: zlib (and zlib-rs) compress raw
     /// deflate with 9 bits at least, so those messages go out uncompressed (RSV1 clear), which
