@@ -261,4 +261,108 @@ mod tests {
         let mut text = BytesMut::from(&[0x81, 2, b'h', b'i'][..]);
         assert!(matches!(codec.decode(&mut text), Ok(Some(Frame::Text(t))) if &t[..] == b"hi"));
     }
+
+    /// A codec that negotiated permessage-deflate, and a compressor like the server's.
+    fn deflating(limit: usize) -> (FrameCodec, crate::client::deflate::Deflater) {
+        let mut codec = FrameCodec::new(limit);
+        codec.inflater = Some(Box::new(Inflater::new(limit)));
+        let negotiated = crate::client::deflate::Negotiated::default();
+        (codec, crate::client::deflate::Deflater::new(&negotiated))
+    }
+
+    /// An unmasked frame: `first` is the FIN/RSV/opcode byte; payload under 126 bytes.
+    fn frame(first: u8, payload: &[u8]) -> BytesMut {
+        let mut out = BytesMut::from(&[first, payload.len() as u8][..]);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn with_deflate_negotiated_an_rsv1_message_is_inflated_even_when_it_arrives_in_pieces() {
+        let (mut codec, mut deflater) = deflating(1024);
+        let hello = deflater
+            .compress(b"hello hello hello")
+            .expect("compressed")
+            .to_vec();
+        let whole = frame(0xC1, &hello);
+        let mut partial = BytesMut::from(&whole[..3]);
+        assert!(matches!(codec.decode(&mut partial), Ok(None)));
+        partial.extend_from_slice(&whole[3..]);
+        assert!(matches!(
+            codec.decode(&mut partial),
+            Ok(Some(Frame::Text(t))) if &t[..] == b"hello hello hello"
+        ));
+        // Uncompressed messages stay allowed, and the window carries over to the next one.
+        let mut plain = frame(0x82, b"raw");
+        assert!(matches!(codec.decode(&mut plain), Ok(Some(Frame::Binary(b))) if &b[..] == b"raw"));
+        let again = deflater
+            .compress(b"hello hello hello")
+            .expect("compressed")
+            .to_vec();
+        let mut again = frame(0xC1, &again);
+        assert!(matches!(
+            codec.decode(&mut again),
+            Ok(Some(Frame::Text(t))) if &t[..] == b"hello hello hello"
+        ));
+    }
+
+    #[test]
+    fn a_fragmented_compressed_message_carries_rsv1_on_its_first_frame_only() {
+        let (mut codec, mut deflater) = deflating(1024);
+        let message = deflater
+            .compress(b"fragmented fragmented")
+            .expect("compressed")
+            .to_vec();
+        let (a, b) = message.split_at(message.len() / 2);
+        let mut first = frame(0x41, a); // text, RSV1, no FIN
+        let Ok(Some(Frame::Continuation(Item::FirstText(start)))) = codec.decode(&mut first) else {
+            panic!("a first fragment");
+        };
+        let mut last = frame(0x80, b); // continuation, FIN
+        let Ok(Some(Frame::Continuation(Item::Last(end)))) = codec.decode(&mut last) else {
+            panic!("a last fragment");
+        };
+        assert_eq!([&start[..], &end[..]].concat(), b"fragmented fragmented");
+        let mut rsv1_continuation = frame(0xC0, b"x");
+        assert!(matches!(
+            codec.decode(&mut rsv1_continuation),
+            Err(ReadError::MisplacedRsv1)
+        ));
+    }
+
+    #[test]
+    fn with_deflate_rsv1_on_a_control_frame_and_rsv2_stay_protocol_errors() {
+        let (mut codec, _) = deflating(1024);
+        let mut ping = frame(0xC9, b"p");
+        assert!(matches!(
+            codec.decode(&mut ping),
+            Err(ReadError::MisplacedRsv1)
+        ));
+        let (mut codec, _) = deflating(1024);
+        let mut rsv2 = frame(0xA1, b"x");
+        assert!(matches!(
+            codec.decode(&mut rsv2),
+            Err(ReadError::ReservedBits)
+        ));
+        let (mut codec, _) = deflating(1024);
+        let mut garbage = frame(0xC2, &[0xff, 0xff, 0xff]);
+        assert!(matches!(
+            codec.decode(&mut garbage),
+            Err(ReadError::Inflate(_))
+        ));
+    }
+
+    #[test]
+    fn a_small_frame_inflating_past_the_limit_closes_1009() {
+        let (mut codec, mut deflater) = deflating(4096);
+        let bomb = deflater
+            .compress(&[b'a'; 100_000])
+            .expect("compressed")
+            .to_vec();
+        assert!(bomb.len() < 126, "{} bytes", bomb.len());
+        let mut small = frame(0xC2, &bomb);
+        let err = codec.decode(&mut small).expect_err("over the limit");
+        assert!(matches!(err, ReadError::InflatedTooBig { limit: 4096 }));
+        assert_eq!(err.close_code(), Some(1009));
+    }
 }
