@@ -1,7 +1,8 @@
 //! The two halves of permessage-deflate on one connection: the client's compressor for the
 //! data frames it sends, and its decompressor for the server's, each with its window kept from
 //! message to message (context takeover) unless the negotiation said otherwise. Both write into
-//! one buffer of their own that is reused for every message.
+//! one buffer of their own that is reused for every message, and make their zlib state on first
+//! use.
 
 use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -18,9 +19,12 @@ const INFLATE_STEP: usize = 4096;
 /// The client's compressor.
 #[derive(Debug)]
 pub struct Deflater {
-    /// `None` when the server asked for an 8-bit window: zlib (and zlib-rs) compress raw
-    /// deflate with 9 bits at least, so those messages go out uncompressed (RSV1 clear), which
-    /// the extension allows message by message.
+    /// The window to compress with; `None` when the server asked for an 8-bit window: zlib
+    /// (and zlib-rs) compress raw deflate with 9 bits at least, so those messages go out
+    /// uncompressed (RSV1 clear), which the extension allows message by message.
+    window_bits: Option<u8>,
+    /// Made on the first message: its state (about 200 KiB at 15 bits) is the bulk of what
+    /// deflate costs a connection, and a connection that sends only pings never needs it.
     compress: Option<Compress>,
     /// `client_no_context_takeover`: every message starts from an empty window.
     reset_after_message: bool,
@@ -31,10 +35,9 @@ pub struct Deflater {
 impl Deflater {
     pub fn new(negotiated: &Negotiated) -> Self {
         let bits = negotiated.client_max_window_bits;
-        let compress = (bits >= 9)
-            .then(|| Compress::new_with_window_bits(Compression::default(), false, bits));
         Self {
-            compress,
+            window_bits: (bits >= 9).then_some(bits),
+            compress: None,
             reset_after_message: negotiated.client_no_context_takeover,
             out: Vec::new(),
         }
@@ -43,7 +46,10 @@ impl Deflater {
     /// Compresses one whole message; the payload of its frame (sync tail removed), or `None`
     /// when it is to go out uncompressed.
     pub fn compress(&mut self, message: &[u8]) -> Option<&[u8]> {
-        let compress = self.compress.as_mut()?;
+        let bits = self.window_bits?;
+        let compress = self.compress.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::default(), false, bits)
+        });
         if message.is_empty() {
             // zlib emits nothing for a second sync flush in a row; an empty stored block's
             // first byte is what the extension sends for an empty message (RFC 7692 7.2.3.6),
@@ -103,7 +109,8 @@ pub enum InflateError {
 pub struct Inflater {
     /// Always a 15-bit window: it reads what any smaller window wrote, and zlib-rs allocates
     /// the window on first use.
-    decompress: Decompress,
+    /// Made on the first compressed frame.
+    decompress: Option<Decompress>,
     /// The message being inflated; handed out with `split`, so the allocation comes back once
     /// the frame is dropped.
     out: BytesMut,
@@ -120,7 +127,7 @@ pub struct Inflater {
 impl Inflater {
     pub fn new(limit: usize) -> Self {
         Self {
-            decompress: Decompress::new(false),
+            decompress: None,
             out: BytesMut::new(),
             message_len: 0,
             limit,
@@ -153,23 +160,25 @@ impl Inflater {
     }
 
     fn feed(&mut self, input: &[u8]) -> Result<(), InflateError> {
+        let decompress = self
+            .decompress
+            .get_or_insert_with(|| Decompress::new(false));
         let mut taken = 0;
         loop {
             let room = self.limit.saturating_sub(self.message_len) + 1;
             let step = room.min(INFLATE_STEP.max(2 * (input.len() - taken)));
             let start = self.out.len();
             self.out.resize(start + step, 0);
-            let (in_before, out_before) = (self.decompress.total_in(), self.decompress.total_out());
-            let status = self
-                .decompress
+            let (in_before, out_before) = (decompress.total_in(), decompress.total_out());
+            let status = decompress
                 .decompress(
                     &input[taken..],
                     &mut self.out[start..],
                     FlushDecompress::Sync,
                 )
                 .map_err(|e| InflateError::Corrupt(e.to_string()));
-            let took = (self.decompress.total_in() - in_before) as usize;
-            let made = (self.decompress.total_out() - out_before) as usize;
+            let took = (decompress.total_in() - in_before) as usize;
+            let made = (decompress.total_out() - out_before) as usize;
             self.out.truncate(start + made);
             taken += took;
             self.message_len += made;
@@ -179,7 +188,7 @@ impl Inflater {
             match status? {
                 // A final block ends the deflate stream: the next message starts a new one.
                 Status::StreamEnd => {
-                    self.decompress.reset(false);
+                    decompress.reset(false);
                     self.stream_ended = true;
                 }
                 // Data after a final block starts a new stream, which needs its tail.
@@ -272,7 +281,7 @@ mod tests {
         // same window reads it.
         let mut small = Deflater::new(&negotiated(9, false));
         let mut inflater = Inflater {
-            decompress: Decompress::new_with_window_bits(false, 9),
+            decompress: Some(Decompress::new_with_window_bits(false, 9)),
             ..Inflater::new(1 << 20)
         };
         let long = compressible(20_000);
