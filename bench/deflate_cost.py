@@ -145,11 +145,11 @@ def main():
               f"{r['server_rss'] / 1024:>15.1f} {r['server_rss'] / n:>15.1f} "
               f"{r['server_cpu']:>12.2f} {r['p50_ms']:>6.2f}/{r['p99_ms']:<6.2f}ms")
     off, on = rows
-    print(f"deflate costs the tool {(on['tool_rss'] - off['tool_rss']) / n:.1f} KiB and "
-          f"{on['tool_cpu'] - off['tool_cpu']:+.2f} CPU s, the server "
-          f"{(on['server_rss'] - off['server_rss']) / n:.1f} KiB and "
-          f"{on['server_cpu'] - off['server_cpu']:+.2f} CPU s per run of {n} connections "
-          f"(server idle RSS {off['server_idle'] / 1024:.1f} MiB)")
+    print(f"deflate costs the tool {(on['tool_rss'] - off['tool_rss']) / n:.1f} KiB per "
+          f"connection and {on['tool_cpu'] - off['tool_cpu']:+.2f} CPU s over the run; the server "
+          f"{(on['server_rss'] - off['server_rss']) / n:.1f} KiB per connection and "
+          f"{on['server_cpu'] - off['server_cpu']:+.2f} CPU s (server idle RSS "
+          f"{off['server_idle'] / 1024:.1f} MiB)")
 
 
 if __name__ == "__main__":
