@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flate2::{Compress, Compression as Level, FlushCompress};
+use flate2::{Compress, Compression as Level, Decompress, FlushCompress, FlushDecompress};
 use wschaos::chaos::toxics::{DropAcks, Latency};
 use wschaos::scenario::*;
 
@@ -311,6 +311,83 @@ fn deflated(message: &[u8]) -> Vec<u8> {
     assert!(out.ends_with(&[0, 0, 0xff, 0xff]), "one call did it all");
     out.truncate(out.len() - 4);
     out
+}
+
+#[test]
+fn data_frames_go_out_compressed_with_rsv1_and_control_frames_do_not() {
+    // Each frame as the server saw it: its first byte and its unmasked payload.
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    let log = frames.clone();
+    let server = RawServer::start(move |mut stream: TcpStream, _| {
+        let Some(key) = crate::common::hostile::read_request(&mut stream) else {
+            return;
+        };
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n\r\n",
+            accept_value(&key)
+        );
+        if stream.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+        for _ in 0..64 {
+            let mut first = [0u8; 1];
+            if stream.peek(&mut first).ok() != Some(1) {
+                return;
+            }
+            let Some((opcode, payload)) = read_frame(&mut stream) else {
+                return;
+            };
+            if let Ok(mut log) = log.lock() {
+                log.push((first[0], payload));
+            }
+            if opcode == 0x8 {
+                return;
+            }
+        }
+    });
+    let mut s = scenario(server.url(), 1, ms(700));
+    s.clients.compression = Compression::Deflate;
+    s.clients.heartbeat.interval = ms(100);
+    s.clients.heartbeat.timeout = ms(5000);
+    s.clients.on_open = vec![
+        OnOpenItem {
+            frame: OnOpenFrame::Text(Template::parse("hello hello hello hello").expect("template")),
+            expect: None,
+        },
+        OnOpenItem {
+            frame: OnOpenFrame::Binary(noise(300, 7)),
+            expect: None,
+        },
+    ];
+    let c = run_scenario(s).report.counters;
+    assert_eq!(c.compression_negotiated, 1, "{c:?}");
+    std::thread::sleep(ms(200));
+    let frames = frames.lock().expect("frames").clone();
+    let inflate = |payload: &[u8]| {
+        // `client_no_context_takeover`: every message inflates on its own.
+        let mut input = payload.to_vec();
+        input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        let mut out = Vec::with_capacity(4096);
+        Decompress::new(false)
+            .decompress_vec(&input, &mut out, FlushDecompress::Sync)
+            .expect("deflate data");
+        out
+    };
+    let [(text_byte, text), (binary_byte, binary), rest @ ..] = &frames[..] else {
+        panic!("two data frames first: {frames:?}");
+    };
+    assert_eq!(*text_byte, 0x80 | 0x40 | 0x1, "FIN, RSV1, text");
+    assert_eq!(inflate(text), b"hello hello hello hello");
+    assert_eq!(*binary_byte, 0x80 | 0x40 | 0x2, "FIN, RSV1, binary");
+    assert_eq!(inflate(binary), noise(300, 7));
+    let pings: Vec<_> = rest.iter().filter(|(b, _)| b & 0x0f == 0x9).collect();
+    assert!(pings.len() >= 2, "{frames:?}");
+    assert!(
+        rest.iter().all(|(b, _)| b & 0x70 == 0),
+        "control frames carry no reserved bit: {frames:?}"
+    );
 }
 
 #[test]
