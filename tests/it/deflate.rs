@@ -119,7 +119,9 @@ fn deflate_scenario(url: TargetUrl, binary: &[u8], text: &str) -> Scenario {
     // A Python server on a loaded machine can be late by far more than the usual 400 ms.
     s.clients.heartbeat.timeout = ms(3000);
     s.clients.messages = Some(Messages {
-        rate: MessageRate::PerSecond(20.0),
+        // Closed loop: each client's next message waits for the echo of its last, so at most
+        // one per client is in flight when the run ends, however slow the server is.
+        rate: MessageRate::Closed,
         size: 4000,
     });
     s.clients.on_open = vec![
@@ -161,7 +163,7 @@ fn assert_round_trips(server: &PythonServer, answer: &str) {
     );
     assert_eq!(c.disconnects(), 0, "{c:?}");
     assert_eq!(c.connect_failures, 0, "{c:?}");
-    assert!(c.messages_sent >= 40, "{c:?}");
+    assert!(c.messages_sent >= 8, "{c:?}");
     assert!(
         c.messages_received + 4 >= c.messages_sent,
         "echoes of compressible messages: {c:?}"
@@ -221,7 +223,9 @@ fn a_compressed_stream_passes_through_the_chaos_proxy_unchanged() {
     let mut s = scenario(server.url(), 4, ms(2000));
     s.clients.compression = Compression::Deflate;
     s.clients.messages = Some(Messages {
-        rate: MessageRate::PerSecond(20.0),
+        // Closed loop: each client's next message waits for the echo of its last, so at most
+        // one per client is in flight when the run ends, however slow the server is.
+        rate: MessageRate::Closed,
         size: 4000,
     });
     s.faults = vec![crate::common::window(
@@ -240,7 +244,7 @@ fn a_compressed_stream_passes_through_the_chaos_proxy_unchanged() {
     assert_eq!(c.disconnects(), 0, "{c:?}");
     assert!(c.heartbeat_acks >= 4, "{c:?}");
     assert!(
-        c.messages_received + 4 >= c.messages_sent && c.messages_sent >= 40,
+        c.messages_received + 4 >= c.messages_sent && c.messages_sent >= 8,
         "{c:?}"
     );
 }
