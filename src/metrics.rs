@@ -117,6 +117,11 @@ counters! {
     /// With `clients.stream`: pushed frames whose sequence number (or `sent_at`) was not where
     /// `clients.stream` says.
     push_unparsed,
+    /// Connections whose server accepted permessage-deflate (`clients.compression: deflate`).
+    compression_negotiated,
+    /// Failed attempts whose server answered the extension offer wrongly (an extension not
+    /// offered, a bad parameter): the server's protocol error.
+    connect_failures_extension,
 }
 
 impl Counters {

@@ -16,7 +16,7 @@ use crate::client::{ClientConfig, Endpoint};
 use crate::coordinator::{Coordinator, Interrupt, Outcome};
 use crate::progress::Progress;
 use crate::report::{Report, ScenarioInfo, Threshold, threshold};
-use crate::scenario::{Scenario, TargetUrl, WsUrl};
+use crate::scenario::{Compression, Scenario, TargetUrl, WsUrl};
 use crate::shards::Shard;
 use crate::signals::{StopSignal, StopSignals};
 use crate::target::{self, ManagedTarget};
@@ -217,6 +217,10 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         .stream
         .as_ref()
         .and_then(|s| s.resume_param.clone());
+    let endpoint = match scenario.clients.compression {
+        Compression::None => endpoint,
+        Compression::Deflate => endpoint.offering_deflate(),
+    };
     let client_cfg = ClientConfig {
         endpoint,
         connect_timeout: scenario.clients.connect_timeout,
@@ -315,6 +319,7 @@ async fn build_report(
         clients: scenario.clients.count,
         target,
         tls_insecure: scenario.target.tls.as_ref().is_some_and(|t| t.insecure),
+        compression_offered: scenario.clients.compression == Compression::Deflate,
     };
     let rfc3339 = started_at
         .format(&time::format_description::well_known::Rfc3339)

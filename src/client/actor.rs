@@ -181,8 +181,10 @@ impl Client {
             Ok((reader, writer, times)) => self.opened(reader, writer, started, times, ctx),
             Err(err) => {
                 tracing::debug!(client = self.id, %err, "connect failed");
-                if let ConnectError::Tls(tls) = &err {
-                    tally::warn_tls_once(tls);
+                match &err {
+                    ConnectError::Tls(tls) => tally::warn_tls_once(tls),
+                    ConnectError::Extension(why) => tally::warn_extension_once(why),
+                    _ => {}
                 }
                 tally::connect_failed(&err);
                 self.schedule_reconnect(ctx);
@@ -209,6 +211,9 @@ impl Client {
             fault: recovered,
         });
         tally::opened(now, now - started, times, !self.ever_connected, reopen);
+        if writer.deflate_negotiated() {
+            tally::compression_negotiated();
+        }
         self.ever_connected = true;
 
         self.next_conn_id += 1;

@@ -27,6 +27,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::deflate::{self, Deflater, Inflater, Negotiated, RSV1};
 use super::reader::frame_reader;
 use crate::chaos::CLIENT_ID_HEADER;
 use crate::scenario::{Target, TcpKeepalive, WsUrl};
@@ -53,6 +54,8 @@ pub struct Endpoint {
     path_end: usize,
     /// Whether the url's path already has a query (the parameter joins it with `&`).
     has_query: bool,
+    /// The request offers permessage-deflate.
+    pub offers_deflate: bool,
 }
 
 impl Endpoint {
@@ -79,7 +82,19 @@ impl Endpoint {
             resume_param: None,
             path_end: "GET ".len() + url.path.len(),
             has_query: url.path.contains('?'),
+            offers_deflate: false,
         }
+    }
+
+    /// The same endpoint with permessage-deflate offered in every upgrade request.
+    pub fn offering_deflate(mut self) -> Self {
+        if !self.offers_deflate {
+            let mut head = self.request_head.to_vec();
+            head.extend_from_slice(deflate::OFFER.as_bytes());
+            self.request_head = Bytes::from(head);
+            self.offers_deflate = true;
+        }
+        self
     }
 
     /// The endpoint of a `wss://` target: TLS with `tls`, and a `Host` header without `:443`.
@@ -130,6 +145,10 @@ pub enum ConnectError {
     Timeout,
     #[error("upgrade rejected: {0}")]
     Handshake(String),
+    /// The server's `Sec-WebSocket-Extensions` answer breaks RFC 7692 or names an extension
+    /// that was not offered: counted apart, as the server's protocol error.
+    #[error("extension negotiation failed: {0}")]
+    Extension(String),
     /// Certificate, handshake or alert: counted apart from I/O errors.
     #[error("TLS: {0}")]
     Tls(rustls::Error),
@@ -218,12 +237,13 @@ pub async fn open_timed(
     let tcp = connected - started;
     let fd = stream.as_raw_fd();
     let (Some(tls), Some(connector)) = (&endpoint.tls, tls) else {
-        let leftover = upgrade(&mut stream, endpoint, key, client_id, since).await?;
+        let (leftover, deflate) = upgrade(&mut stream, endpoint, key, client_id, since).await?;
         let upgrade = connected.elapsed();
         let (read, write) = stream.into_split();
         // A copy: the response buffer goes, and with no leftover (the usual case) nothing is kept.
         let leftover = Bytes::copy_from_slice(&leftover);
-        let reader = frame_reader(leftover, read, endpoint.max_frame, READ_BUFFER);
+        let inflater = deflate.map(|_| Inflater::new(endpoint.max_frame));
+        let reader = frame_reader(leftover, read, endpoint.max_frame, READ_BUFFER, inflater);
         let times = ConnectTimes {
             tcp,
             tls: None,
@@ -231,7 +251,7 @@ pub async fn open_timed(
         };
         return Ok((
             FrameReader::Plain(reader),
-            Writer::new(WriteSide::Plain(write), fd),
+            Writer::new(WriteSide::Plain(write), fd, deflate.as_ref()),
             times,
         ));
     };
@@ -242,7 +262,7 @@ pub async fn open_timed(
     let handshaken = Instant::now();
     // A TLS 1.3 server that refuses our certificate says so after its handshake: during the
     // upgrade.
-    let leftover = upgrade(&mut stream, endpoint, key, client_id, since)
+    let (leftover, deflate) = upgrade(&mut stream, endpoint, key, client_id, since)
         .await
         .map_err(ConnectError::from_tls_side)?;
     let times = ConnectTimes {
@@ -254,21 +274,24 @@ pub async fn open_timed(
     // lock: both halves live on the client's arbiter thread).
     let (read, write) = tokio::io::split(stream);
     let leftover = Bytes::copy_from_slice(&leftover);
-    let reader = frame_reader(leftover, read, endpoint.max_frame, READ_BUFFER);
+    let inflater = deflate.map(|_| Inflater::new(endpoint.max_frame));
+    let reader = frame_reader(leftover, read, endpoint.max_frame, READ_BUFFER, inflater);
     Ok((
         FrameReader::Tls(reader),
-        Writer::new(WriteSide::Tls(write), fd),
+        Writer::new(WriteSide::Tls(write), fd, deflate.as_ref()),
         times,
     ))
 }
 
+/// Sends the upgrade request and reads the 101: the bytes that came after it, and the
+/// permessage-deflate parameters when the server accepted the offer.
 async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     endpoint: &Endpoint,
     key: [u8; 16],
     client_id: Option<u32>,
     since: Option<u64>,
-) -> Result<BytesMut, ConnectError> {
+) -> Result<(BytesMut, Option<Negotiated>), ConnectError> {
     let key = base64::engine::general_purpose::STANDARD.encode(key);
     let mut request = Vec::with_capacity(endpoint.request_head.len() + 128);
     endpoint.write_head(since, &mut request);
@@ -287,23 +310,46 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
                 "connection closed during the upgrade".into(),
             ));
         }
-        if let Some(len) = parse_upgrade_response(&buf, key.as_bytes())? {
-            return Ok(buf.split_off(len));
+        if let Some(upgraded) =
+            parse_upgrade_response(&buf, key.as_bytes(), endpoint.offers_deflate)?
+        {
+            return Ok((buf.split_off(upgraded.head_len), upgraded.deflate));
         }
     }
 }
 
-/// Reads the upgrade response at the start of `buf` (the bytes received so far): `Ok(Some(n))`
-/// when its head is the first `n` bytes and it accepts the upgrade for `key` (the
-/// `Sec-WebSocket-Key` sent, base64), `Ok(None)` when more bytes are needed, an error when the
-/// server refused, answered something else, or sent a head too long.
-pub fn parse_upgrade_response(buf: &[u8], key: &[u8]) -> Result<Option<usize>, ConnectError> {
+/// An upgrade response that accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upgraded {
+    /// Length of the response head.
+    pub head_len: usize,
+    /// permessage-deflate as the server accepted it.
+    pub deflate: Option<Negotiated>,
+}
+
+/// Reads the upgrade response at the start of `buf` (the bytes received so far): `Ok(Some(_))`
+/// when its head is complete and it accepts the upgrade for `key` (the `Sec-WebSocket-Key`
+/// sent, base64) with extensions the request offered (`offered_deflate`), `Ok(None)` when more
+/// bytes are needed, an error when the server refused, answered something else, accepted an
+/// extension wrongly, or sent a head too long.
+pub fn parse_upgrade_response(
+    buf: &[u8],
+    key: &[u8],
+    offered_deflate: bool,
+) -> Result<Option<Upgraded>, ConnectError> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => {
+        Ok(httparse::Status::Complete(head_len)) => {
             check_response(&response, key)?;
-            Ok(Some(len))
+            let extensions = response
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+                .map(|h| h.value);
+            let deflate =
+                deflate::negotiate(extensions, offered_deflate).map_err(ConnectError::Extension)?;
+            Ok(Some(Upgraded { head_len, deflate }))
         }
         Ok(httparse::Status::Partial) if buf.len() > MAX_RESPONSE_HEAD => {
             Err(ConnectError::Handshake(format!(
@@ -410,19 +456,37 @@ pub struct Writer {
     half: Option<WriteSide>,
     buf: BytesMut,
     fd: i32,
+    /// Present only on a connection that negotiated permessage-deflate.
+    deflater: Option<Box<Deflater>>,
 }
 
 impl Writer {
-    fn new(half: WriteSide, fd: i32) -> Self {
+    fn new(half: WriteSide, fd: i32, deflate: Option<&Negotiated>) -> Self {
         Self {
             half: Some(half),
             buf: BytesMut::with_capacity(64),
             fd,
+            deflater: deflate.map(|n| Box::new(Deflater::new(n))),
         }
     }
 
+    /// Queues one whole message or control frame; text and binary go out compressed (RSV1
+    /// set) when the connection negotiated permessage-deflate. Control frames never are.
     pub fn queue(&mut self, op: OpCode, payload: &[u8]) {
+        if let (Some(deflater), OpCode::Text | OpCode::Binary) = (self.deflater.as_deref_mut(), op)
+            && let Some(compressed) = deflater.compress(payload)
+        {
+            let start = self.buf.len();
+            Parser::write_message(&mut self.buf, compressed, op, true, true);
+            self.buf[start] |= RSV1;
+            return;
+        }
         Parser::write_message(&mut self.buf, payload, op, true, true);
+    }
+
+    /// Whether the connection negotiated permessage-deflate.
+    pub fn deflate_negotiated(&self) -> bool {
+        self.deflater.is_some()
     }
 
     pub fn queue_close(&mut self, reason: Option<CloseReason>) {

@@ -2,14 +2,16 @@
 //! machine (`actor`), the messages it takes (`commands`), what it counts (`tally`), the open
 //! connection it holds (`live`), its reconnect delays (`backoff`), heartbeat bookkeeping
 //! (`heartbeat`), application messages (`messages`), its one timer (`clock`), socket
-//! handling (`connection`), the run's socket options tried once before it starts (`preflight`),
-//! frame reading (`reader`) and following a server-pushed stream (`stream`).
+//! handling (`connection`), permessage-deflate (`deflate`), the run's socket options tried
+//! once before it starts (`preflight`), frame reading (`reader`) and following a
+//! server-pushed stream (`stream`).
 
 pub mod actor;
 pub mod backoff;
 mod clock;
 mod commands;
 pub mod connection;
+pub mod deflate;
 pub mod heartbeat;
 mod live;
 mod messages;

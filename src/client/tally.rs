@@ -63,8 +63,10 @@ pub fn connect_failed(err: &ConnectError) {
     let timed_out = matches!(err, ConnectError::Timeout);
     let tls = matches!(err, ConnectError::Tls(_));
     let local = out_of_local_resources(err);
+    let extension = matches!(err, ConnectError::Extension(_));
     metrics::record(|m| {
         m.counters.connect_failures += 1;
+        m.counters.connect_failures_extension += u64::from(extension);
         m.counters.connect_timeouts += u64::from(timed_out);
         m.counters.connect_failures_tls += u64::from(tls);
         m.counters.connect_failures_local += u64::from(local);
@@ -89,6 +91,22 @@ fn out_of_local_resources(err: &ConnectError) -> bool {
 pub fn warn_tls_once(err: &rustls::Error) {
     static WARNED: std::sync::Once = std::sync::Once::new();
     WARNED.call_once(|| tracing::warn!("TLS failed: {err} (counted as tls_error)"));
+}
+
+/// The first extension negotiation failure of the process goes to the log as a warning: a
+/// server that answers the offer wrongly does so on every attempt.
+pub fn warn_extension_once(why: &str) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            "extension negotiation failed: {why} (counted as connect_failures_extension)"
+        )
+    });
+}
+
+/// The server accepted permessage-deflate on a connection just opened.
+pub fn compression_negotiated() {
+    metrics::record(|m| m.counters.compression_negotiated += 1);
 }
 
 /// An attempt opened at `now` after `connect_time` (its phases in `times`); `first` if the

@@ -49,6 +49,9 @@ pub fn render(report: &Report) -> String {
     if let Some(line) = report.load_generator.as_ref().and_then(|t| t.headline()) {
         let _ = writeln!(out, "**{line}**\n");
     }
+    if let Some(line) = super::summary::compression_line(report) {
+        let _ = writeln!(out, "Compression: {line}\n");
+    }
     let _ = writeln!(out, "## Clients\n");
     let _ = writeln!(out, "| figure | value |\n|---|---:|");
     let rows: [(&str, String); 14] = [

@@ -94,6 +94,9 @@ pub struct ScenarioInfo {
     /// `target.tls.insecure: true`: the server's certificate was not verified.
     #[serde(default)]
     pub tls_insecure: bool,
+    /// `clients.compression: deflate`: every upgrade offered permessage-deflate.
+    #[serde(default)]
+    pub compression_offered: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -386,6 +389,7 @@ impl ScenarioInfo {
             clients,
             target: "ws://127.0.0.1:1/".into(),
             tls_insecure: false,
+            compression_offered: false,
         }
     }
 }

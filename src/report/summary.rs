@@ -60,6 +60,9 @@ pub fn render(report: &Report) -> String {
             String::new()
         }
     );
+    if let Some(line) = compression_line(report) {
+        let _ = writeln!(out, "compress  {line}");
+    }
     if let Some(tool) = &report.load_generator {
         let _ = writeln!(out, "tool      {}", tool_line(tool));
     }
@@ -125,6 +128,30 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
+}
+
+/// Whether permessage-deflate was offered and on how many connections the server took it;
+/// `None` for a run that neither offered it nor met a server answering with an extension.
+pub fn compression_line(report: &Report) -> Option<String> {
+    let c = &report.counters;
+    let refused = if c.connect_failures_extension > 0 {
+        format!(
+            "  {} attempts failed on the server's extension answer",
+            c.connect_failures_extension
+        )
+    } else {
+        String::new()
+    };
+    if report.scenario.compression_offered {
+        Some(format!(
+            "permessage-deflate offered, negotiated on {} of {} connections{refused}",
+            c.compression_negotiated, c.connects
+        ))
+    } else if !refused.is_empty() {
+        Some(format!("no extension offered{refused}"))
+    } else {
+        None
+    }
 }
 
 /// The tool's own figures in one line: CPU seconds, busiest and mean second, send lag.

@@ -172,6 +172,18 @@ pub struct Clients {
     /// Where pushed messages carry their sequence number and send time (gaps, duplicates,
     /// reorderings, messages missed across an outage, `push_latency`).
     pub stream: Option<Stream>,
+    /// The compression extension each upgrade offers.
+    pub compression: Compression,
+}
+
+/// The compression extension a client offers in its upgrade request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// No extension offered (frames go out as written).
+    #[default]
+    None,
+    /// permessage-deflate (RFC 7692), offered as browsers do; used when the server accepts.
+    Deflate,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -209,6 +209,10 @@ pub struct RawClients {
     /// sequence number and send time.
     #[serde(default)]
     pub stream: Option<Spanned<RawStream>>,
+    /// Default `none`. `deflate`: every upgrade offers permessage-deflate as browsers do
+    /// (`permessage-deflate; client_max_window_bits`).
+    #[serde(default)]
+    pub compression: Option<RawCompression>,
 }
 
 /// `clients.stream:`
@@ -225,6 +229,14 @@ pub struct RawStream {
     /// Default: none. On a reconnect the url gets `?<resume_param>=<last sequence seen>`.
     #[serde(default)]
     pub resume_param: Option<Spanned<String>>,
+}
+
+/// `clients.compression`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawCompression {
+    None,
+    Deflate,
 }
 
 /// One entry of `clients.on_open`: exactly one of `text` and `binary_hex`.

@@ -57,6 +57,7 @@ pub fn scenario(url: TargetUrl, count: u32, duration: Duration) -> Scenario {
             source_ips: Vec::new(),
             on_open: Vec::new(),
             stream: None,
+            compression: Compression::None,
         },
         faults: Vec::new(),
         thresholds: Vec::new(),

@@ -8,6 +8,7 @@ mod chaos_faults;
 mod check;
 mod cli;
 mod compare;
+mod deflate;
 mod echo_server;
 mod external_target;
 mod fault_equivalence;

@@ -76,6 +76,11 @@ fn cases() -> Vec<Case> {
             (7, 21),
             exactly("unknown variant `pong`, expected one of ping, text, none"),
         ),
+        case(
+            with("  compression: gzip\n"),
+            (7, 16),
+            exactly("unknown variant `gzip`, expected one of none, deflate"),
+        ),
         // serde-saphyr reports a missing key at the start of the mapping's last entry.
         case(
             "name: t\nduration: 60s\ntarget: {url: embedded}\n",

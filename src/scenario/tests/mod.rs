@@ -103,6 +103,7 @@ fn full_scenario_parses_into_the_model() {
             source_ips: vec![],
             on_open: vec![],
             stream: None,
+            compression: Compression::None,
         },
         faults: vec![
             Fault {
@@ -169,6 +170,7 @@ fn defaults() {
             source_ips: vec![],
             on_open: vec![],
             stream: None,
+            compression: Compression::None,
         }
     );
     assert!(s.faults.is_empty());
@@ -399,6 +401,15 @@ fn keepalive_and_source_ips_parse() {
             count: 3
         })
     );
+}
+
+#[test]
+fn compression_is_off_unless_deflate_is_asked_for() {
+    assert_eq!(ok(MINIMAL).clients.compression, Compression::None);
+    let off = ok(&with("  compression: none\n"));
+    assert_eq!(off.clients.compression, Compression::None);
+    let on = ok(&with("  compression: deflate\n"));
+    assert_eq!(on.clients.compression, Compression::Deflate);
 }
 
 #[test]

@@ -7,12 +7,12 @@ use std::time::Duration;
 use super::Validator;
 use crate::scenario::ScenarioError;
 use crate::scenario::model::{
-    BackoffPolicy, Clients, Heartbeat, HeartbeatMode, Jitter, MessageRate, Messages, Reconnect,
-    ResetOn, TcpKeepalive,
+    BackoffPolicy, Clients, Compression, Heartbeat, HeartbeatMode, Jitter, MessageRate, Messages,
+    Reconnect, ResetOn, TcpKeepalive,
 };
 use crate::scenario::raw::{
-    RawBackoff, RawClients, RawHeartbeat, RawHeartbeatMode, RawJitter, RawKeepalive, RawMessages,
-    RawReconnect, RawResetOn,
+    RawBackoff, RawClients, RawCompression, RawHeartbeat, RawHeartbeatMode, RawJitter,
+    RawKeepalive, RawMessages, RawReconnect, RawResetOn,
 };
 use crate::scenario::value::{ByteSize, Dur, MAX_DURATION, PositiveDur, quoted};
 use serde_saphyr::Spanned;
@@ -119,6 +119,10 @@ impl Validator<'_> {
             source_ips.push(parsed);
         }
         let on_open = self.on_open(raw.on_open)?;
+        let compression = match raw.compression {
+            None | Some(RawCompression::None) => Compression::None,
+            Some(RawCompression::Deflate) => Compression::Deflate,
+        };
 
         Ok(Clients {
             count,
@@ -135,6 +139,7 @@ impl Validator<'_> {
             on_open,
             // Checked with target.push (`validate/stream.rs`).
             stream: None,
+            compression,
         })
     }
 
