@@ -215,14 +215,15 @@ pub fn frames(data: &[u8]) {
 /// bytes) and the response; `$ACCEPT` in the response stands for the right accept value, so the
 /// fuzzer can reach the accepting path. Never a panic; a response accepted has a 101 status,
 /// `Upgrade: websocket`, `Connection: upgrade` and the accept value for this key, is accepted
-/// the same with more bytes after it, and not for another key.
+/// the same with more bytes after it, and not for another key. permessage-deflate counts as
+/// offered, so the fuzzer reaches the reading of `Sec-WebSocket-Extensions` too.
 pub fn upgrade_response(data: &[u8]) {
     let split = data.len().min(24);
     let (key, response) = data.split_at(split);
     let accept = hash_key(key);
     let response = replace_all(response, b"$ACCEPT", &accept);
-    let head_len = match parse_upgrade_response(&response, key) {
-        Ok(Some(len)) => len,
+    let head_len = match parse_upgrade_response(&response, key, true) {
+        Ok(Some(upgraded)) => upgraded.head_len,
         Ok(None) => {
             assert!(
                 response.len() <= 16 * 1024,
@@ -281,19 +282,21 @@ pub fn upgrade_response(data: &[u8]) {
     let mut longer = response.clone();
     longer.extend_from_slice(b"\x81\x05hello");
     assert_eq!(
-        parse_upgrade_response(&longer, key).ok(),
+        parse_upgrade_response(&longer, key, true)
+            .ok()
+            .map(|u| u.map(|u| u.head_len)),
         Some(Some(head_len)),
         "{shown:?}"
     );
     let mut other_key = key.to_vec();
     other_key.push(b'x');
     assert!(
-        parse_upgrade_response(&response, &other_key).is_err(),
+        parse_upgrade_response(&response, &other_key, true).is_err(),
         "{shown:?}"
     );
     assert!(
         !matches!(
-            parse_upgrade_response(&response[..head_len - 1], key),
+            parse_upgrade_response(&response[..head_len - 1], key, true),
             Ok(Some(_))
         ),
         "{shown:?}"

@@ -95,6 +95,21 @@ pub enum Command {
         /// The private key (PEM) of --tls-cert.
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Push a sequenced, timestamped JSON stream to every connection at this rate (N/s or
+        /// N/m, at most 1000/s): {"seq":n,"sent_at":<us since the UNIX epoch>,"pad":"..."}.
+        #[arg(long, value_name = "RATE")]
+        push_rate: Option<String>,
+        /// Bytes per pushed message (16 to 65536).
+        #[arg(
+            long,
+            value_name = "BYTES",
+            default_value_t = 64,
+            requires = "push_rate"
+        )]
+        push_size: u64,
+        /// Replay the messages after ?since=<seq> to a connection that asks.
+        #[arg(long, requires = "push_rate")]
+        push_resume: bool,
     },
     /// Run the chaos proxy standalone in front of a WebSocket server (prints its address on
     /// the first line). Faults given here apply to every connection for the proxy's whole life.

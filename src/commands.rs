@@ -11,7 +11,7 @@ use crate::progress::TerminalProgress;
 use crate::report::compare::{self, CompareError};
 use crate::report::{Report, Threshold, render_summary};
 use crate::run::{RunError, RunOptions, default_report_dir, run_unwritten};
-use crate::scenario::{self, ScenarioError};
+use crate::scenario::{self, Push, ScenarioError};
 use crate::server::EmbeddedServer;
 use crate::shards::{ShardError, merge_dirs, run_procs};
 use crate::signals::StopSignal;
@@ -122,8 +122,21 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             reuse_port,
             tls_cert,
             tls_key,
+            push_rate,
+            push_size,
+            push_resume,
         } => {
             let tls = tls_cert.zip(tls_key);
+            let push = push_rate
+                .map(|rate| Push::from_flags(&rate, push_size, push_resume))
+                .transpose()
+                .map_err(Error::Serve)?;
+            if push.is_some() && procs > 1 {
+                return Err(Error::Serve(
+                    "--push-rate works with --procs 1: each process would number its own stream"
+                        .into(),
+                ));
+            }
             let options = ServeOptions {
                 workers,
                 procs,
@@ -131,6 +144,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
                 tls: tls
                     .as_ref()
                     .map(|(cert, key)| (cert.as_path(), key.as_path())),
+                push,
             };
             serve(SocketAddr::new(host, port), &options)
         }
@@ -315,15 +329,19 @@ struct ServeOptions<'a> {
     reuse_port: bool,
     /// Certificate chain and key files (PEM): serve wss://.
     tls: Option<(&'a Path, &'a Path)>,
+    /// `--push-rate`: push a stream to every connection.
+    push: Option<Push>,
 }
 
 fn serve(addr: SocketAddr, options: &ServeOptions<'_>) -> Result<u8, Error> {
-    let &ServeOptions {
+    let ServeOptions {
         workers,
         procs,
         reuse_port,
         tls,
+        push,
     } = options;
+    let (workers, procs, reuse_port, tls) = (*workers, *procs, *reuse_port, *tls);
     let identity = tls
         .map(|(cert, key)| crate::tls::ServerIdentity::from_files(cert, key))
         .transpose()
@@ -331,8 +349,9 @@ fn serve(addr: SocketAddr, options: &ServeOptions<'_>) -> Result<u8, Error> {
     crate::fd_limit::raise(0);
     actix_rt::System::new().block_on(async move {
         let shared = reuse_port || procs > 1;
-        let server = EmbeddedServer::start_with(addr, workers, shared, identity.as_ref())
-            .map_err(|err| Error::Serve(format!("cannot listen on {addr}: {err}")))?;
+        let server =
+            EmbeddedServer::start_with(addr, workers, shared, identity.as_ref(), push.as_ref())
+                .map_err(|err| Error::Serve(format!("cannot listen on {addr}: {err}")))?;
         // The extra processes of --procs (started with the hidden --reuse-port) leave the
         // warning to their parent.
         if procs > 1 || !reuse_port {

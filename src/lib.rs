@@ -8,7 +8,6 @@ pub mod commands;
 pub mod coordinator;
 pub mod cpu;
 pub mod fd_limit;
-pub mod frame_codec;
 pub mod memory;
 pub mod metrics;
 pub mod progress;

@@ -99,6 +99,29 @@ counters! {
     messages_lost,
     /// Messages not sent because their connection's send queue was full (`send_buffer`).
     messages_dropped_backpressure,
+    /// Data frames from the server that were neither a heartbeat ack nor an echo (nor an
+    /// `on_open` answer): messages the server pushed.
+    push_received,
+    /// With `clients.stream`: sequence numbers skipped inside a connection (a jump from n to
+    /// n + k counts k - 1 when it arrives; a late arrival afterwards is also a reordering).
+    push_gaps,
+    /// With `clients.stream`: a sequence number this connection already had (or one more than
+    /// 64 behind the highest, too old to tell).
+    push_duplicates,
+    /// With `clients.stream`: a sequence number below the highest seen that had not been seen
+    /// (it arrived late; it was counted in a gap when the higher one came).
+    push_reordered,
+    /// With `clients.stream`: on the first pushed message after a reconnect, the sequence
+    /// numbers between the last one seen before the loss and it (0 when the server resumed).
+    push_missed_across_outage,
+    /// With `clients.stream`: pushed frames whose sequence number (or `sent_at`) was not where
+    /// `clients.stream` says.
+    push_unparsed,
+    /// Connections whose server accepted permessage-deflate (`clients.compression: deflate`).
+    compression_negotiated,
+    /// Failed attempts whose server answered the extension offer wrongly (an extension not
+    /// offered, a bad parameter): the server's protocol error.
+    connect_failures_extension,
 }
 
 impl Counters {
@@ -140,6 +163,8 @@ pub struct Histograms {
     /// An application message's due time (closed loop: when it was queued) -> the socket took
     /// its last byte.
     pub send_lag_message: Option<Histogram<u64>>,
+    /// A pushed message's `sent_at` (the server's clock) -> received (the client's clock).
+    pub push_latency: Option<Histogram<u64>>,
 }
 
 /// An empty histogram with the bounds every histogram of a run shares.
@@ -149,7 +174,7 @@ pub fn histogram() -> Histogram<u64> {
 
 impl Histograms {
     /// Names and histograms, in report order.
-    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 11] {
+    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 12] {
         [
             ("connect_time", self.connect_time.as_ref()),
             ("tcp_connect_time", self.tcp_connect_time.as_ref()),
@@ -162,6 +187,7 @@ impl Histograms {
             ("message_rtt", self.message_rtt.as_ref()),
             ("send_lag_heartbeat", self.send_lag_heartbeat.as_ref()),
             ("send_lag_message", self.send_lag_message.as_ref()),
+            ("push_latency", self.push_latency.as_ref()),
         ]
     }
 
@@ -178,6 +204,7 @@ impl Histograms {
             (&mut self.message_rtt, &other.message_rtt),
             (&mut self.send_lag_heartbeat, &other.send_lag_heartbeat),
             (&mut self.send_lag_message, &other.send_lag_message),
+            (&mut self.push_latency, &other.push_latency),
         ] {
             if let Some(theirs) = theirs {
                 // Same bounds on both sides, and values are clamped on record: cannot fail.
@@ -214,6 +241,8 @@ pub struct FaultShare {
     /// Of those, the ones that were open again.
     pub reopened: u64,
     pub messages_lost: u64,
+    /// Pushed messages the clients that came back missed across the outage.
+    pub push_missed: u64,
     /// Fault start -> the client declared its connection dead (microseconds).
     pub detection: Option<Histogram<u64>>,
     /// Fault start -> the client was open again (microseconds).
@@ -227,6 +256,7 @@ impl FaultShare {
         self.noticed += other.noticed;
         self.reopened += other.reopened;
         self.messages_lost += other.messages_lost;
+        self.push_missed += other.push_missed;
         for (mine, theirs) in [
             (&mut self.detection, &other.detection),
             (&mut self.reopen, &other.reopen),

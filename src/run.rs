@@ -16,7 +16,7 @@ use crate::client::{ClientConfig, Endpoint};
 use crate::coordinator::{Coordinator, Interrupt, Outcome};
 use crate::progress::Progress;
 use crate::report::{Report, ScenarioInfo, Threshold, threshold};
-use crate::scenario::{Scenario, TargetUrl, WsUrl};
+use crate::scenario::{Compression, Scenario, TargetUrl, WsUrl};
 use crate::shards::Shard;
 use crate::signals::{StopSignal, StopSignals};
 use crate::target::{self, ManagedTarget};
@@ -188,13 +188,16 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     )
     .map_err(RunError::Setup)?;
 
-    let max_frame = scenario
-        .clients
-        .messages
-        .as_ref()
-        .map_or(DEFAULT_MAX_FRAME, |m| {
-            (m.size + 1024).max(DEFAULT_MAX_FRAME)
-        });
+    // Room for the biggest message the clients send (echoed back) or the embedded server
+    // pushes.
+    let biggest = [
+        scenario.clients.messages.as_ref().map(|m| m.size),
+        scenario.target.push.as_ref().map(|p| p.size),
+    ];
+    let max_frame = biggest
+        .into_iter()
+        .flatten()
+        .fold(DEFAULT_MAX_FRAME, |max, size| max.max(size + 1024));
     let endpoint = match tls {
         None => Endpoint::new(&url, connect_to, &scenario.target, max_frame),
         Some(tls) => {
@@ -207,6 +210,16 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
             }
             endpoint
         }
+    };
+    let mut endpoint = endpoint;
+    endpoint.resume_param = scenario
+        .clients
+        .stream
+        .as_ref()
+        .and_then(|s| s.resume_param.clone());
+    let endpoint = match scenario.clients.compression {
+        Compression::None => endpoint,
+        Compression::Deflate => endpoint.offering_deflate(),
     };
     let client_cfg = ClientConfig {
         endpoint,
@@ -224,6 +237,7 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         send_timeout: scenario.clients.send_timeout,
         timer_resolution: scenario.clients.timer_resolution,
         on_open: scenario.clients.on_open.clone(),
+        stream: scenario.clients.stream.clone(),
     }
     .shared();
 
@@ -305,6 +319,7 @@ async fn build_report(
         clients: scenario.clients.count,
         target,
         tls_insecure: scenario.target.tls.as_ref().is_some_and(|t| t.insecure),
+        compression_offered: scenario.clients.compression == Compression::Deflate,
     };
     let rfc3339 = started_at
         .format(&time::format_description::well_known::Rfc3339)

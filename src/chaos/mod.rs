@@ -5,6 +5,7 @@ mod control;
 pub mod frame;
 pub mod proxy;
 mod pump;
+mod read_room;
 mod run_proxy;
 mod spec;
 pub mod toxics;

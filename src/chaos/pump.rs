@@ -19,12 +19,11 @@ use tokio::time::{Duration, Instant, sleep_until};
 
 use super::control::{Applied, ProxyControl, add};
 use super::frame::{FrameHeader, FrameSplitter, FrameTooLarge};
+use super::read_room::ReadRoom;
 use super::toxics::{Fate, FrameInfo, TokenBucket};
 use super::upstream::Outlet;
 use super::{AckMatcher, Direction};
 
-/// Room made for each read; the buffer grows beyond it only while bytes wait.
-const READ_SIZE: usize = 4 * 1024;
 /// Reading stops while this many bytes wait to be written (a slow peer, a delay, a cap).
 const MAX_QUEUED: usize = 1 << 20;
 /// Largest possible ack a pump waits for in full before deciding about it.
@@ -211,6 +210,7 @@ pub(super) struct Pump<'a> {
     framed: bool,
     splitter: FrameSplitter,
     buf: BytesMut,
+    read_room: ReadRoom,
     outbox: Outbox,
     applied: Applied,
     bucket: Option<TokenBucket>,
@@ -240,6 +240,7 @@ impl<'a> Pump<'a> {
             framed,
             splitter: FrameSplitter::new(shared.max_frame),
             buf: first_bytes,
+            read_room: ReadRoom::new(),
             outbox: Outbox::default(),
             applied: Applied::new(shared.client),
             bucket: None,
@@ -297,10 +298,11 @@ impl<'a> Pump<'a> {
                 }
             };
             let read = !eof && self.outbox.queued < MAX_QUEUED;
-            if read && self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
-                // Once the bytes read before have been written, this reuses the same memory.
-                self.buf.reserve(READ_SIZE);
-            }
+            let room = if read {
+                self.read_room.prepare(&mut self.buf)
+            } else {
+                0
+            };
             let (lane, len, due) = match step {
                 Step::Write(lane, len) => (lane, len, None),
                 Step::WaitUntil(at) => (Lane::Ordered, 0, Some(at)),
@@ -327,7 +329,9 @@ impl<'a> Pump<'a> {
                 },
                 got = reader.read_buf(&mut self.buf), if read => {
                     let now = Instant::now();
-                    if got? == 0 {
+                    let got = got?;
+                    self.read_room.after_read(got, room);
+                    if got == 0 {
                         eof = true;
                         self.flush_partial(now);
                         self.outbox.discard_held();

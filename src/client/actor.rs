@@ -37,6 +37,7 @@ use super::heartbeat::HeartbeatState;
 use super::live::Conn;
 use super::messages::MessageState;
 use super::reader::ReadError;
+use super::stream::{StreamCarry, StreamConn};
 use super::tally::{self, Cause, Reopen};
 use crate::scenario::DropMode;
 
@@ -105,6 +106,9 @@ pub struct Client {
     /// `wss://`: this client's TLS connector (its own session cache when sessions resume), made
     /// on the first attempt.
     tls: Option<tokio_rustls::TlsConnector>,
+    /// The pushed stream's last sequence number and the fault that cost the last connection,
+    /// carried to the next connection.
+    stream: StreamCarry,
 }
 
 impl Client {
@@ -129,6 +133,7 @@ impl Client {
             ever_connected: false,
             lingering: None,
             tls: None,
+            stream: StreamCarry::default(),
         }
     }
 
@@ -141,6 +146,8 @@ impl Client {
             key: self.rng.random(),
             client_id: cfg.identify.then_some(self.id),
             keepalive: cfg.tcp_keepalive,
+            // Asked only when the endpoint has a resume parameter.
+            since: self.stream.last,
         };
         if self.tls.is_none() {
             self.tls = cfg.endpoint.tls.as_ref().map(|tls| tls.connector());
@@ -174,8 +181,10 @@ impl Client {
             Ok((reader, writer, times)) => self.opened(reader, writer, started, times, ctx),
             Err(err) => {
                 tracing::debug!(client = self.id, %err, "connect failed");
-                if let ConnectError::Tls(tls) = &err {
-                    tally::warn_tls_once(tls);
+                match &err {
+                    ConnectError::Tls(tls) => tally::warn_tls_once(tls),
+                    ConnectError::Extension(why) => tally::warn_extension_once(why),
+                    _ => {}
                 }
                 tally::connect_failed(&err);
                 self.schedule_reconnect(ctx);
@@ -193,12 +202,18 @@ impl Client {
     ) {
         let now = Instant::now();
         let recovered = self.recovering.take();
+        if self.lost_at.is_some() {
+            self.stream.fault = recovered.map(|f| f.fault);
+        }
         let reopen = self.lost_at.take().map(|lost| Reopen {
             took: now - lost,
             attempts: self.attempts,
             fault: recovered,
         });
         tally::opened(now, now - started, times, !self.ever_connected, reopen);
+        if writer.deflate_negotiated() {
+            tally::compression_negotiated();
+        }
         self.ever_connected = true;
 
         self.next_conn_id += 1;
@@ -227,6 +242,7 @@ impl Client {
             bytes_written: 0,
             unwritten: VecDeque::new(),
             awaiting_answer: None,
+            stream: StreamConn::default(),
         });
         // `on_open` first; the connection is established once all of it is out and answered.
         self.send_on_open(0, now);

@@ -27,6 +27,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::deflate::{self, Deflater, Inflater, Negotiated, RSV1};
 use super::reader::frame_reader;
 use crate::chaos::CLIENT_ID_HEADER;
 use crate::scenario::{Target, TcpKeepalive, WsUrl};
@@ -48,6 +49,14 @@ pub struct Endpoint {
     pub max_frame: usize,
     /// `wss://`: TLS between the TCP connect and the upgrade.
     pub tls: Option<ClientTls>,
+    /// `clients.stream.resume_param`: a reconnect asks for `?<param>=<last sequence seen>`.
+    pub resume_param: Option<String>,
+    /// Where the request target ends in `request_head` (a query goes there).
+    path_end: usize,
+    /// Whether the url's path already has a query (the parameter joins it with `&`).
+    has_query: bool,
+    /// The request offers permessage-deflate.
+    pub offers_deflate: bool,
 }
 
 impl Endpoint {
@@ -71,7 +80,22 @@ impl Endpoint {
             request_head: Bytes::from(head),
             max_frame,
             tls: None,
+            resume_param: None,
+            path_end: "GET ".len() + url.path.len(),
+            has_query: url.path.contains('?'),
+            offers_deflate: false,
         }
+    }
+
+    /// The same endpoint with permessage-deflate offered in every upgrade request.
+    pub fn offering_deflate(mut self) -> Self {
+        if !self.offers_deflate {
+            let mut head = self.request_head.to_vec();
+            head.extend_from_slice(deflate::OFFER.as_bytes());
+            self.request_head = Bytes::from(head);
+            self.offers_deflate = true;
+        }
+        self
     }
 
     /// The endpoint of a `wss://` target: TLS with `tls`, and a `Host` header without `:443`.
@@ -97,6 +121,22 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The request head into `out`; with a resume parameter and `since`, the request target
+    /// gets `?<param>=<since>` (or `&...` after an existing query).
+    fn write_head(&self, since: Option<u64>, out: &mut Vec<u8>) {
+        let (Some(param), Some(since)) = (&self.resume_param, since) else {
+            out.extend_from_slice(&self.request_head);
+            return;
+        };
+        let (target, rest) = self.request_head.split_at(self.path_end);
+        out.extend_from_slice(target);
+        out.push(if self.has_query { b'&' } else { b'?' });
+        out.extend_from_slice(format!("{param}={since}").as_bytes());
+        out.extend_from_slice(rest);
+    }
+}
+
 /// Why a connection attempt failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -106,6 +146,10 @@ pub enum ConnectError {
     Timeout,
     #[error("upgrade rejected: {0}")]
     Handshake(String),
+    /// The server's `Sec-WebSocket-Extensions` answer breaks RFC 7692 or names an extension
+    /// that was not offered: counted apart, as the server's protocol error.
+    #[error("extension negotiation failed: {0}")]
+    Extension(String),
     /// Certificate, handshake or alert: counted apart from I/O errors.
     #[error("TLS: {0}")]
     Tls(rustls::Error),
@@ -145,6 +189,9 @@ pub struct Dial {
     /// Sent as the chaos proxy's client-id header.
     pub client_id: Option<u32>,
     pub keepalive: Option<TcpKeepalive>,
+    /// The last sequence number of a pushed stream the client saw, for the endpoint's
+    /// `resume_param`.
+    pub since: Option<u64>,
 }
 
 /// Connects and upgrades.
@@ -167,6 +214,7 @@ pub async fn open_timed(
         key,
         client_id,
         keepalive,
+        since,
     } = dial;
     let started = Instant::now();
     let socket = if endpoint.addr.is_ipv4() {
@@ -190,12 +238,13 @@ pub async fn open_timed(
     let tcp = connected - started;
     let fd = stream.as_raw_fd();
     let (Some(tls), Some(connector)) = (&endpoint.tls, tls) else {
-        let leftover = upgrade(&mut stream, endpoint, key, client_id).await?;
+        let (leftover, deflate) = upgrade(&mut stream, endpoint, key, client_id, since).await?;
         let upgrade = connected.elapsed();
         let (read, write) = stream.into_split();
         // A copy: the response buffer goes, and with no leftover (the usual case) nothing is kept.
         let leftover = Bytes::copy_from_slice(&leftover);
-        let reader = frame_reader(leftover, read, endpoint.max_frame, READ_BUFFER);
+        let inflater = deflate.map(|_| Inflater::new(endpoint.max_frame));
+        let reader = frame_reader(leftover, read, endpoint.max_frame, READ_BUFFER, inflater);
         let times = ConnectTimes {
             tcp,
             tls: None,
@@ -203,7 +252,7 @@ pub async fn open_timed(
         };
         return Ok((
             FrameReader::Plain(reader),
-            Writer::new(WriteSide::Plain(write), fd),
+            Writer::new(WriteSide::Plain(write), fd, deflate.as_ref()),
             times,
         ));
     };
@@ -214,7 +263,7 @@ pub async fn open_timed(
     let handshaken = Instant::now();
     // A TLS 1.3 server that refuses our certificate says so after its handshake: during the
     // upgrade.
-    let leftover = upgrade(&mut stream, endpoint, key, client_id)
+    let (leftover, deflate) = upgrade(&mut stream, endpoint, key, client_id, since)
         .await
         .map_err(ConnectError::from_tls_side)?;
     let times = ConnectTimes {
@@ -226,23 +275,27 @@ pub async fn open_timed(
     // lock: both halves live on the client's arbiter thread).
     let (read, write) = tokio::io::split(stream);
     let leftover = Bytes::copy_from_slice(&leftover);
-    let reader = frame_reader(leftover, read, endpoint.max_frame, READ_BUFFER);
+    let inflater = deflate.map(|_| Inflater::new(endpoint.max_frame));
+    let reader = frame_reader(leftover, read, endpoint.max_frame, READ_BUFFER, inflater);
     Ok((
         FrameReader::Tls(reader),
-        Writer::new(WriteSide::Tls(write), fd),
+        Writer::new(WriteSide::Tls(write), fd, deflate.as_ref()),
         times,
     ))
 }
 
+/// Sends the upgrade request and reads the 101: the bytes that came after it, and the
+/// permessage-deflate parameters when the server accepted the offer.
 async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     endpoint: &Endpoint,
     key: [u8; 16],
     client_id: Option<u32>,
-) -> Result<BytesMut, ConnectError> {
+    since: Option<u64>,
+) -> Result<(BytesMut, Option<Negotiated>), ConnectError> {
     let key = base64::engine::general_purpose::STANDARD.encode(key);
-    let mut request = Vec::with_capacity(endpoint.request_head.len() + 96);
-    request.extend_from_slice(&endpoint.request_head);
+    let mut request = Vec::with_capacity(endpoint.request_head.len() + 128);
+    endpoint.write_head(since, &mut request);
     if let Some(id) = client_id {
         request.extend_from_slice(format!("{CLIENT_ID_HEADER}: {id}\r\n").as_bytes());
     }
@@ -258,23 +311,46 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
                 "connection closed during the upgrade".into(),
             ));
         }
-        if let Some(len) = parse_upgrade_response(&buf, key.as_bytes())? {
-            return Ok(buf.split_off(len));
+        if let Some(upgraded) =
+            parse_upgrade_response(&buf, key.as_bytes(), endpoint.offers_deflate)?
+        {
+            return Ok((buf.split_off(upgraded.head_len), upgraded.deflate));
         }
     }
 }
 
-/// Reads the upgrade response at the start of `buf` (the bytes received so far): `Ok(Some(n))`
-/// when its head is the first `n` bytes and it accepts the upgrade for `key` (the
-/// `Sec-WebSocket-Key` sent, base64), `Ok(None)` when more bytes are needed, an error when the
-/// server refused, answered something else, or sent a head too long.
-pub fn parse_upgrade_response(buf: &[u8], key: &[u8]) -> Result<Option<usize>, ConnectError> {
+/// An upgrade response that accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upgraded {
+    /// Length of the response head.
+    pub head_len: usize,
+    /// permessage-deflate as the server accepted it.
+    pub deflate: Option<Negotiated>,
+}
+
+/// Reads the upgrade response at the start of `buf` (the bytes received so far): `Ok(Some(_))`
+/// when its head is complete and it accepts the upgrade for `key` (the `Sec-WebSocket-Key`
+/// sent, base64) with extensions the request offered (`offered_deflate`), `Ok(None)` when more
+/// bytes are needed, an error when the server refused, answered something else, accepted an
+/// extension wrongly, or sent a head too long.
+pub fn parse_upgrade_response(
+    buf: &[u8],
+    key: &[u8],
+    offered_deflate: bool,
+) -> Result<Option<Upgraded>, ConnectError> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => {
+        Ok(httparse::Status::Complete(head_len)) => {
             check_response(&response, key)?;
-            Ok(Some(len))
+            let extensions = response
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+                .map(|h| h.value);
+            let deflate =
+                deflate::negotiate(extensions, offered_deflate).map_err(ConnectError::Extension)?;
+            Ok(Some(Upgraded { head_len, deflate }))
         }
         Ok(httparse::Status::Partial) if buf.len() > MAX_RESPONSE_HEAD => {
             Err(ConnectError::Handshake(format!(
@@ -368,19 +444,37 @@ pub struct Writer {
     half: Option<WriteSide>,
     buf: BytesMut,
     fd: i32,
+    /// Present only on a connection that negotiated permessage-deflate.
+    deflater: Option<Box<Deflater>>,
 }
 
 impl Writer {
-    fn new(half: WriteSide, fd: i32) -> Self {
+    fn new(half: WriteSide, fd: i32, deflate: Option<&Negotiated>) -> Self {
         Self {
             half: Some(half),
             buf: BytesMut::with_capacity(64),
             fd,
+            deflater: deflate.map(|n| Box::new(Deflater::new(n))),
         }
     }
 
+    /// Queues one whole message or control frame; text and binary go out compressed (RSV1
+    /// set) when the connection negotiated permessage-deflate. Control frames never are.
     pub fn queue(&mut self, op: OpCode, payload: &[u8]) {
+        if let (Some(deflater), OpCode::Text | OpCode::Binary) = (self.deflater.as_deref_mut(), op)
+            && let Some(compressed) = deflater.compress(payload)
+        {
+            let start = self.buf.len();
+            Parser::write_message(&mut self.buf, compressed, op, true, true);
+            self.buf[start] |= RSV1;
+            return;
+        }
         Parser::write_message(&mut self.buf, payload, op, true, true);
+    }
+
+    /// Whether the connection negotiated permessage-deflate.
+    pub fn deflate_negotiated(&self) -> bool {
+        self.deflater.is_some()
     }
 
     pub fn queue_close(&mut self, reason: Option<CloseReason>) {
@@ -463,6 +557,46 @@ mod tests {
                 .is_ok_and(|s| s.is_complete())
         );
         check_response(&response, key)
+    }
+
+    #[test]
+    fn a_reconnect_with_a_resume_parameter_asks_for_what_came_after_its_last_sequence() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
+        let target = crate::scenario::Target {
+            url: crate::scenario::TargetUrl::Embedded,
+            headers: Vec::new(),
+            subprotocols: Vec::new(),
+            command: None,
+            tls: None,
+            push: None,
+        };
+        let head = |path: &str, param: Option<&str>, since: Option<u64>| {
+            let url = WsUrl {
+                host: "127.0.0.1".into(),
+                port: 9,
+                path: path.into(),
+            };
+            let mut endpoint = Endpoint::new(&url, addr, &target, 1024);
+            endpoint.resume_param = param.map(str::to_string);
+            let mut out = Vec::new();
+            endpoint.write_head(since, &mut out);
+            let text = String::from_utf8(out).expect("ascii");
+            text.lines().next().unwrap_or_default().to_string()
+        };
+        assert_eq!(
+            head("/", Some("since"), Some(41)),
+            "GET /?since=41 HTTP/1.1"
+        );
+        assert_eq!(
+            head("/feed?x=1", Some("from"), Some(7)),
+            "GET /feed?x=1&from=7 HTTP/1.1"
+        );
+        assert_eq!(
+            head("/", Some("since"), None),
+            "GET / HTTP/1.1",
+            "nothing seen yet"
+        );
+        assert_eq!(head("/", None, Some(3)), "GET / HTTP/1.1", "not asked for");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::actor::Client;
 use super::connection::Writer;
 use super::heartbeat::HeartbeatState;
 use super::messages::MessageState;
+use super::stream::StreamConn;
 use crate::scenario::HeartbeatMode;
 
 pub struct Conn {
@@ -31,6 +32,8 @@ pub struct Conn {
     /// The `on_open` item whose answer the connection waits for: until it comes, nothing else
     /// goes out (`None`: no answer awaited).
     pub awaiting_answer: Option<usize>,
+    /// What this connection saw of a pushed stream (with `clients.stream`).
+    pub stream: StreamConn,
 }
 
 /// A heartbeat or message on its way to the socket.

@@ -2,19 +2,22 @@
 //! machine (`actor`), the messages it takes (`commands`), what it counts (`tally`), the open
 //! connection it holds (`live`), its reconnect delays (`backoff`), heartbeat bookkeeping
 //! (`heartbeat`), application messages (`messages`), its one timer (`clock`), socket
-//! handling (`connection`), the run's socket options tried once before it starts (`preflight`)
-//! and frame reading (`reader`).
+//! handling (`connection`), permessage-deflate (`deflate`), the run's socket options tried
+//! once before it starts (`preflight`), frame reading (`reader`) and following a
+//! server-pushed stream (`stream`).
 
 pub mod actor;
 pub mod backoff;
 mod clock;
 mod commands;
 pub mod connection;
+pub mod deflate;
 pub mod heartbeat;
 mod live;
 mod messages;
 mod preflight;
 pub mod reader;
+mod stream;
 mod tally;
 
 use std::net::IpAddr;
@@ -25,8 +28,9 @@ pub use actor::Client;
 pub use commands::{DropConnection, FaultEnded, FaultStarted, Stop};
 pub use connection::Endpoint;
 pub use preflight::check_socket_options;
+pub use stream::now_unix_us;
 
-use crate::scenario::{Heartbeat, Messages, OnOpenItem, Reconnect, TcpKeepalive};
+use crate::scenario::{Heartbeat, Messages, OnOpenItem, Reconnect, Stream, TcpKeepalive};
 
 /// What every client of a run shares (read-only, behind one `Arc`).
 #[derive(Debug)]
@@ -58,6 +62,9 @@ pub struct ClientConfig {
     /// Frames sent on every new connection before its first heartbeat or message, each
     /// perhaps waiting for the server's answer (`actor/on_open.rs`).
     pub on_open: Vec<OnOpenItem>,
+    /// Where pushed messages carry their sequence number and send time (`stream.rs`); without
+    /// it pushed messages are only counted.
+    pub stream: Option<Stream>,
 }
 
 /// `send_buffer` unless a scenario says otherwise.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::commands::FaultStarted;
 use super::connection::{ConnectError, ConnectTimes};
 use super::live::Outbound;
+use super::stream::{Followed, Seen};
 use crate::metrics::{self, ATTEMPT_WINDOW, record_us, record_us_corrected, slot};
 
 /// Why an open connection ended (each cause has its own disconnect counter).
@@ -62,8 +63,10 @@ pub fn connect_failed(err: &ConnectError) {
     let timed_out = matches!(err, ConnectError::Timeout);
     let tls = matches!(err, ConnectError::Tls(_));
     let local = out_of_local_resources(err);
+    let extension = matches!(err, ConnectError::Extension(_));
     metrics::record(|m| {
         m.counters.connect_failures += 1;
+        m.counters.connect_failures_extension += u64::from(extension);
         m.counters.connect_timeouts += u64::from(timed_out);
         m.counters.connect_failures_tls += u64::from(tls);
         m.counters.connect_failures_local += u64::from(local);
@@ -88,6 +91,22 @@ fn out_of_local_resources(err: &ConnectError) -> bool {
 pub fn warn_tls_once(err: &rustls::Error) {
     static WARNED: std::sync::Once = std::sync::Once::new();
     WARNED.call_once(|| tracing::warn!("TLS failed: {err} (counted as tls_error)"));
+}
+
+/// The first extension negotiation failure of the process goes to the log as a warning: a
+/// server that answers the offer wrongly does so on every attempt.
+pub fn warn_extension_once(why: &str) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            "extension negotiation failed: {why} (counted as connect_failures_extension)"
+        )
+    });
+}
+
+/// The server accepted permessage-deflate on a connection just opened.
+pub fn compression_negotiated() {
+    metrics::record(|m| m.counters.compression_negotiated += 1);
 }
 
 /// An attempt opened at `now` after `connect_time` (its phases in `times`); `first` if the
@@ -220,6 +239,31 @@ pub fn message_echoed(rtt: Duration) {
     });
 }
 
+/// A frame the server pushed; `followed` when `clients.stream` says where its numbers are.
+pub fn pushed(followed: Option<Followed>) {
+    metrics::record(|m| {
+        m.counters.push_received += 1;
+        let Some(f) = followed else { return };
+        let c = &mut m.counters;
+        c.push_unparsed += u64::from(f.unparsed);
+        match f.seen {
+            Some(Seen::Gap(missing)) => c.push_gaps += missing,
+            Some(Seen::Duplicate) => c.push_duplicates += 1,
+            Some(Seen::Reordered) => c.push_reordered += 1,
+            Some(Seen::First | Seen::Next) | None => {}
+        }
+        if let Some((missed, fault)) = f.missed_across {
+            c.push_missed_across_outage += missed;
+            if let Some(fault) = fault {
+                m.fault(fault).push_missed += missed;
+            }
+        }
+        if let Some(latency) = f.latency_us {
+            record_us(&mut m.hist.push_latency, Duration::from_micros(latency));
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +313,46 @@ mod tests {
         let detection = m.hist.detection.expect("detection recorded");
         assert_eq!(detection.len(), 1);
         assert!(detection.max() >= 30_000);
+    }
+
+    #[test]
+    fn a_pushed_frame_counts_its_gap_duplicate_or_reordering_and_what_an_outage_cost() {
+        take_local();
+        pushed(None);
+        let followed = |seen, missed_across, latency_us| Followed {
+            seen: Some(seen),
+            missed_across,
+            latency_us,
+            unparsed: false,
+        };
+        pushed(Some(followed(Seen::First, Some((7, Some(1))), Some(2_000))));
+        pushed(Some(followed(Seen::Gap(3), None, None)));
+        pushed(Some(followed(Seen::Duplicate, None, None)));
+        pushed(Some(followed(Seen::Reordered, None, None)));
+        pushed(Some(followed(Seen::First, Some((2, None)), None)));
+        pushed(Some(Followed {
+            seen: None,
+            missed_across: None,
+            latency_us: None,
+            unparsed: true,
+        }));
+        let m = take_local();
+        let c = &m.counters;
+        assert_eq!(c.push_received, 7);
+        assert_eq!(
+            [
+                c.push_gaps,
+                c.push_duplicates,
+                c.push_reordered,
+                c.push_unparsed
+            ],
+            [3, 1, 1, 1]
+        );
+        assert_eq!(c.push_missed_across_outage, 9);
+        assert_eq!(m.faults[1].push_missed, 7, "only the fault's share");
+        let latency = m.hist.push_latency.expect("latency recorded");
+        assert_eq!(latency.len(), 1);
+        assert!(latency.max() >= 1_990);
     }
 
     #[test]

@@ -81,9 +81,10 @@ impl Coordinator {
 
     fn finish(&mut self, ctx: &mut Context<Self>) {
         let Some(done) = self.done.take() else { return };
+        let follows_stream = self.scenario.clients.stream.is_some();
         for record in &mut self.faults {
             if let Some(share) = self.totals.faults.get(record.index) {
-                record.complete(share, &self.totals.attempts);
+                record.complete(share, &self.totals.attempts, follows_stream);
             }
         }
         let all_connected_s = self

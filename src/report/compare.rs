@@ -13,7 +13,7 @@ use crate::metrics::Counters;
 /// Histogram statistics not judged (shown only): how many samples, and the smallest.
 const SHOWN_ONLY: [&str; 2] = ["count", "min"];
 /// Counters where more means worse.
-const ERROR_COUNTERS: [&str; 13] = [
+const ERROR_COUNTERS: [&str; 18] = [
     "connect_failures",
     "connect_timeouts",
     "connect_failures_tls",
@@ -27,6 +27,11 @@ const ERROR_COUNTERS: [&str; 13] = [
     "disconnects_tls_error",
     "disconnects_handshake_rejected",
     "messages_dropped_backpressure",
+    "push_gaps",
+    "push_duplicates",
+    "push_reordered",
+    "push_missed_across_outage",
+    "push_unparsed",
 ];
 
 #[derive(Debug, thiserror::Error)]

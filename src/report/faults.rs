@@ -25,6 +25,10 @@ pub struct FaultRecord {
     /// Of those, the ones that were open again before the run ended.
     pub reopened: u64,
     pub messages_lost: u64,
+    /// With `clients.stream`: pushed messages the clients it cost a connection missed across
+    /// the outage (absent when the run follows no stream, and in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_missed: Option<u64>,
     /// Fault start -> client declares its connection dead, microseconds.
     pub detection_us: Option<Percentiles>,
     /// Fault start -> 50% / 99% / 100% of the clients that noticed were open again.
@@ -74,7 +78,7 @@ pub struct Storm {
 }
 
 /// Column titles of the per-fault table (terminal, Markdown, HTML), matching [`FaultRecord::cells`].
-pub const FAULT_COLUMNS: [&str; 12] = [
+pub const FAULT_COLUMNS: [&str; 13] = [
     "fault",
     "at",
     "ended",
@@ -87,6 +91,7 @@ pub const FAULT_COLUMNS: [&str; 12] = [
     "back 50%",
     "back 99%",
     "back 100%",
+    "missed in outage",
 ];
 
 /// Last column: the reconnect storm.
@@ -94,7 +99,7 @@ pub const STORM_COLUMN: &str = "storm peak/mean per 100ms";
 
 impl FaultRecord {
     /// The fault as table cells for people, in [`FAULT_COLUMNS`] order plus the storm.
-    pub fn cells(&self) -> [String; 13] {
+    pub fn cells(&self) -> [String; 14] {
         let us = |v: Option<u64>| v.map_or_else(|| "-".to_string(), super::human_us);
         let rec = self.recovery_us;
         [
@@ -110,6 +115,8 @@ impl FaultRecord {
             us(rec.and_then(|r| r.p50)),
             us(rec.and_then(|r| r.p99)),
             us(rec.and_then(|r| r.all)),
+            self.push_missed
+                .map_or_else(|| "-".to_string(), |n| n.to_string()),
             self.storm.map_or_else(
                 || "-".to_string(),
                 |s| format!("{}/{:.0}", s.peak_per_100ms, s.mean_per_100ms),
@@ -128,6 +135,7 @@ impl FaultRecord {
             noticed: 0,
             reopened: 0,
             messages_lost: 0,
+            push_missed: None,
             detection_us: None,
             recovery_us: None,
             reconnect_attempts: None,
@@ -135,8 +143,10 @@ impl FaultRecord {
         }
     }
 
-    /// Fills in what the clients reported about this fault.
-    pub fn complete(&mut self, share: &FaultShare, attempts: &AttemptSeries) {
+    /// Fills in what the clients reported about this fault (`follows_stream`: the clients
+    /// followed a pushed stream, so what they missed across the outage counts).
+    pub fn complete(&mut self, share: &FaultShare, attempts: &AttemptSeries, follows_stream: bool) {
+        self.push_missed = follows_stream.then_some(share.push_missed);
         self.noticed = share.noticed;
         self.reopened = share.reopened;
         self.messages_lost = share.messages_lost;

@@ -256,6 +256,7 @@ mod tests {
             connect_failures: 0,
             heartbeats_sent: 10,
             heartbeat_acks: 10,
+            pushed: 0,
             heartbeat_rtt_p50_us: 100,
             heartbeat_rtt_p99_us: 200,
             send_lag_p99_us,

@@ -1,5 +1,6 @@
 //! `summary.md`: the run on one page of Markdown (for a PR comment or a CI job summary):
-//! thresholds with measured values, clients, disconnect causes, histograms and faults.
+//! thresholds with measured values, clients, pushed messages, disconnect causes, histograms and
+//! faults.
 
 use std::fmt::Write;
 use std::io;
@@ -47,6 +48,9 @@ pub fn render(report: &Report) -> String {
     }
     if let Some(line) = report.load_generator.as_ref().and_then(|t| t.headline()) {
         let _ = writeln!(out, "**{line}**\n");
+    }
+    if let Some(line) = super::summary::compression_line(report) {
+        let _ = writeln!(out, "Compression: {line}\n");
     }
     let _ = writeln!(out, "## Clients\n");
     let _ = writeln!(out, "| figure | value |\n|---|---:|");
@@ -130,6 +134,15 @@ pub fn render(report: &Report) -> String {
                 ),
             ),
         ];
+        for (name, value) in rows {
+            let _ = writeln!(out, "| {name} | {value} |");
+        }
+        out.push('\n');
+    }
+
+    if let Some(rows) = super::push::rows(report) {
+        let _ = writeln!(out, "## Pushed messages\n");
+        let _ = writeln!(out, "| figure | value |\n|---|---:|");
         for (name, value) in rows {
             let _ = writeln!(out, "| {name} | {value} |");
         }

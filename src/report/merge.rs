@@ -118,6 +118,9 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Result<Report, MergeError> {
                 echoed: a.echoed + b.echoed,
                 pongs: a.pongs + b.pongs,
                 open: a.open + b.open,
+                pushed: a.pushed + b.pushed,
+                push_replayed: a.push_replayed + b.push_replayed,
+                push_missed: a.push_missed + b.push_missed,
             });
     Ok(merged)
 }
@@ -145,6 +148,7 @@ fn merge_timeline(merged: &mut Report, reports: &[(PathBuf, Report)]) {
                 p.connect_failures += q.connect_failures;
                 p.heartbeats_sent += q.heartbeats_sent;
                 p.heartbeat_acks += q.heartbeat_acks;
+                p.pushed += q.pushed;
                 p.heartbeat_rtt_p50_us = p.heartbeat_rtt_p50_us.max(q.heartbeat_rtt_p50_us);
                 p.heartbeat_rtt_p99_us = p.heartbeat_rtt_p99_us.max(q.heartbeat_rtt_p99_us);
                 p.send_lag_p99_us = p.send_lag_p99_us.max(q.send_lag_p99_us);
@@ -173,6 +177,10 @@ fn merge_faults(merged: &mut Report, reports: &[(PathBuf, Report)]) {
             fault.noticed += other.noticed;
             fault.reopened += other.reopened;
             fault.messages_lost += other.messages_lost;
+            fault.push_missed = match (fault.push_missed, other.push_missed) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
             fault.ended_s = match (fault.ended_s, other.ended_s) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),

@@ -13,6 +13,7 @@ mod junit;
 mod load_generator;
 mod markdown;
 mod merge;
+mod push;
 mod read;
 mod summary;
 pub mod threshold;
@@ -93,6 +94,9 @@ pub struct ScenarioInfo {
     /// `target.tls.insecure: true`: the server's certificate was not verified.
     #[serde(default)]
     pub tls_insecure: bool,
+    /// `clients.compression: deflate`: every upgrade offered permessage-deflate.
+    #[serde(default)]
+    pub compression_offered: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -240,6 +244,9 @@ pub struct TimelinePoint {
     pub connect_failures: u64,
     pub heartbeats_sent: u64,
     pub heartbeat_acks: u64,
+    /// Messages the server pushed that arrived this second (absent in older reports).
+    #[serde(default)]
+    pub pushed: u64,
     /// Heartbeat RTT percentiles over this second (0 when there was no ack).
     pub heartbeat_rtt_p50_us: u64,
     pub heartbeat_rtt_p99_us: u64,
@@ -273,6 +280,7 @@ impl TimelinePoint {
             connect_failures: c.connect_failures,
             heartbeats_sent: c.heartbeats_sent,
             heartbeat_acks: c.heartbeat_acks,
+            pushed: c.push_received,
             heartbeat_rtt_p50_us: quantile(0.5),
             heartbeat_rtt_p99_us: quantile(0.99),
             send_lag_p99_us: p99(&second.hist.send_lag_heartbeat)
@@ -381,6 +389,7 @@ impl ScenarioInfo {
             clients,
             target: "ws://127.0.0.1:1/".into(),
             tls_insecure: false,
+            compression_offered: false,
         }
     }
 }

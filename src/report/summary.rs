@@ -60,6 +60,9 @@ pub fn render(report: &Report) -> String {
             String::new()
         }
     );
+    if let Some(line) = compression_line(report) {
+        let _ = writeln!(out, "compress  {line}");
+    }
     if let Some(tool) = &report.load_generator {
         let _ = writeln!(out, "tool      {}", tool_line(tool));
     }
@@ -83,6 +86,9 @@ pub fn render(report: &Report) -> String {
             c.messages_sent, c.messages_received, c.messages_lost, c.messages_dropped_backpressure
         );
     }
+    if let Some(line) = super::push::line(report) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(
         out,
         "\n{:<20} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -100,7 +106,7 @@ pub fn render(report: &Report) -> String {
         );
     }
     if !report.faults.is_empty() {
-        let widths = [13, 7, 7, 7, 6, 7, 6, 10, 10, 9, 9, 9];
+        let widths = [13, 7, 7, 7, 6, 7, 6, 10, 10, 9, 9, 9, 16];
         let _ = write!(out, "\n{:<13}", FAULT_COLUMNS[0]);
         for (title, width) in FAULT_COLUMNS.iter().zip(widths).skip(1) {
             let _ = write!(out, " {title:>width$}");
@@ -112,7 +118,7 @@ pub fn render(report: &Report) -> String {
             for (cell, width) in cells.iter().zip(widths).skip(1) {
                 let _ = write!(out, " {cell:>width$}");
             }
-            let _ = writeln!(out, " {}", cells[12]);
+            let _ = writeln!(out, " {}", cells[13]);
         }
     }
     if !report.thresholds.is_empty() {
@@ -122,6 +128,30 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
+}
+
+/// Whether permessage-deflate was offered and on how many connections the server took it;
+/// `None` for a run that neither offered it nor met a server answering with an extension.
+pub fn compression_line(report: &Report) -> Option<String> {
+    let c = &report.counters;
+    let refused = if c.connect_failures_extension > 0 {
+        format!(
+            "  {} attempts failed on the server's extension answer",
+            c.connect_failures_extension
+        )
+    } else {
+        String::new()
+    };
+    if report.scenario.compression_offered {
+        Some(format!(
+            "permessage-deflate offered, negotiated on {} of {} connections{refused}",
+            c.compression_negotiated, c.connects
+        ))
+    } else if !refused.is_empty() {
+        Some(format!("no extension offered{refused}"))
+    } else {
+        None
+    }
 }
 
 /// The tool's own figures in one line: CPU seconds, busiest and mean second, send lag.

@@ -1,12 +1,13 @@
 //! Scenario files: the YAML schema (`raw`), its validation (`validate`, through the checked
 //! value types of `value`), the validated model the engine runs (`model`, `fault`,
-//! `on_open`), and errors that name file, line and column.
+//! `on_open`, `stream`), and errors that name file, line and column.
 
 pub mod fault;
 pub mod knobs;
 mod model;
 pub mod on_open;
 mod raw;
+pub mod stream;
 mod url;
 mod validate;
 pub mod value;

@@ -32,6 +32,8 @@ pub struct Target {
     /// TLS settings: present for a `wss://` url (defaults when the file has no `tls:`) and for
     /// the embedded server with `tls:` (it then serves TLS with a certificate made at start).
     pub tls: Option<TargetTls>,
+    /// `url: embedded` only: the embedded server pushes a sequenced stream to every connection.
+    pub push: Option<Push>,
 }
 
 /// `target.tls`: how clients speak TLS to the target.
@@ -167,6 +169,21 @@ pub struct Clients {
     pub source_ips: Vec<std::net::IpAddr>,
     /// Frames sent on every new connection before its first heartbeat or message.
     pub on_open: Vec<OnOpenItem>,
+    /// Where pushed messages carry their sequence number and send time (gaps, duplicates,
+    /// reorderings, messages missed across an outage, `push_latency`).
+    pub stream: Option<Stream>,
+    /// The compression extension each upgrade offers.
+    pub compression: Compression,
+}
+
+/// The compression extension a client offers in its upgrade request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// No extension offered (frames go out as written).
+    #[default]
+    None,
+    /// permessage-deflate (RFC 7692), offered as browsers do; used when the server accepts.
+    Deflate,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -245,6 +262,7 @@ pub enum MessageRate {
 
 pub use super::fault::{DropMode, Fault, FaultKind, KillSignal};
 pub use super::on_open::{Expect, OnOpenFrame, OnOpenItem, Template};
+pub use super::stream::{Place, Push, Stream};
 pub use crate::chaos::{Direction, ProxyFault};
 
 /// An external target the tool starts, kills and restarts.

@@ -53,6 +53,24 @@ pub struct RawTarget {
     /// serves TLS with a certificate made at start).
     #[serde(default)]
     pub tls: Option<Spanned<RawTls>>,
+    /// Default: none. `url: embedded` only: the server pushes sequenced, timestamped JSON to
+    /// every connection.
+    #[serde(default)]
+    pub push: Option<Spanned<RawPush>>,
+}
+
+/// `target.push:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPush {
+    /// Required. `N/s` or `N/m`, at most 1000/s: messages per second on the stream.
+    pub rate: Spanned<String>,
+    /// Default 64. Bytes per message, 16 to 65 536.
+    #[serde(default)]
+    pub size: Option<Spanned<u64>>,
+    /// Default false. Replay the messages after `?since=<seq>` to a connection that asks.
+    #[serde(default)]
+    pub resume: Option<Spanned<bool>>,
 }
 
 /// `target.tls:` `true` / `false`, or the settings (all optional).
@@ -187,6 +205,38 @@ pub struct RawClients {
     /// (at most 32).
     #[serde(default)]
     pub on_open: Vec<Spanned<RawOnOpen>>,
+    /// Default: none (pushed messages are only counted). Where a pushed message carries its
+    /// sequence number and send time.
+    #[serde(default)]
+    pub stream: Option<Spanned<RawStream>>,
+    /// Default `none`. `deflate`: every upgrade offers permessage-deflate as browsers do
+    /// (`permessage-deflate; client_max_window_bits`).
+    #[serde(default)]
+    pub compression: Option<RawCompression>,
+}
+
+/// `clients.stream:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStream {
+    /// Required. `/field` (a top-level field of a JSON text frame) or `bytes N..N+8` (a
+    /// big-endian u64 of a binary frame).
+    pub seq: Spanned<String>,
+    /// Default: none (no `push_latency`). The same kind of place as `seq`; microseconds since
+    /// the UNIX epoch.
+    #[serde(default)]
+    pub sent_at: Option<Spanned<String>>,
+    /// Default: none. On a reconnect the url gets `?<resume_param>=<last sequence seen>`.
+    #[serde(default)]
+    pub resume_param: Option<Spanned<String>>,
+}
+
+/// `clients.compression`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawCompression {
+    None,
+    Deflate,
 }
 
 /// One entry of `clients.on_open`: exactly one of `text` and `binary_hex`.

@@ -16,7 +16,12 @@ pub enum Request {
     /// The head is not complete yet.
     Partial,
     /// A WebSocket upgrade; the head is the first `head_len` bytes (frames may follow).
-    Upgrade { head_len: usize, accept: [u8; 28] },
+    Upgrade {
+        head_len: usize,
+        accept: [u8; 28],
+        /// The request target's query, when it has one (push mode's `?since=`).
+        query: Option<Box<str>>,
+    },
     /// Anything else: answered with this status line, then the connection ends.
     Refused(&'static str),
 }
@@ -38,6 +43,10 @@ pub fn read_request(buf: &[u8]) -> Request {
     if request.method != Some("GET") {
         return Request::Refused("405 Method Not Allowed");
     }
+    let query = request
+        .path
+        .and_then(|path| path.split_once('?'))
+        .map(|(_, query)| Box::from(query));
     let headers = request.headers;
     let websocket = header(headers, "upgrade").is_some_and(|v| {
         v.to_ascii_lowercase()
@@ -54,6 +63,7 @@ pub fn read_request(buf: &[u8]) -> Request {
         Some(key) if !key.is_empty() => Request::Upgrade {
             head_len,
             accept: hash_key(key),
+            query,
         },
         _ => Request::Refused(BAD_REQUEST),
     }
@@ -98,10 +108,16 @@ mod tests {
         let mut bytes = request("GET", &upgrade_headers()).into_bytes();
         let head = bytes.len();
         bytes.extend_from_slice(&[0x81, 0x80]);
-        let Request::Upgrade { head_len, accept } = read_request(&bytes) else {
+        let Request::Upgrade {
+            head_len,
+            accept,
+            query,
+        } = read_request(&bytes)
+        else {
             panic!("not accepted");
         };
         assert_eq!(head_len, head, "frames after the head stay");
+        assert_eq!(query.as_deref(), Some("x=1"));
         // RFC 6455 section 1.3's example.
         assert_eq!(&accept, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         let mut out = BytesMut::new();

@@ -5,10 +5,12 @@
 //! path; input it cannot take ends the session with a close code saying why. It can be killed
 //! abruptly (connections dropped, no close frames) and restarted on the same address, which is
 //! how `server_kill` works on an embedded target. With a certificate it serves TLS (rustls), the
-//! same certificate again after a restart. `worker.rs` runs the threads and the accept loop,
+//! same certificate again after a restart. With a push mode it also pushes a sequenced stream to
+//! every connection (`push.rs`). `worker.rs` runs the threads and the accept loop,
 //! `handshake.rs` answers the upgrade request, `session.rs` serves one connection.
 
 mod handshake;
+mod push;
 mod session;
 mod worker;
 
@@ -21,7 +23,9 @@ use rustls::pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 use tokio_rustls::TlsAcceptor;
 
+use crate::scenario::Push;
 use crate::tls::ServerIdentity;
+use push::PushStream;
 use worker::Workers;
 
 /// Largest frame the server accepts (the scenario's message size is capped below this).
@@ -38,6 +42,9 @@ pub struct ServerStats {
     echoed: AtomicU64,
     pongs: AtomicU64,
     open: AtomicU64,
+    pushed: AtomicU64,
+    push_replayed: AtomicU64,
+    push_missed: AtomicU64,
 }
 
 /// A snapshot of [`ServerStats`] for reports.
@@ -53,6 +60,16 @@ pub struct ServerCounts {
     pub pongs: u64,
     /// WebSocket connections open right now.
     pub open: u64,
+    /// Push mode: messages pushed (replays included).
+    #[serde(default)]
+    pub pushed: u64,
+    /// Push mode: of those, messages replayed to connections that asked with `?since=`.
+    #[serde(default)]
+    pub push_replayed: u64,
+    /// Push mode: on the first message to each connection that asked with `?since=<seq>`, the
+    /// messages between `seq` and it: what the client missed, as the server counts it.
+    #[serde(default)]
+    pub push_missed: u64,
 }
 
 impl ServerStats {
@@ -63,12 +80,21 @@ impl ServerStats {
             echoed: self.echoed.load(Ordering::Relaxed),
             pongs: self.pongs.load(Ordering::Relaxed),
             open: self.open.load(Ordering::Relaxed),
+            pushed: self.pushed.load(Ordering::Relaxed),
+            push_replayed: self.push_replayed.load(Ordering::Relaxed),
+            push_missed: self.push_missed.load(Ordering::Relaxed),
         }
     }
 }
 
 fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
+    bump_by(counter, 1);
+}
+
+fn bump_by(counter: &AtomicU64, n: u64) {
+    if n > 0 {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// Counts a session as open for as long as its task lives (also when a kill drops the task).
@@ -102,6 +128,8 @@ pub struct EmbeddedServer {
     tls: Option<TlsAcceptor>,
     /// The certificate presented, for the clients of a run to trust.
     certificate: Option<CertificateDer<'static>>,
+    /// The stream pushed to every connection (kept across restarts: its numbering goes on).
+    push: Option<Arc<PushStream>>,
 }
 
 impl EmbeddedServer {
@@ -113,15 +141,17 @@ impl EmbeddedServer {
     /// Like `start`; with `reuse_port` several processes can listen on the same port and the
     /// kernel spreads connections over them (each process has its own descriptor limit).
     pub fn start_shared(addr: SocketAddr, workers: usize, reuse_port: bool) -> io::Result<Self> {
-        Self::start_with(addr, workers, reuse_port, None)
+        Self::start_with(addr, workers, reuse_port, None, None)
     }
 
-    /// Like `start_shared`; with `tls`, serves TLS (wss://) presenting that identity.
+    /// Like `start_shared`; with `tls`, serves TLS (wss://) presenting that identity; with
+    /// `push`, pushes that stream to every connection.
     pub fn start_with(
         addr: SocketAddr,
         workers: usize,
         reuse_port: bool,
         tls: Option<&ServerIdentity>,
+        push: Option<&Push>,
     ) -> io::Result<Self> {
         let (config, certificate) = match tls {
             None => (None, None),
@@ -140,6 +170,7 @@ impl EmbeddedServer {
             stats: Arc::default(),
             tls: config,
             certificate,
+            push: push.map(PushStream::new),
         };
         server.listen()?;
         Ok(server)
@@ -154,7 +185,13 @@ impl EmbeddedServer {
         let listener = worker::listener(self.addr, self.reuse_port)?;
         // Port 0 resolves to a real port once; restarts rebind that same port.
         self.addr = listener.local_addr()?;
-        let workers = Workers::start(listener, self.workers, self.tls.clone(), &self.stats)?;
+        let workers = Workers::start(
+            listener,
+            self.workers,
+            self.tls.clone(),
+            self.push.clone(),
+            &self.stats,
+        )?;
         self.running = Some(workers);
         Ok(())
     }

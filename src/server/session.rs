@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -27,8 +28,9 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::codec::Decoder;
 
 use super::handshake::{self, Request};
+use super::push::{Outbox, PushWorker};
 use super::{MAX_FRAME, MAX_MESSAGE, OpenSession, ServerStats, bump};
-use crate::frame_codec::FrameCodec;
+use crate::client::reader::FrameCodec;
 
 /// Time for the TLS handshake and the request head together.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -115,7 +117,7 @@ async fn read_into(stream: &mut Stream, into: &mut BytesMut) -> io::Result<usize
 }
 
 /// Frees a buffer that is empty and holds more than is worth keeping.
-fn shrink(buf: &mut BytesMut) {
+pub fn shrink(buf: &mut BytesMut) {
     // After frames are split off or written, `capacity()` counts only what is left behind them;
     // `holds_more_than` asks about the whole allocation.
     if buf.is_empty() && holds_more_than(buf, KEEP_BUFFER) {
@@ -131,13 +133,18 @@ fn holds_more_than(buf: &mut BytesMut, bytes: usize) -> bool {
 
 /// Serves one accepted connection until it ends (or its worker stops, dropping it: then no
 /// close frame is sent).
-pub async fn serve(tcp: TcpStream, tls: Option<TlsAcceptor>, stats: Arc<ServerStats>) {
+pub async fn serve(
+    tcp: TcpStream,
+    tls: Option<TlsAcceptor>,
+    push: Option<Rc<PushWorker>>,
+    stats: Arc<ServerStats>,
+) {
     if let Err(err) = tcp.set_nodelay(true) {
         tracing::debug!(%err, "cannot set TCP_NODELAY");
     }
     // Boxed, and gone once done: a task is as large as its largest state, and the TLS handshake's
     // (rustls's whole state inline) would otherwise stay with every connection for its life.
-    let Some(mut session) = Box::pin(upgrade(tcp, tls, stats)).await else {
+    let Some(mut session) = Box::pin(upgrade(tcp, tls, push, stats)).await else {
         return;
     };
     if poll_fn(|cx| session.poll_echo(cx)).await == End::Closing {
@@ -151,6 +158,7 @@ pub async fn serve(tcp: TcpStream, tls: Option<TlsAcceptor>, stats: Arc<ServerSt
 async fn upgrade(
     tcp: TcpStream,
     tls: Option<TlsAcceptor>,
+    push: Option<Rc<PushWorker>>,
     stats: Arc<ServerStats>,
 ) -> Option<Session> {
     let mut read = BytesMut::new();
@@ -159,8 +167,12 @@ async fn upgrade(
         .ok()?
         .ok()?;
     let mut out = BytesMut::new();
-    let (head_len, accept) = match request {
-        Request::Upgrade { head_len, accept } => (head_len, accept),
+    let (head_len, accept, query) = match request {
+        Request::Upgrade {
+            head_len,
+            accept,
+            query,
+        } => (head_len, accept, query),
         Request::Refused(status) => {
             handshake::write_refusal(&mut out, status);
             let _ = timeout(CLOSE_TIMEOUT, hang_up(&mut stream, &mut out)).await;
@@ -178,12 +190,14 @@ async fn upgrade(
     if read.is_empty() {
         read = BytesMut::new();
     }
+    let outbox = push.map(|push| push.follow(query.as_deref().unwrap_or_default()));
     Some(Session {
         stream,
         read,
         out: BytesMut::new(),
         codec: FrameCodec::server(MAX_FRAME),
         message: None,
+        outbox,
         stats,
         _open: open,
     })
@@ -243,6 +257,8 @@ struct Session {
     codec: FrameCodec,
     /// A fragmented message being reassembled: its opcode and the payload so far.
     message: Option<(OpCode, BytesMut)>,
+    /// Push mode: what the worker's timer queued for this connection.
+    outbox: Option<Rc<Outbox>>,
     stats: Arc<ServerStats>,
     _open: OpenSession,
 }
@@ -251,6 +267,9 @@ impl Session {
     /// Writes, decodes and reads until the connection ends or nothing can move.
     fn poll_echo(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         loop {
+            if let Some(outbox) = &self.outbox {
+                outbox.take_into(&mut self.out, cx.waker());
+            }
             if let Poll::Ready(Err(_)) = self.poll_write_out(cx) {
                 return Poll::Ready(End::Gone);
             }
@@ -379,7 +398,7 @@ mod tests {
             let (tcp, _) = accepted.expect("accept");
             let identity = crate::tls::ServerIdentity::self_signed().expect("identity");
             let tls = TlsAcceptor::from(Arc::new(identity.server_config().expect("config")));
-            let task = serve(tcp, Some(tls), Arc::default());
+            let task = serve(tcp, Some(tls), None, Arc::default());
             assert!(
                 std::mem::size_of_val(&task) <= 512,
                 "{} bytes",
@@ -409,6 +428,7 @@ mod tests {
                 out: BytesMut::new(),
                 codec: FrameCodec::server(MAX_FRAME),
                 message: None,
+                outbox: None,
                 stats: Arc::default(),
                 _open: OpenSession::new(Arc::default()),
             };

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
 use super::ServerStats;
+use super::push::{PushStream, PushWorker};
 use super::session;
 
 /// Pause after a failed accept (out of descriptors, say) before trying again.
@@ -33,6 +34,7 @@ impl Workers {
         listener: std::net::TcpListener,
         count: usize,
         tls: Option<TlsAcceptor>,
+        push: Option<Arc<PushStream>>,
         stats: &Arc<ServerStats>,
     ) -> io::Result<Self> {
         let mut workers = Self {
@@ -43,11 +45,11 @@ impl Workers {
             let listener = listener.try_clone()?;
             let (stop, stop_rx) = oneshot::channel();
             let (stopped_tx, stopped) = oneshot::channel();
-            let (tls, stats) = (tls.clone(), stats.clone());
+            let (tls, push, stats) = (tls.clone(), push.clone(), stats.clone());
             std::thread::Builder::new()
                 .name(format!("wschaos-serve-{index}"))
                 .spawn(move || {
-                    run(listener, stop_rx, tls, stats);
+                    run(listener, stop_rx, tls, push, stats);
                     let _ = stopped_tx.send(());
                 })?;
             workers.stops.push(stop);
@@ -70,6 +72,7 @@ fn run(
     listener: std::net::TcpListener,
     stop: oneshot::Receiver<()>,
     tls: Option<TlsAcceptor>,
+    push: Option<Arc<PushStream>>,
     stats: Arc<ServerStats>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -91,9 +94,11 @@ fn run(
                 return;
             }
         };
+        // Each worker its own connections and push timer.
+        let push = push.map(|stream| PushWorker::new(stream, stats.clone()));
         tokio::select! {
             _ = stop => {}
-            () = accept_loop(&listener, tls, stats) => {}
+            () = accept_loop(&listener, tls, push, stats) => {}
         }
     });
     // Every connection task goes with the local set, before the runtime its sockets belong to.
@@ -101,11 +106,17 @@ fn run(
     drop(runtime);
 }
 
-async fn accept_loop(listener: &TcpListener, tls: Option<TlsAcceptor>, stats: Arc<ServerStats>) {
+async fn accept_loop(
+    listener: &TcpListener,
+    tls: Option<TlsAcceptor>,
+    push: Option<std::rc::Rc<PushWorker>>,
+    stats: Arc<ServerStats>,
+) {
     loop {
         match listener.accept().await {
             Ok((tcp, _peer)) => {
-                tokio::task::spawn_local(session::serve(tcp, tls.clone(), stats.clone()));
+                let served = session::serve(tcp, tls.clone(), push.clone(), stats.clone());
+                tokio::task::spawn_local(served);
             }
             Err(err) => {
                 tracing::debug!(%err, "embedded server: accept failed");

@@ -35,8 +35,14 @@ impl ManagedTarget {
                     Some(_) => Some(ServerIdentity::self_signed()?),
                     None => None,
                 };
-                let server = EmbeddedServer::start_with(loopback, 1, false, identity.as_ref())
-                    .map_err(|err| format!("cannot start the embedded server: {err}"))?;
+                let server = EmbeddedServer::start_with(
+                    loopback,
+                    1,
+                    false,
+                    identity.as_ref(),
+                    scenario.target.push.as_ref(),
+                )
+                .map_err(|err| format!("cannot start the embedded server: {err}"))?;
                 let url = WsUrl {
                     host: "127.0.0.1".into(),
                     port: server.addr().port(),

@@ -56,6 +56,8 @@ pub fn scenario(url: TargetUrl, count: u32, duration: Duration) -> Scenario {
             timer_resolution: wschaos::client::DEFAULT_TIMER_RESOLUTION,
             source_ips: Vec::new(),
             on_open: Vec::new(),
+            stream: None,
+            compression: Compression::None,
         },
         faults: Vec::new(),
         thresholds: Vec::new(),
@@ -104,6 +106,7 @@ pub fn target(url: TargetUrl) -> Target {
         subprotocols: Vec::new(),
         command: None,
         tls: None,
+        push: None,
     }
 }
 

@@ -24,6 +24,7 @@ fn keepalive_settings_are_applied_to_the_socket() {
             key: [1; 16],
             client_id: None,
             keepalive,
+            since: None,
         };
         let (_reader, writer) = open(&endpoint, dial(Some(keepalive))).await.expect("open");
         writer.with_socket(|socket| {

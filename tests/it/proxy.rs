@@ -78,6 +78,7 @@ impl Conn {
             key: [7; 16],
             client_id: client,
             keepalive: None,
+            since: None,
         };
         let (reader, writer) = open(&endpoint(addr, 1 << 20), dial)
             .await

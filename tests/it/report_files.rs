@@ -174,6 +174,7 @@ fn hostile_text_in_the_report_renders_as_inert_text() {
         clients: 3,
         target: "ws://127.0.0.1:9/<img src=http://x>".into(),
         tls_insecure: false,
+        compression_offered: false,
     };
     let mut report = Report::new(
         scenario,
@@ -267,6 +268,7 @@ fn a_merge_that_cannot_be_written_exits_2_after_printing_the_summary() {
         clients: 2,
         target: "ws://127.0.0.1:9/".into(),
         tls_insecure: false,
+        compression_offered: false,
     };
     let shard = Report::new(
         scenario,

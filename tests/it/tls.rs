@@ -41,6 +41,7 @@ fn tls_echo_server(identity: ServerIdentity) -> SocketAddr {
                 1,
                 false,
                 Some(&identity),
+                None,
             )
             .expect("TLS server");
             tx.send(server.addr()).expect("send addr");

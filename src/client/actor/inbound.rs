@@ -1,5 +1,5 @@
-//! What comes in on a connection: heartbeat acks, echoes of application messages, the
-//! server's pings (answered) and close frames (answered, then the connection is lost). Part of
+//! What comes in on a connection: heartbeat acks, echoes of application messages, messages the
+//! server pushed (counted, and followed with `clients.stream`), the server's pings (answered) and close frames (answered, then the connection is lost). Part of
 //! the client actor, kept apart from its transitions in `actor.rs`.
 
 use std::time::Instant;
@@ -10,6 +10,7 @@ use actix_http::ws::{Frame, OpCode};
 use super::{Cause, Client};
 use crate::client::clock::Timer;
 use crate::client::live::ack_of;
+use crate::client::stream;
 use crate::client::tally;
 use crate::scenario::{MessageRate, ResetOn};
 
@@ -47,6 +48,7 @@ impl Client {
             tally::heartbeat_acked(rtt, interval);
             return;
         }
+        let text = matches!(frame, Frame::Text(_));
         match frame {
             Frame::Ping(payload) => {
                 conn.writer.queue(OpCode::Pong, &payload);
@@ -54,6 +56,11 @@ impl Client {
             }
             Frame::Text(data) | Frame::Binary(data) => {
                 let Some(sent_at) = conn.messages.as_mut().and_then(|m| m.echoed(&data)) else {
+                    // Neither an ack, an echo nor an `on_open` answer: the server pushed it.
+                    let followed = cfg.stream.as_ref().map(|stream| {
+                        stream::follow(stream, &mut conn.stream, &mut self.stream, text, &data)
+                    });
+                    tally::pushed(followed);
                     return;
                 };
                 tally::message_echoed(now - sent_at);

@@ -91,6 +91,7 @@ pub fn render(report: &Report) -> String {
     ));
 
     tables::faults(&mut out, report);
+    tables::push(&mut out, report);
     tables::histograms(&mut out, report);
     tables::counters(&mut out, report);
     out.push_str("</body></html>\n");

@@ -1,4 +1,4 @@
-//! The tables of `report.html`: thresholds, faults, histograms, and counters with ratios and
+//! The tables of `report.html`: thresholds, faults, pushed messages, histograms, and counters with ratios and
 //! close codes.
 
 use std::fmt::Write;
@@ -50,6 +50,19 @@ pub(super) fn faults(out: &mut String, report: &Report) {
             let _ = write!(out, "<td>{}</td>", esc(&cell));
         }
         let _ = writeln!(out, "</tr>");
+    }
+    let _ = writeln!(out, "</table>");
+}
+
+/// Pushed messages (nothing when the server pushed none).
+pub(super) fn push(out: &mut String, report: &Report) {
+    let Some(rows) = crate::report::push::rows(report) else {
+        return;
+    };
+    let _ = writeln!(out, "<h2>Pushed messages</h2>");
+    let _ = writeln!(out, "<table><tr><th>figure</th><th>value</th></tr>");
+    for (name, value) in rows {
+        let _ = writeln!(out, "<tr><td>{name}</td><td>{}</td></tr>", esc(&value));
     }
     let _ = writeln!(out, "</table>");
 }

@@ -21,6 +21,7 @@ const TIME_HISTOGRAMS: &[&str] = &[
     "message_rtt",
     "send_lag_heartbeat",
     "send_lag_message",
+    "push_latency",
 ];
 /// Histograms whose values are plain counts.
 const COUNT_HISTOGRAMS: &[&str] = &["reconnect_attempts"];
@@ -42,6 +43,12 @@ const COUNTER_ALIASES: &[(&str, &str)] = &[
     ("messages.sent", "messages_sent"),
     ("messages.received", "messages_received"),
     ("messages.lost", "messages_lost"),
+    ("push.received", "push_received"),
+    ("push.gaps", "push_gaps"),
+    ("push.duplicates", "push_duplicates"),
+    ("push.reordered", "push_reordered"),
+    ("push.missed_across_outage", "push_missed_across_outage"),
+    ("push.unparsed", "push_unparsed"),
 ];
 /// Ratios: `(name, field of report.ratios)`.
 const RATIOS: &[(&str, &str)] = &[

@@ -92,6 +92,29 @@ fn counters_are_measured_by_name() {
 }
 
 #[test]
+fn pushed_stream_figures_are_named_by_alias_and_push_latency_is_a_time() {
+    let scenario = super::super::ScenarioInfo::for_test("t", 1, 1.0);
+    let mut report = Report::new(scenario, String::new(), Default::default(), None);
+    report.counters.push_missed_across_outage = 12;
+    report.counters.push_gaps = 3;
+    report.counters.push_received = 40;
+    assert_eq!(ok("push.missed_across_outage == 12").measure(&report), 12.0);
+    assert_eq!(ok("push.gaps == 3").measure(&report), 3.0);
+    assert_eq!(ok("push.received > 0").measure(&report), 40.0);
+    assert_eq!(
+        ok("push_latency.p99 < 50ms").metric,
+        Metric::Histogram {
+            histogram: "push_latency",
+            stat: "p99"
+        }
+    );
+    assert!(
+        Threshold::parse("push_latency.p99 < 50").is_err(),
+        "a time needs a unit"
+    );
+}
+
+#[test]
 fn the_tools_own_figures_are_measured_from_the_load_generator_verdict() {
     let scenario = super::super::ScenarioInfo::for_test("t", 1, 1.0);
     let mut report = Report::new(scenario, String::new(), Default::default(), None);

@@ -43,7 +43,7 @@ fn cases() -> Vec<Case> {
             replacing("  url: embedded\n", "  url: embedded\n  colour: blue\n"),
             (5, 3),
             exactly(
-                "unknown field `colour`, expected one of url, headers, subprotocols, command, tls",
+                "unknown field `colour`, expected one of url, headers, subprotocols, command, tls, push",
             ),
         ),
         case(
@@ -75,6 +75,11 @@ fn cases() -> Vec<Case> {
             with("  heartbeat: {mode: pong}\n"),
             (7, 21),
             exactly("unknown variant `pong`, expected one of ping, text, none"),
+        ),
+        case(
+            with("  compression: gzip\n"),
+            (7, 16),
+            exactly("unknown variant `gzip`, expected one of none, deflate"),
         ),
         // serde-saphyr reports a missing key at the start of the mapping's last entry.
         case(
@@ -531,6 +536,122 @@ fn cases() -> Vec<Case> {
             with(&format!("  on_open: [{{text: {}}}]\n", "a".repeat(65537))),
             (7, 20),
             Says::StartsWith("clients.on_open[0].text: expected at most 64 KiB, found 65537 bytes"),
+        ),
+        // target.push and clients.stream: where a number is, push on the embedded server only.
+        case(
+            with("  stream: {seq: seq}\n").replace("url: embedded", "url: ws://127.0.0.1:9/"),
+            (7, 17),
+            exactly(
+                "clients.stream.seq: expected a JSON pointer to a top-level field like /seq, or \
+                 bytes N..N+8 (a big-endian u64 of a binary frame) like bytes 0..8, found \"seq\"",
+            ),
+        ),
+        case(
+            with("  stream: {seq: /data/seq}\n").replace("url: embedded", "url: ws://h/"),
+            (7, 17),
+            exactly(
+                "clients.stream.seq: expected a pointer to a top-level field (one /name), found \
+                 \"/data/seq\"; nested fields are not read",
+            ),
+        ),
+        case(
+            with("  stream: {seq: bytes 0..4}\n").replace("url: embedded", "url: ws://h/"),
+            (7, 17),
+            exactly(
+                "clients.stream.seq: expected a range of exactly 8 bytes (a big-endian u64) like \
+                 bytes 0..8, found \"bytes 0..4\"",
+            ),
+        ),
+        case(
+            with("  stream: {seq: /seq, sent_at: bytes 8..16}\n")
+                .replace("url: embedded", "url: ws://h/"),
+            (7, 32),
+            exactly(
+                "clients.stream.sent_at: expected the same kind of place as seq (/seq: a JSON \
+                 field), found \"bytes 8..16\"",
+            ),
+        ),
+        case(
+            with("  stream: {seq: /seq, resume_param: \"a b\"}\n")
+                .replace("url: embedded", "url: ws://h/"),
+            (7, 37),
+            Says::StartsWith(
+                "clients.stream.resume_param: expected a query parameter name of 1 to 64",
+            ),
+        ),
+        case(
+            with("  stream: {seq: /seq}\n"),
+            (7, 11),
+            Says::StartsWith(
+                "clients.stream: the embedded server pushes nothing without target.push",
+            ),
+        ),
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  push: {rate: 10/s}\n",
+            ) + "  stream: {seq: /seq, resume_param: from}\n",
+            (8, 37),
+            exactly(
+                "clients.stream.resume_param: the embedded server reads ?since=<seq>; set \
+                 resume_param: since, found \"from\"",
+            ),
+        ),
+        case(
+            replacing(
+                "url: embedded",
+                "url: ws://127.0.0.1:9/\n  push: {rate: 10/s}",
+            ),
+            (5, 9),
+            Says::StartsWith("target.push: is the embedded server's push mode (url: embedded)"),
+        ),
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  push: {rate: 2000/s}\n",
+            ),
+            (5, 16),
+            exactly(
+                "target.push.rate: expected at most 1000/s (one timer tick per message), found \"2000/s\"",
+            ),
+        ),
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  push: {rate: closed}\n",
+            ),
+            (5, 16),
+            exactly(
+                "target.push.rate: expected N/s or N/m with N a positive number (like 10/s or \
+                 30/m), found \"closed\"",
+            ),
+        ),
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  push: {rate: 10/s, size: 8}\n",
+            ),
+            (5, 28),
+            exactly("target.push.size: expected a whole number of bytes from 16 to 65536, found 8"),
+        ),
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  push: {rate: 10/s, resume: true}\n",
+            ) + "  stream: {seq: /seq}\n",
+            (5, 30),
+            exactly(
+                "target.push.resume: replays from ?since=<seq>, which clients send only with \
+                 clients.stream.resume_param: since",
+            ),
+        ),
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: embedded\n  push: {rate: 10/s, colour: red}\n",
+            ),
+            (5, 22),
+            Says::StartsWith("unknown field `colour`, expected one of rate, size, resume"),
         ),
         // The kernel's keepalive limits: past them every connect would fail with EINVAL.
         case(

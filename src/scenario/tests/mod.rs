@@ -68,6 +68,7 @@ fn full_scenario_parses_into_the_model() {
             subprotocols: vec![],
             command: None,
             tls: None,
+            push: None,
         },
         clients: Clients {
             count: 2000,
@@ -101,6 +102,8 @@ fn full_scenario_parses_into_the_model() {
             timer_resolution: crate::client::DEFAULT_TIMER_RESOLUTION,
             source_ips: vec![],
             on_open: vec![],
+            stream: None,
+            compression: Compression::None,
         },
         faults: vec![
             Fault {
@@ -166,6 +169,8 @@ fn defaults() {
             timer_resolution: crate::client::DEFAULT_TIMER_RESOLUTION,
             source_ips: vec![],
             on_open: vec![],
+            stream: None,
+            compression: Compression::None,
         }
     );
     assert!(s.faults.is_empty());
@@ -399,6 +404,15 @@ fn keepalive_and_source_ips_parse() {
 }
 
 #[test]
+fn compression_is_off_unless_deflate_is_asked_for() {
+    assert_eq!(ok(MINIMAL).clients.compression, Compression::None);
+    let off = ok(&with("  compression: none\n"));
+    assert_eq!(off.clients.compression, Compression::None);
+    let on = ok(&with("  compression: deflate\n"));
+    assert_eq!(on.clients.compression, Compression::Deflate);
+}
+
+#[test]
 fn decorrelated_backoff_takes_jitter_none() {
     // An explicit `none` is fine.
     let s = ok(&with(
@@ -551,4 +565,52 @@ fn on_open_items_become_frames_in_file_order_with_their_awaited_answers() {
         "a".repeat(65536)
     )));
     assert_eq!(s.clients.on_open.len(), 1, "64 KiB is allowed");
+}
+
+#[test]
+fn a_push_stream_and_its_follower_parse_into_the_model() {
+    let s = ok(
+        &with("  stream: {seq: /seq, sent_at: /sent_at, resume_param: since}\n").replace(
+            "  url: embedded\n",
+            "  url: embedded\n  push: {rate: 30/m, size: 100, resume: true}\n",
+        ),
+    );
+    assert_eq!(
+        s.target.push,
+        Some(Push {
+            rate_per_s: 0.5,
+            size: 100,
+            resume: true
+        })
+    );
+    assert_eq!(
+        s.clients.stream,
+        Some(Stream {
+            seq: Place::JsonField("seq".into()),
+            sent_at: Some(Place::JsonField("sent_at".into())),
+            resume_param: Some("since".into()),
+        })
+    );
+    let defaults = ok(&with("  stream: {seq: /seq}\n").replace(
+        "  url: embedded\n",
+        "  url: embedded\n  push: {rate: 10/s}\n",
+    ));
+    assert_eq!(
+        defaults.target.push,
+        Some(Push {
+            rate_per_s: 10.0,
+            size: 64,
+            resume: false
+        })
+    );
+    // An external server: any parameter name, binary places.
+    let external = ok(&with(
+        "  stream: {seq: bytes 0..8, sent_at: bytes 8..16, resume_param: from}\n",
+    )
+    .replace("url: embedded", "url: ws://127.0.0.1:9/"));
+    let stream = external.clients.stream.expect("stream");
+    assert_eq!(stream.seq, Place::Bytes(0));
+    assert_eq!(stream.sent_at, Some(Place::Bytes(8)));
+    assert_eq!(stream.resume_param.as_deref(), Some("from"));
+    assert_eq!(external.target.push, None);
 }

@@ -7,12 +7,12 @@ use std::time::Duration;
 use super::Validator;
 use crate::scenario::ScenarioError;
 use crate::scenario::model::{
-    BackoffPolicy, Clients, Heartbeat, HeartbeatMode, Jitter, MessageRate, Messages, Reconnect,
-    ResetOn, TcpKeepalive,
+    BackoffPolicy, Clients, Compression, Heartbeat, HeartbeatMode, Jitter, MessageRate, Messages,
+    Reconnect, ResetOn, TcpKeepalive,
 };
 use crate::scenario::raw::{
-    RawBackoff, RawClients, RawHeartbeat, RawHeartbeatMode, RawJitter, RawKeepalive, RawMessages,
-    RawReconnect, RawResetOn,
+    RawBackoff, RawClients, RawCompression, RawHeartbeat, RawHeartbeatMode, RawJitter,
+    RawKeepalive, RawMessages, RawReconnect, RawResetOn,
 };
 use crate::scenario::value::{ByteSize, Dur, MAX_DURATION, PositiveDur, quoted};
 use serde_saphyr::Spanned;
@@ -119,6 +119,10 @@ impl Validator<'_> {
             source_ips.push(parsed);
         }
         let on_open = self.on_open(raw.on_open)?;
+        let compression = match raw.compression {
+            None | Some(RawCompression::None) => Compression::None,
+            Some(RawCompression::Deflate) => Compression::Deflate,
+        };
 
         Ok(Clients {
             count,
@@ -133,6 +137,9 @@ impl Validator<'_> {
             timer_resolution,
             source_ips,
             on_open,
+            // Checked with target.push (`validate/stream.rs`).
+            stream: None,
+            compression,
         })
     }
 
@@ -433,7 +440,7 @@ impl Validator<'_> {
 
 /// Parses `N/s`, `N/m` (N a positive decimal number) or `closed`. The error is a message without
 /// the key path.
-fn parse_rate(rate: &str) -> Result<MessageRate, String> {
+pub(super) fn parse_rate(rate: &str) -> Result<MessageRate, String> {
     let expected = || {
         format!(
             "expected N/s or N/m with N a positive number (like 1/s, 0.5/s or 30/m), or closed, \

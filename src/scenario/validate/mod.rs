@@ -1,11 +1,14 @@
 //! Validation of the raw schema into the model: every check that serde cannot do (durations,
 //! ranges, URLs, cross-field rules), each failure placed at FILE:LINE:COL of the offending value
 //! with a message of the form `key.path: expected X, found "Y"`. One file per part of the
-//! scenario: `target`, `clients` (and its `on_open`), `faults`.
+//! scenario: `target`, `clients` (and its `on_open`), `stream` (`target.push` with
+//! `clients.stream`), `faults`.
 
 mod clients;
 mod faults;
 mod on_open;
+mod stream;
+pub(super) use stream::push_rate;
 mod target;
 
 use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
@@ -125,7 +128,7 @@ impl Validator<'_> {
         }
     }
 
-    fn scenario(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
+    fn scenario(&self, mut raw: RawScenario) -> Result<Scenario, ScenarioError> {
         // Fault entries are shaped like serde would check them (unknown or missing keys), so
         // those errors come first as every other schema error does.
         for (index, fault) in raw.faults.iter().enumerate() {
@@ -133,8 +136,11 @@ impl Validator<'_> {
         }
         let name = self.name(&raw.name)?;
         let duration = self.value::<PositiveDur>(&raw.duration, "duration")?.0;
-        let target = self.target(raw.target)?;
-        let clients = self.clients(raw.clients, duration, &raw.duration.value)?;
+        let push = raw.target.push.take();
+        let stream = raw.clients.stream.take();
+        let mut target = self.target(raw.target)?;
+        let mut clients = self.clients(raw.clients, duration, &raw.duration.value)?;
+        (target.push, clients.stream) = self.push_and_stream(push, stream, &target.url)?;
 
         let mut faults = raw
             .faults

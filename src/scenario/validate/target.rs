@@ -133,6 +133,8 @@ impl Validator<'_> {
             subprotocols,
             command,
             tls,
+            // Checked with clients.stream (`validate/stream.rs`).
+            push: None,
         })
     }
 
