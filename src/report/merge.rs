@@ -118,6 +118,8 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Result<Report, MergeError> {
                 echoed: a.echoed + b.echoed,
                 pongs: a.pongs + b.pongs,
                 open: a.open + b.open,
+                tls_full: a.tls_full + b.tls_full,
+                tls_resumed: a.tls_resumed + b.tls_resumed,
             });
     Ok(merged)
 }
