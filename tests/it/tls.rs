@@ -347,3 +347,55 @@ fn the_embedded_tls_server_resumes_every_client_of_a_fleet_larger_than_its_sessi
         }
     }
 }
+
+#[test]
+fn serve_counts_full_and_resumed_handshakes_and_prints_them_when_interrupted() {
+    let pki = Pki::new();
+    let (cert_pem, key_pem, _) = pki.leaf(&["localhost", "127.0.0.1"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cert = write(dir.path(), "cert.pem", &cert_pem);
+    let key = write(dir.path(), "key.pem", &key_pem);
+    let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
+    let mut server = crate::common::Running(
+        crate::common::wschaos()
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start serve"),
+    );
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.0.stdout.take().expect("stdout")),
+        &mut first,
+    )
+    .expect("first line");
+    let addr: SocketAddr = first.trim().parse().expect("address");
+
+    let report = quiet(
+        &format!(
+            "  url: wss://127.0.0.1:{}/\n  tls: {{ca_file: \"{ca}\"}}\n",
+            addr.port()
+        ),
+        "faults:\n  - {kind: drop, at: 1s, fraction: 1.0, mode: reset}\n",
+    );
+    assert_eq!(report.counters.reconnects, 4, "{:?}", report.counters);
+
+    let (code, stderr) = server.interrupt(libc::SIGINT, false);
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("served "))
+        .unwrap_or_else(|| panic!("no `served` line: {stderr}"));
+    let served: wschaos::server::ServerCounts = serde_json::from_str(line).expect("counts");
+    assert_eq!(served.upgrades, 8, "{served:?}");
+    assert_eq!((served.tls_full, served.tls_resumed), (4, 4), "{served:?}");
+}
