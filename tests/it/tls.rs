@@ -399,3 +399,17 @@ fn serve_counts_full_and_resumed_handshakes_and_prints_them_when_interrupted() {
     assert_eq!(served.upgrades, 8, "{served:?}");
     assert_eq!((served.tls_full, served.tls_resumed), (4, 4), "{served:?}");
 }
+
+/// The ticket key outlives a kill: the restarted embedded server resumes the sessions of the
+/// one before.
+#[test]
+fn after_a_server_kill_the_restarted_embedded_tls_server_resumes_the_sessions() {
+    let report = quiet(
+        "  url: embedded\n  tls: true\n",
+        "faults:\n  - {kind: server_kill, at: 1s, downtime: 500ms}\n",
+    );
+    let c = &report.counters;
+    assert_eq!(c.reconnects, 4, "{c:?}");
+    let server = report.server.expect("embedded server counts");
+    assert_eq!((server.tls_full, server.tls_resumed), (4, 4), "{server:?}");
+}
