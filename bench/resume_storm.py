@@ -96,6 +96,14 @@ def main():
               f"{s(rec.get('p50')) + '/' + s(rec.get('p99')) + '/' + s(rec.get('all')):>22} "
               f"{ms(percentile(hs, 0.5)) + ' / ' + ms(percentile(hs, 0.99)):>23} "
               f"{ms(whole['p50']) + ' / ' + ms(whole['p99']):>17}")
+    for resume, report, *_ in rows:
+        c = report["counters"]
+        print(f"resume {str(resume).lower()}: tool saturated "
+              f"{(report.get('load_generator') or {}).get('saturated')}; connect failures "
+              f"{c['connect_failures']} (timeouts {c['connect_timeouts']}, TLS "
+              f"{c['connect_failures_tls']}); clients never connected "
+              f"{report['scenario']['clients'] - c['clients_connected']}; reconnects pending at "
+              f"end {c['reconnects_pending_at_end']}")
     p = ramp_report["histograms"]["tls_handshake_time"]
     print(f"first handshakes (ramp-only run, subtracted above): {p['count']}, "
           f"p50 {ms(p['p50'])} ms / p99 {ms(p['p99'])} ms; target's handshakes "

@@ -77,6 +77,9 @@ def run(n, work, pki=None):
         "server_cpu_s": server_cpu_s,
         "server_rss_kib": server_rss_kib,
         "served": served,
+        "connect_failures": {k: c[k] for k in ("connect_failures", "connect_timeouts",
+                                               "connect_failures_tls", "connect_failures_local")},
+        "saturated": (report.get("load_generator") or {}).get("saturated"),
     }
 
 

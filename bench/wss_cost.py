@@ -9,7 +9,8 @@ certificate from a private CA made here with openssl, ECDSA P-256; the clients t
 
 Per N and scheme: connected, heartbeats delivered (of N x 35), the tool's peak RSS, KiB per
 connection and CPU seconds (/usr/bin/time -v), the target's peak RSS (VmHWM) and CPU seconds
-(/proc), heartbeat RTT p50/p99, TLS handshakes the target counted; then the wss/ws ratios.
+(/proc), heartbeat RTT p50/p99, TLS handshakes the target counted (full/resumed); whether the
+tool judged itself saturated and the connect failures by kind; then the wss/ws ratios.
 """
 import os
 import sys
@@ -50,6 +51,12 @@ def main():
     for ws, wss in pairs:
         print(row("ws", ws))
         print(row("wss", wss))
+    for ws, wss in pairs:
+        for scheme, r in (("ws", ws), ("wss", wss)):
+            f = r["connect_failures"]
+            print(f"{r['n']:>6} {scheme:>3}: tool saturated {r['saturated']}; connect failures "
+                  f"{f['connect_failures']} (timeouts {f['connect_timeouts']}, TLS "
+                  f"{f['connect_failures_tls']}, local {f['connect_failures_local']})")
     print("wss/ws: tool KiB/conn, tool CPU s, target KiB/conn, target CPU s, RTT p50, RTT p99")
     for ws, wss in pairs:
         ratio = lambda key: wss[key] / ws[key] if ws[key] else float("nan")
