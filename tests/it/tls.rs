@@ -313,34 +313,39 @@ fn serve_with_tls_cert_and_key_serves_wss_to_clients_that_trust_its_ca() {
 }
 
 /// More clients than rustls's default server session cache holds (256 sessions, two per
-/// handshake): only stateless tickets let every one of them resume after a drop. The drop comes
-/// late enough for the whole fleet to be open on a loaded machine.
+/// handshake: at most 128 clients could resume from it): only stateless tickets let the whole
+/// fleet resume after a drop. Arrivals and reconnects are spread so that a loaded machine still
+/// has most of the fleet open at the drop.
 #[test]
 fn the_embedded_tls_server_resumes_every_client_of_a_fleet_larger_than_its_session_cache() {
     const CLIENTS: u64 = 300;
+    const MORE_THAN_THE_CACHE_SERVES: u64 = 200;
     for resume in [true, false] {
         let yaml = format!(
-            "name: tls-fleet\nseed: 3\nduration: 6s\n\
+            "name: tls-fleet\nseed: 3\nduration: 8s\n\
              target:\n  url: embedded\n  tls: {{resume: {resume}}}\n\
-             clients:\n  count: {CLIENTS}\n  connect_timeout: 5s\n  heartbeat: {{mode: none}}\n  \
-             reconnect: {{backoff: fixed, initial: 200ms, jitter: none}}\n\
-             faults:\n  - {{kind: drop, at: 3s, fraction: 1.0, mode: reset}}\n"
+             clients:\n  count: {CLIENTS}\n  ramp: 2s\n  connect_timeout: 5s\n  \
+             heartbeat: {{mode: none}}\n  \
+             reconnect: {{backoff: fixed, initial: 500ms, jitter: full}}\n\
+             faults:\n  - {{kind: drop, at: 4s, fraction: 1.0, mode: reset}}\n"
         );
         let scenario = parse(&yaml, "tls-fleet.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
         let report = run_scenario(scenario).report;
         let c = &report.counters;
-        assert_eq!(c.clients_connected, CLIENTS, "{c:?}");
-        assert_eq!(c.reconnects, CLIENTS, "{c:?} {:?}", report.all_connected_s);
-        let server = report.server.expect("embedded server counts");
-        assert_eq!(
-            server.tls_full + server.tls_resumed,
-            2 * CLIENTS,
-            "one handshake per connection: {server:?}"
+        assert!(
+            c.disconnects_dropped >= MORE_THAN_THE_CACHE_SERVES,
+            "too few connections open at the drop: {c:?}"
         );
+        let server = report.server.expect("embedded server counts");
+        assert!(
+            server.tls_full + server.tls_resumed >= c.connects,
+            "a handshake per connection: {server:?} {c:?}"
+        );
+        assert!(c.reconnects >= MORE_THAN_THE_CACHE_SERVES, "{c:?}");
         if resume {
-            assert_eq!(
-                server.tls_resumed, CLIENTS,
-                "every reconnect resumes: {server:?}"
+            assert!(
+                server.tls_resumed >= c.reconnects,
+                "every reconnect resumes: {server:?} {c:?}"
             );
         } else {
             assert_eq!(server.tls_resumed, 0, "{server:?}");
