@@ -115,18 +115,23 @@ class CpuSampler:
 
 class Pki:
     """A private CA (`ca`) and a server certificate it signed for 127.0.0.1 and localhost
-    (`cert`, `key`), ECDSA P-256, made with openssl in `work`."""
+    (`cert`, `key`), made with openssl in `work`. Keys: ECDSA P-256, or RSA-2048 with
+    TLS_KEY=rsa in the environment (a full handshake then costs the server an RSA signature)."""
 
     def __init__(self, work):
+        self.kind = "rsa" if os.environ.get("TLS_KEY") == "rsa" else "ec"
         self.ca, self.cert, self.key = (os.path.join(work, n) for n in ("ca.pem", "cert.pem", "key.pem"))
         ca_key, csr, ext = (os.path.join(work, n) for n in ("ca.key", "cert.csr", "cert.ext"))
-        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        if self.kind == "rsa":
+            key = ["-newkey", "rsa:2048", "-nodes"]
+        else:
+            key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        subprocess.run(["openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", self.ca,
+        subprocess.run(["openssl", "req", "-x509", *key, "-keyout", ca_key, "-out", self.ca,
                         "-days", "2", "-subj", "/CN=wschaos bench CA",
                         "-addext", "basicConstraints=critical,CA:TRUE",
                         "-addext", "keyUsage=critical,keyCertSign,cRLSign"], **quiet)
-        subprocess.run(["openssl", "req", *ec, "-keyout", self.key, "-out", csr,
+        subprocess.run(["openssl", "req", *key, "-keyout", self.key, "-out", csr,
                         "-subj", "/CN=127.0.0.1"], **quiet)
         with open(ext, "w") as f:
             f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Reconnect storm over wss://, with and without TLS session resumption: N clients (default
 5,000) against `wschaos serve --tls-cert/--tls-key` in its own process (a private CA made here
-with openssl, ECDSA P-256); at 20 s a `drop` fault (fraction 1.0, mode reset) cuts every
-connection and the fleet reconnects (exponential backoff from 1 s, full jitter: the fleet comes
-back within about a second). Once with `tls.resume: true`, once with `resume: false`.
+with openssl, ECDSA P-256, or RSA-2048 with TLS_KEY=rsa); at 20 s a `drop` fault (fraction 1.0,
+mode reset) cuts every connection and the fleet reconnects (exponential backoff from 1 s, full
+jitter: the fleet comes back within about a second). Once with `tls.resume: true`, once with
+`resume: false`.
 
     python3 bench/resume_storm.py [N]
+    TLS_KEY=rsa python3 bench/resume_storm.py [N]    # an RSA-2048 server certificate
 
 Prints per mode: reconnects and how many of them the target resumed (its own count of TLS
 handshakes, printed by `serve` when interrupted), the target's CPU seconds in the 5 s from the
@@ -80,8 +82,9 @@ def main():
             time.sleep(2)
     ms = lambda us: f"{us / 1000:.1f}" if us is not None else "-"
     s = lambda us: f"{us / 1e6:.2f}s" if us is not None else "-"
-    print(f"Resume storm over wss ({os.cpu_count()} cores), command: "
-          f"python3 bench/resume_storm.py {n}")
+    prefix = "TLS_KEY=rsa " if pki.kind == "rsa" else ""
+    print(f"Resume storm over wss ({os.cpu_count()} cores, {pki.kind} server key), command: "
+          f"{prefix}python3 bench/resume_storm.py {n}")
     print(f"{'resume':>6} {'reconnects':>10} {'resumed':>7} {'tgt CPU s 5s before/after drop':>31} "
           f"{'recovery p50/p99/all':>22} {'reconnect hs p50/p99 ms':>23} {'all hs p50/p99 ms':>17}")
     for resume, report, served, before, during in rows:

@@ -2,10 +2,12 @@
 """Cost of TLS per connection: the W1 idle fleet (bench/w1.py: N clients over 10 s, a text
 heartbeat every 1 s, all close 40 s after the first arrival) once over ws:// and once over
 wss:// against `wschaos serve` in its own process (with `--tls-cert/--tls-key`: a server
-certificate from a private CA made here with openssl, ECDSA P-256; the clients trust that CA with
-`tls.ca_file`). Both the tool and the target are measured.
+certificate from a private CA made here with openssl, ECDSA P-256, or RSA-2048 with
+TLS_KEY=rsa; the clients trust that CA with `tls.ca_file`). Both the tool and the target are
+measured.
 
     python3 bench/wss_cost.py 10000        # default 10000; several N give one pair each
+    TLS_KEY=rsa python3 bench/wss_cost.py  # an RSA-2048 server certificate
 
 Per N and scheme: connected, heartbeats delivered (of N x 35), the tool's peak RSS, KiB per
 connection and CPU seconds (/usr/bin/time -v), the target's peak RSS (VmHWM) and CPU seconds
@@ -43,8 +45,9 @@ def main():
             wss = run_w1(n, work, pki)
             time.sleep(2)
             pairs.append((ws, wss))
-    print(f"wss vs ws, W1 fleet ({os.cpu_count()} cores), command: "
-          f"python3 bench/wss_cost.py {' '.join(map(str, sizes))}")
+    prefix = "TLS_KEY=rsa " if pki.kind == "rsa" else ""
+    print(f"wss vs ws, W1 fleet ({os.cpu_count()} cores, {pki.kind} server key), command: "
+          f"{prefix}python3 bench/wss_cost.py {' '.join(map(str, sizes))}")
     print(f"{'N':>6} {'scheme':>6} {'connected':>9} {'hb delivered':>12} {'tool MiB':>9} "
           f"{'KiB/conn':>8} {'CPU s':>6} {'target MiB':>10} {'tgt KiB/c':>9} {'tgt CPU s':>9} "
           f"{'RTT p50':>8} {'RTT p99':>8} {'full/resumed':>11}")
