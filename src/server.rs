@@ -42,6 +42,8 @@ pub struct ServerStats {
     pushed: AtomicU64,
     push_replayed: AtomicU64,
     push_missed: AtomicU64,
+    tls_full: AtomicU64,
+    tls_resumed: AtomicU64,
 }
 
 /// A snapshot of [`ServerStats`] for reports.
@@ -67,6 +69,12 @@ pub struct ServerCounts {
     /// messages between `seq` and it: what the client missed, as the server counts it.
     #[serde(default)]
     pub push_missed: u64,
+    /// TLS handshakes completed in full (certificate sent and signed); 0 without TLS.
+    #[serde(default)]
+    pub tls_full: u64,
+    /// TLS handshakes that resumed an earlier session; 0 without TLS.
+    #[serde(default)]
+    pub tls_resumed: u64,
 }
 
 impl ServerStats {
@@ -80,6 +88,8 @@ impl ServerStats {
             pushed: self.pushed.load(Ordering::Relaxed),
             push_replayed: self.push_replayed.load(Ordering::Relaxed),
             push_missed: self.push_missed.load(Ordering::Relaxed),
+            tls_full: self.tls_full.load(Ordering::Relaxed),
+            tls_resumed: self.tls_resumed.load(Ordering::Relaxed),
         }
     }
 }
@@ -178,6 +188,7 @@ impl EmbeddedServer {
     fn listen(&mut self) -> io::Result<()> {
         let stats = self.stats.clone();
         let push = self.push.clone();
+        let handshakes = self.stats.clone();
         let http = HttpServer::new(move || {
             let app = App::new().app_data(web::Data::from(stats.clone()));
             // Each worker its own connections and timer.
@@ -191,7 +202,7 @@ impl EmbeddedServer {
         .backlog(4096)
         .max_connections(100_000)
         .disable_signals()
-        .on_connect(no_delay);
+        .on_connect(move |connection, _| on_connect(connection, &handshakes));
         let http = match (self.reuse_port, self.tls.clone()) {
             (true, None) => http.listen(shared_listener(self.addr)?)?,
             (false, None) => http.bind(self.addr)?,
@@ -236,13 +247,22 @@ impl EmbeddedServer {
     }
 }
 
-/// TCP_NODELAY on every accepted connection. actix sets it on plain connections but not under
-/// its TLS acceptor, where Nagle then holds the 101 behind the client's delayed ACK (~40 ms per
-/// upgrade).
-fn no_delay(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+/// Every accepted connection, its TLS handshake done: TCP_NODELAY, and the handshake counted as
+/// full or resumed. actix sets TCP_NODELAY on plain connections but not under its TLS acceptor,
+/// where Nagle then holds the 101 behind the client's delayed ACK (~40 ms per upgrade).
+fn on_connect(connection: &dyn std::any::Any, stats: &ServerStats) {
     use actix_tls::accept::rustls_0_23::TlsStream;
     use actix_web::rt::net::TcpStream;
-    let tcp = match connection.downcast_ref::<TlsStream<TcpStream>>() {
+    let tls = connection.downcast_ref::<TlsStream<TcpStream>>();
+    if let Some(kind) = tls.and_then(|tls| tls.get_ref().1.handshake_kind()) {
+        match kind {
+            rustls::HandshakeKind::Resumed => bump(&stats.tls_resumed),
+            rustls::HandshakeKind::Full | rustls::HandshakeKind::FullWithHelloRetryRequest => {
+                bump(&stats.tls_full)
+            }
+        }
+    }
+    let tcp = match tls {
         Some(tls) => Some(tls.get_ref().0),
         None => connection.downcast_ref::<TcpStream>(),
     };
