@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark in one command, on a quiet machine: W1 idle fleet (1k/5k/10k/19k), W2
-# throughput, burst, reconnect storm. Targets are `wschaos serve` processes on 127.0.0.1.
+# throughput, burst, reconnect storm, wss vs ws cost, TLS resumption storm. Targets are
+# `wschaos serve` processes on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")"
 python3 w1.py 1000 5000 10000 19000
@@ -10,6 +11,10 @@ echo
 python3 burst.py
 echo
 python3 storm.py
+echo
+python3 wss_cost.py 10000
+echo
+python3 resume_storm.py 5000
 echo
 bash proxy_latency.sh 1 20
 echo

@@ -15,12 +15,12 @@ import os
 import sys
 import time
 
-from harness import BIN, Server, build, run_tool, sources, workdir
+from harness import Server, build, run_tool, sources, workdir
 
 SCENARIO = """name: w1-{n}
 seed: 1
 duration: 40s
-target: {{url: "ws://{addr}/"}}
+target: {target}
 clients:
   count: {n}
   ramp: 10s
@@ -30,16 +30,25 @@ clients:
 {timer_resolution}"""
 
 
-def run(n, work):
-    with Server() as server:
+def run(n, work, pki=None):
+    """One W1 run of `n` clients; over wss:// with `pki` (the target serves its certificate,
+    the clients trust its CA). Also measures the target: its CPU seconds and peak RSS."""
+    with Server(tls=pki) as server:
         resolution = os.environ.get("TIMER_RESOLUTION")
+        if pki is None:
+            target = f'{{url: "ws://{server.addr}/"}}'
+        else:
+            target = f'{{url: "wss://{server.addr}/", tls: {{ca_file: "{pki.ca}"}}}}'
         scenario = SCENARIO.format(
             n=n,
-            addr=server.addr,
+            target=target,
             sources=sources(),
             timer_resolution=f"  timer_resolution: {resolution}\n" if resolution else "",
         )
-        report, rss, user, system = run_tool(scenario, work, f"w1-{n}")
+        name = f"w1-{'wss' if pki else 'ws'}-{n}"
+        report, rss, user, system = run_tool(scenario, work, name)
+        server_cpu_s, server_rss_kib = server.cpu_s(), server.peak_rss_kib()
+        served = server.stop()
     c = report["counters"]
     # From the moment the last client was open until the first second with fewer open, or the
     # end of the run (the fleet closes 40 s after the first arrival).
@@ -65,6 +74,12 @@ def run(n, work):
         "p99_ms": rtt["p99"] / 1000,
         # Heartbeat due -> written (absent from reports of builds before send_lag existed).
         "lag": report["histograms"].get("send_lag_heartbeat"),
+        "server_cpu_s": server_cpu_s,
+        "server_rss_kib": server_rss_kib,
+        "served": served,
+        "connect_failures": {k: c[k] for k in ("connect_failures", "connect_timeouts",
+                                               "connect_failures_tls", "connect_failures_local")},
+        "saturated": (report.get("load_generator") or {}).get("saturated"),
     }
 
 

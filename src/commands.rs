@@ -364,6 +364,10 @@ fn serve(addr: SocketAddr, options: &ServeOptions<'_>) -> Result<u8, Error> {
         println!("{}", server.addr());
         let _ = std::io::stdout().flush();
         let _ = tokio::signal::ctrl_c().await;
+        // What this process served (not its --procs siblings), for a benchmark to read.
+        if let Ok(counts) = serde_json::to_string(&server.stats().counts()) {
+            eprintln!("served {counts}");
+        }
         Ok(exit::OK)
     })
 }

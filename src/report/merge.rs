@@ -121,6 +121,8 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Result<Report, MergeError> {
                 pushed: a.pushed + b.pushed,
                 push_replayed: a.push_replayed + b.push_replayed,
                 push_missed: a.push_missed + b.push_missed,
+                tls_full: a.tls_full + b.tls_full,
+                tls_resumed: a.tls_resumed + b.tls_resumed,
             });
     Ok(merged)
 }

@@ -45,6 +45,8 @@ pub struct ServerStats {
     pushed: AtomicU64,
     push_replayed: AtomicU64,
     push_missed: AtomicU64,
+    tls_full: AtomicU64,
+    tls_resumed: AtomicU64,
 }
 
 /// A snapshot of [`ServerStats`] for reports.
@@ -70,6 +72,12 @@ pub struct ServerCounts {
     /// messages between `seq` and it: what the client missed, as the server counts it.
     #[serde(default)]
     pub push_missed: u64,
+    /// TLS handshakes completed in full (certificate sent and signed); 0 without TLS.
+    #[serde(default)]
+    pub tls_full: u64,
+    /// TLS handshakes that resumed an earlier session; 0 without TLS.
+    #[serde(default)]
+    pub tls_resumed: u64,
 }
 
 impl ServerStats {
@@ -83,6 +91,8 @@ impl ServerStats {
             pushed: self.pushed.load(Ordering::Relaxed),
             push_replayed: self.push_replayed.load(Ordering::Relaxed),
             push_missed: self.push_missed.load(Ordering::Relaxed),
+            tls_full: self.tls_full.load(Ordering::Relaxed),
+            tls_resumed: self.tls_resumed.load(Ordering::Relaxed),
         }
     }
 }

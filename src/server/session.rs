@@ -162,7 +162,7 @@ async fn upgrade(
     stats: Arc<ServerStats>,
 ) -> Option<Session> {
     let mut read = BytesMut::new();
-    let (mut stream, request) = timeout(HANDSHAKE_TIMEOUT, open(tcp, tls, &mut read))
+    let (mut stream, request) = timeout(HANDSHAKE_TIMEOUT, open(tcp, tls, &stats, &mut read))
         .await
         .ok()?
         .ok()?;
@@ -203,15 +203,25 @@ async fn upgrade(
     })
 }
 
-/// TLS (when served), then the request head: the stream and what the head asks for.
+/// TLS (when served; its handshake counted as full or resumed), then the request head: the
+/// stream and what the head asks for.
 async fn open(
     tcp: TcpStream,
     tls: Option<TlsAcceptor>,
+    stats: &ServerStats,
     read: &mut BytesMut,
 ) -> io::Result<(Stream, Request)> {
     let mut stream = match tls {
         None => Stream::Plain(tcp),
-        Some(acceptor) => Stream::Tls(Box::new(acceptor.accept(tcp).await?)),
+        Some(acceptor) => {
+            let tls = acceptor.accept(tcp).await?;
+            match tls.get_ref().1.handshake_kind() {
+                Some(rustls::HandshakeKind::Resumed) => bump(&stats.tls_resumed),
+                Some(_) => bump(&stats.tls_full),
+                None => {}
+            }
+            Stream::Tls(Box::new(tls))
+        }
     };
     loop {
         if read_into(&mut stream, read).await? == 0 {

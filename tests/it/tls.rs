@@ -312,3 +312,110 @@ fn serve_with_tls_cert_and_key_serves_wss_to_clients_that_trust_its_ca() {
     ]));
     assert!(stderr.contains("ca.pem"), "{stderr}");
 }
+
+/// More clients than rustls's default server session cache holds (256 sessions, two per
+/// handshake: at most 128 clients could resume from it): only stateless tickets let the whole
+/// fleet resume after a drop. Arrivals and reconnects are spread so that a loaded machine still
+/// has most of the fleet open at the drop.
+#[test]
+fn the_embedded_tls_server_resumes_every_client_of_a_fleet_larger_than_its_session_cache() {
+    const CLIENTS: u64 = 300;
+    const MORE_THAN_THE_CACHE_SERVES: u64 = 200;
+    for resume in [true, false] {
+        let yaml = format!(
+            "name: tls-fleet\nseed: 3\nduration: 8s\n\
+             target:\n  url: embedded\n  tls: {{resume: {resume}}}\n\
+             clients:\n  count: {CLIENTS}\n  ramp: 2s\n  connect_timeout: 5s\n  \
+             heartbeat: {{mode: none}}\n  \
+             reconnect: {{backoff: fixed, initial: 500ms, jitter: full}}\n\
+             faults:\n  - {{kind: drop, at: 4s, fraction: 1.0, mode: reset}}\n"
+        );
+        let scenario = parse(&yaml, "tls-fleet.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let report = run_scenario(scenario).report;
+        let c = &report.counters;
+        assert!(
+            c.disconnects_dropped >= MORE_THAN_THE_CACHE_SERVES,
+            "too few connections open at the drop: {c:?}"
+        );
+        let server = report.server.expect("embedded server counts");
+        assert!(
+            server.tls_full + server.tls_resumed >= c.connects,
+            "a handshake per connection: {server:?} {c:?}"
+        );
+        assert!(c.reconnects >= MORE_THAN_THE_CACHE_SERVES, "{c:?}");
+        if resume {
+            assert!(
+                server.tls_resumed >= c.reconnects,
+                "every reconnect resumes: {server:?} {c:?}"
+            );
+        } else {
+            assert_eq!(server.tls_resumed, 0, "{server:?}");
+        }
+    }
+}
+
+#[test]
+fn serve_counts_full_and_resumed_handshakes_and_prints_them_when_interrupted() {
+    let pki = Pki::new();
+    let (cert_pem, key_pem, _) = pki.leaf(&["localhost", "127.0.0.1"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cert = write(dir.path(), "cert.pem", &cert_pem);
+    let key = write(dir.path(), "key.pem", &key_pem);
+    let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
+    let mut server = crate::common::Running(
+        crate::common::wschaos()
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start serve"),
+    );
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.0.stdout.take().expect("stdout")),
+        &mut first,
+    )
+    .expect("first line");
+    let addr: SocketAddr = first.trim().parse().expect("address");
+
+    let report = quiet(
+        &format!(
+            "  url: wss://127.0.0.1:{}/\n  tls: {{ca_file: \"{ca}\"}}\n",
+            addr.port()
+        ),
+        "faults:\n  - {kind: drop, at: 1s, fraction: 1.0, mode: reset}\n",
+    );
+    assert_eq!(report.counters.reconnects, 4, "{:?}", report.counters);
+
+    let (code, stderr) = server.interrupt(libc::SIGINT, false);
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("served "))
+        .unwrap_or_else(|| panic!("no `served` line: {stderr}"));
+    let served: wschaos::server::ServerCounts = serde_json::from_str(line).expect("counts");
+    assert_eq!(served.upgrades, 8, "{served:?}");
+    assert_eq!((served.tls_full, served.tls_resumed), (4, 4), "{served:?}");
+}
+
+/// The ticket key outlives a kill: the restarted embedded server resumes the sessions of the
+/// one before.
+#[test]
+fn after_a_server_kill_the_restarted_embedded_tls_server_resumes_the_sessions() {
+    let report = quiet(
+        "  url: embedded\n  tls: true\n",
+        "faults:\n  - {kind: server_kill, at: 1s, downtime: 500ms}\n",
+    );
+    let c = &report.counters;
+    assert_eq!(c.reconnects, 4, "{c:?}");
+    let server = report.server.expect("embedded server counts");
+    assert_eq!((server.tls_full, server.tls_resumed), (4, 4), "{server:?}");
+}
