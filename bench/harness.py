@@ -29,8 +29,8 @@ class Server:
     """`wschaos serve` on a free loopback port, in its own process; with `tls` (a `Pki`), over
     TLS with its server certificate."""
 
-    def __init__(self, workers=1, tls=None):
-        args = [BIN, "serve", "--port", "0", "--workers", str(workers)]
+    def __init__(self, workers=1, tls=None, procs=1):
+        args = [BIN, "serve", "--port", "0", "--workers", str(workers), "--procs", str(procs)]
         if tls is not None:
             args += ["--tls-cert", tls.cert, "--tls-key", tls.key]
         # A file rather than a pipe: nobody reads stderr until the end.
@@ -75,6 +75,40 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self.stderr.close()
+
+
+def tree_pids(root):
+    """`root` and every process below it."""
+    children = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(pid))
+        except (OSError, ValueError, IndexError):
+            pass
+    pids, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        pids.append(pid)
+        stack.extend(children.get(pid, []))
+    return pids
+
+
+def tree_rss_kib(root):
+    """VmRSS summed over `root` and its descendants."""
+    total = 0
+    for pid in tree_pids(root):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
 
 
 class CpuSampler:

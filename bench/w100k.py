@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from harness import BIN, build, sources, workdir
+from harness import BIN, build, sources, tree_rss_kib, workdir
 
 SCENARIO = """name: w100k
 seed: 1
@@ -28,32 +28,6 @@ clients:
   heartbeat: {{mode: text, payload: "Heartbeat", ack: "Heartbeat", interval: 5s, timeout: 15s}}
   source_ips: [{sources}]
 """
-
-
-def tree_rss_kib(root):
-    """VmRSS summed over `root` and its descendants."""
-    children = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(pid))
-        except (OSError, ValueError, IndexError):
-            pass
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-        stack.extend(children.get(pid, []))
-    return total
 
 
 def main():

@@ -392,9 +392,8 @@ impl Session {
 mod tests {
     use super::*;
 
-    /// What an idle connection costs is mostly its task, and a task is as large as its future.
-    #[test]
-    fn a_connection_task_stays_small_whatever_the_handshake_needs() {
+    /// Runs `test` on a fresh runtime with a loopback connection: (client side, server side).
+    fn with_connection<F: Future<Output = ()>>(test: impl FnOnce(TcpStream, TcpStream) -> F) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -404,8 +403,16 @@ mod tests {
                 .await
                 .expect("listen");
             let addr = listener.local_addr().expect("address");
-            let (_client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+            let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
             let (tcp, _) = accepted.expect("accept");
+            test(client.expect("connect"), tcp).await;
+        });
+    }
+
+    /// What an idle connection costs is mostly its task, and a task is as large as its future.
+    #[test]
+    fn a_connection_task_stays_small_whatever_the_handshake_needs() {
+        with_connection(|_client, tcp| async move {
             let identity = crate::tls::ServerIdentity::self_signed().expect("identity");
             let tls = TlsAcceptor::from(Arc::new(identity.server_config().expect("config")));
             let task = serve(tcp, Some(tls), None, Arc::default());
@@ -421,17 +428,7 @@ mod tests {
     /// holds now, not the largest message it ever saw.
     #[test]
     fn buffers_grown_for_a_large_message_are_freed_once_it_is_echoed() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("listen");
-            let addr = listener.local_addr().expect("address");
-            let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-            let (mut client, (tcp, _)) = (client.expect("connect"), accepted.expect("accept"));
+        with_connection(|mut client, tcp| async move {
             let mut session = Session {
                 stream: Stream::Plain(tcp),
                 read: BytesMut::new(),
