@@ -5,7 +5,7 @@ last client was open (`all_connected_s` in the report).
 
     python3 bench/burst.py
 """
-from harness import Server, build, run_tool, sources, workdir
+from harness import Server, build, record, run_tool, sources, workdir
 
 SCENARIO = """name: burst
 seed: 1
@@ -27,6 +27,7 @@ def main():
     c = report["counters"]
     connect = report["histograms"]["connect_time"]
     window_s = report["all_connected_s"] or float("nan")
+    record("burst.connections_per_s", c["connects"] / window_s)
     print("Burst, command: python3 bench/burst.py")
     print(f"{'connected':>9} {'failures':>8} {'window s':>8} {'conn/s':>8} "
           f"{'connect p50':>11} {'connect p99':>11} {'tool CPU s':>10}")

@@ -4,6 +4,10 @@
 # `wschaos serve` processes on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")"
+# Each Python benchmark appends its headline figures here; goals.py sets them beside the goals.
+export BENCH_FIGURES
+BENCH_FIGURES=$(mktemp)
+trap 'rm -f "$BENCH_FIGURES"' EXIT
 python3 w1.py 1000 5000 10000 19000
 echo
 python3 w2.py
@@ -19,3 +23,5 @@ echo
 bash proxy_latency.sh 1 20
 echo
 python3 w100k.py 100000
+echo
+python3 goals.py "$BENCH_FIGURES"

@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from harness import Server, build, run_tool, sources, workdir
+from harness import Server, build, record, run_tool, sources, workdir
 
 SCENARIO = """name: w1-{n}
 seed: 1
@@ -93,7 +93,14 @@ def main():
     rows = []
     with workdir() as work:
         for n in sizes:
-            rows.append(run(n, work))
+            row = run(n, work)
+            rows.append(row)
+            if not os.environ.get("TIMER_RESOLUTION"):
+                record(f"w1.{n}.cpu_s", row["cpu_s"])
+                record(f"w1.{n}.rtt_p50_ms", row["p50_ms"])
+                record(f"w1.{n}.delivered", row["delivered"])
+                if row["lag"] is not None:
+                    record(f"w1.{n}.send_lag_p99_ms", row["lag"]["p99"] / 1000)
             time.sleep(2)
     resolution = os.environ.get("TIMER_RESOLUTION")
     prefix = f"TIMER_RESOLUTION={resolution} " if resolution else ""

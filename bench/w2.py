@@ -5,7 +5,7 @@ echoes per CPU-second of the tool (its own user + system time).
 
     python3 bench/w2.py
 """
-from harness import Server, build, run_tool, workdir
+from harness import Server, build, record, run_tool, workdir
 
 SCENARIO = """name: w2
 seed: 1
@@ -29,6 +29,7 @@ def main():
     print("W2 throughput, command: python3 bench/w2.py")
     print(f"{'echoes':>10} {'echoes/s':>10} {'tool CPU s':>10} {'echoes/CPU-s':>13} "
           f"{'RTT p50':>8} {'RTT p99':>8} {'peak RSS MiB':>12}")
+    record("w2.echoes_per_cpu_s", echoes / cpu)
     print(f"{echoes:>10} {echoes / report['elapsed_s']:>10.0f} {cpu:>10.1f} {echoes / cpu:>13.0f} "
           f"{rtt['p50']:>6}us {rtt['p99']:>6}us {rss / 1024:>12.1f}")
 
