@@ -14,6 +14,8 @@ python3 w2.py
 echo
 python3 burst.py
 echo
+python3 serve_memory.py 20000
+echo
 python3 storm.py
 echo
 python3 wss_cost.py 10000

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from harness import BIN, Server, build, sources, tree_pids, tree_rss_kib, workdir
+from harness import BIN, Server, build, record, sources, tree_pids, tree_rss_kib, workdir
 
 PER_SERVER = 18_000
 PER_SHARD = 17_000
@@ -82,11 +82,13 @@ def main():
             tool.kill()
             tool.wait()
     total = sum(per_process.values())
+    per_connection_kib = (rss - base_rss) / max(1, total)
+    record("serve.kib_per_idle_connection", per_connection_kib)
     print(f"command: python3 bench/serve_memory.py {n}   (serve --procs {server_procs})")
     print(f"{'connections held':>16} {'RSS before MiB':>14} {'RSS held MiB':>12} "
           f"{'KiB/conn':>8}")
     print(f"{total:>16} {base_rss / 1024:>14.1f} {rss / 1024:>12.1f} "
-          f"{(rss - base_rss) / max(1, total):>8.2f}")
+          f"{per_connection_kib:>8.2f}")
     own = served.get("open") if served else None
     print(f"first process: {per_process.get(root, 0)} sockets held, its own count of open "
           f"connections: {own if own is not None else 'not printed by this build'}")
