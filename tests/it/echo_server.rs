@@ -163,6 +163,27 @@ fn input_the_server_cannot_take_is_closed_with_a_code_saying_why() {
         client.send(OpCode::Text, true, b"\xff\xfe").await;
         assert_eq!(client.close_code().await, Some(CloseCode::Invalid));
 
+        // A text message whose fragments are UTF-8 only up to a character split between them
+        // is fine; one that is not UTF-8 once whole closes 1007.
+        let mut client = RawClient::upgrade(addr).await;
+        client.send(OpCode::Text, false, b"\xc3").await;
+        client.send(OpCode::Continue, true, b"\xa9").await;
+        assert_eq!(
+            client.recv().await,
+            (true, OpCode::Text, "é".as_bytes().to_vec())
+        );
+        client.send(OpCode::Text, false, b"ok").await;
+        client.send(OpCode::Continue, true, b"\xff").await;
+        assert_eq!(client.close_code().await, Some(CloseCode::Invalid));
+
+        // A reserved bit with no extension negotiated is a protocol error.
+        let mut client = RawClient::upgrade(addr).await;
+        let mut frame = BytesMut::new();
+        Parser::write_message(&mut frame, b"rsv1", OpCode::Text, true, true);
+        frame[0] |= 0x40;
+        client.send_raw(&frame).await;
+        assert_eq!(client.close_code().await, Some(CloseCode::Protocol));
+
         // An unmasked client frame breaks the protocol.
         let mut client = RawClient::upgrade(addr).await;
         let mut frame = BytesMut::new();
