@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 
-from harness import ROOT, build, run_tool, workdir
+from harness import ROOT, build, proc_cpu_s, proc_status_kib, run_tool, workdir
 
 SERVER = os.path.join(ROOT, "tests", "interop", "deflate_echo_server.py")
 
@@ -43,21 +43,6 @@ def raise_fd_limit():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def proc_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def proc_cpu_s(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # utime and stime are fields 14 and 15 of stat; after the ")" they are the 12th and 13th.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class PythonServer:
     """The echo server in its own process; its RSS sampled every 0.5 s while the tool runs."""
 
@@ -73,7 +58,7 @@ class PythonServer:
         # Its per-connection lines are not needed: drain them so the pipe never fills.
         threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
         time.sleep(0.5)
-        self.idle_rss = proc_rss_kib(self.proc.pid)
+        self.idle_rss = proc_status_kib(self.proc.pid, "VmRSS")
         self.cpu_before = proc_cpu_s(self.proc.pid)
         self.peak_rss = self.idle_rss
         self.done = threading.Event()
@@ -83,7 +68,7 @@ class PythonServer:
     def sample(self):
         while not self.done.wait(0.5):
             try:
-                self.peak_rss = max(self.peak_rss, proc_rss_kib(self.proc.pid))
+                self.peak_rss = max(self.peak_rss, proc_status_kib(self.proc.pid, "VmRSS"))
             except OSError:
                 return
 

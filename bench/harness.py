@@ -25,6 +25,23 @@ def build():
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
 
 
+def proc_cpu_s(pid):
+    """User + system CPU seconds of process `pid` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of stat; after the ")" they are the 12th and 13th.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status_kib(pid, field):
+    """A KiB field of /proc/PID/status (`VmRSS`, `VmHWM`); 0 if absent."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
 class Server:
     """`wschaos serve` on a free loopback port, in its own process; with `tls` (a `Pki`), over
     TLS with its server certificate."""
@@ -40,17 +57,11 @@ class Server:
 
     def cpu_s(self):
         """User + system CPU seconds of the server process so far."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_cpu_s(self.proc.pid)
 
     def peak_rss_kib(self):
         """The server process's peak resident set (VmHWM)."""
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        return 0
+        return proc_status_kib(self.proc.pid, "VmHWM")
 
     def stop(self):
         """Interrupts the server; returns what it says it served (`upgrades`, `tls_full`,
@@ -102,10 +113,7 @@ def tree_rss_kib(root):
     total = 0
     for pid in tree_pids(root):
         try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+            total += proc_status_kib(pid, "VmRSS")
         except OSError:
             pass
     return total

@@ -3,6 +3,7 @@
 //! servers a test scripts itself) in `hostile`, certificates for TLS tests in `pki`.
 //! Every socket is on 127.0.0.1.
 
+pub mod child_server;
 pub mod cli;
 pub mod hostile;
 pub mod pki;

@@ -4,23 +4,19 @@
 //! The Python tests are skipped, with a note, where `python3` or its `websockets` module is
 //! missing (`python3 -m pip install --user websockets`).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use flate2::{Compress, Compression as Level, Decompress, FlushCompress, FlushDecompress};
 use wschaos::chaos::toxics::{DropAcks, Latency};
 use wschaos::scenario::*;
 
+use crate::common::child_server::ChildServer;
 use crate::common::hostile::{RawServer, accept_value, close_code, frame, read_frame};
 use crate::common::{ms, run_scenario, scenario, text_heartbeat, ws_url};
-
-/// How long the server may take to print its port.
-const START_LIMIT: Duration = Duration::from_secs(20);
 
 /// Why the Python tests cannot run here, if they cannot.
 fn missing() -> Option<String> {
@@ -39,11 +35,7 @@ fn missing() -> Option<String> {
 }
 
 /// The Python echo server, killed when dropped.
-struct PythonServer {
-    child: Child,
-    port: u16,
-    lines: Receiver<String>,
-}
+struct PythonServer(ChildServer);
 
 impl PythonServer {
     /// Starts the server with `args`; `None` (after a printed note) where it cannot run.
@@ -54,43 +46,19 @@ impl PythonServer {
         }
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/deflate_echo_server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start python3");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = lines.recv_timeout(START_LIMIT).expect("the port line");
-        let port = first.trim().parse().expect("a port on the first line");
-        Some(Self { child, port, lines })
+        let mut command = Command::new("python3");
+        command.arg(script).args(args).stdin(Stdio::piped());
+        Some(Self(ChildServer::start(command)))
     }
 
     fn url(&self) -> TargetUrl {
-        ws_url(([127, 0, 0, 1], self.port).into())
+        ws_url(([127, 0, 0, 1], self.0.port).into())
     }
 
     /// The lines printed so far (after the port).
     fn printed(&self) -> Vec<String> {
         std::thread::sleep(ms(300));
-        self.lines.try_iter().collect()
-    }
-}
-
-impl Drop for PythonServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.lines.try_iter().collect()
     }
 }
 

@@ -3,19 +3,17 @@
 //! every handshake went. Skipped, with a note, where `node` or `tests/node/node_modules/ws`
 //! (`npm ci --prefix tests/node`) is missing.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
+use crate::common::child_server::ChildServer;
 use crate::common::pki::{Pki, write};
 use crate::common::{closed_port, run_scenario_in};
 use crate::tls::{quiet, run, scenario};
 use wschaos::run::RunOptions;
 
-/// How long the server may take to print its port.
-const START_LIMIT: Duration = Duration::from_secs(20);
 /// How long after a run the server's last lines may take to arrive.
 const SETTLE: Duration = Duration::from_millis(300);
 
@@ -40,11 +38,7 @@ fn missing() -> Option<String> {
 }
 
 /// The Node server, killed when dropped.
-struct NodeServer {
-    child: Child,
-    port: u16,
-    lines: Receiver<String>,
-}
+struct NodeServer(ChildServer);
 
 impl NodeServer {
     /// Starts `tls_server.js ARGS`; `None` (after a printed note) where Node cannot run.
@@ -53,29 +47,13 @@ impl NodeServer {
             eprintln!("SKIPPED node_tls::{test}: {why}");
             return None;
         }
-        let mut child = Command::new("node")
-            .arg(node_dir().join("tls_server.js"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start node");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = lines.recv_timeout(START_LIMIT).expect("the port line");
-        let port = first.trim().parse().expect("a port on the first line");
-        Some(Self { child, port, lines })
+        let mut command = Command::new("node");
+        command.arg(node_dir().join("tls_server.js")).args(args);
+        Some(Self(ChildServer::start(command)))
     }
 
     fn url(&self) -> String {
-        format!("  url: wss://127.0.0.1:{}/\n", self.port)
+        format!("  url: wss://127.0.0.1:{}/\n", self.0.port)
     }
 
     /// The lines printed since the last call, once the server has been quiet for a moment.
@@ -83,7 +61,7 @@ impl NodeServer {
         let mut lines = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            match self.lines.recv_timeout(SETTLE) {
+            match self.0.lines.recv_timeout(SETTLE) {
                 Ok(line) => lines.push(line),
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }
@@ -103,13 +81,6 @@ impl NodeServer {
             .filter(|l| *l == "handshake resumed=true")
             .count();
         (all, resumed)
-    }
-}
-
-impl Drop for NodeServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,0 +1,47 @@
+//! A third-party server run as a child process (Node's `ws`, Python's `websockets`) that prints
+//! its port on its first line and then a line per event the tests read; killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+/// How long a server may take to print its port.
+const START_LIMIT: Duration = Duration::from_secs(20);
+
+pub struct ChildServer {
+    child: Child,
+    pub port: u16,
+    /// What it printed after the port line, line by line.
+    pub lines: Receiver<String>,
+}
+
+impl ChildServer {
+    /// Starts `command` (its stdout is taken) and waits for the port on its first line.
+    pub fn start(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = lines.recv_timeout(START_LIMIT).expect("the port line");
+        let port = first.trim().parse().expect("a port on the first line");
+        Self { child, port, lines }
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
