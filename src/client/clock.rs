@@ -81,6 +81,10 @@ pub struct Deadlines {
     grid: Grid,
     /// What the clock's sleep is set to.
     armed: Option<Instant>,
+    /// The clock is running the actor's due timers: it re-reads the deadlines when they
+    /// return, so setting one meanwhile needs no wakeup (which would poll the whole actor
+    /// once more for nothing, once per heartbeat).
+    firing: bool,
     /// Wakes the actor so its clock re-reads the deadlines.
     waker: Option<Waker>,
 }
@@ -91,15 +95,17 @@ impl Deadlines {
             at: [None; TIMERS],
             grid,
             armed: None,
+            firing: false,
             waker: None,
         }
     }
 
     pub fn set(&mut self, timer: Timer, at: Instant) {
         self.at[timer as usize] = Some(at);
-        if self
-            .armed
-            .is_none_or(|armed| self.grid.round_up(at) < armed)
+        if !self.firing
+            && self
+                .armed
+                .is_none_or(|armed| self.grid.round_up(at) < armed)
             && let Some(waker) = &self.waker
         {
             waker.wake_by_ref();
@@ -188,8 +194,11 @@ impl<A: Clocked> ActorFuture<A> for Clock {
             if this.sleep.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            act.deadlines().armed = None;
+            let d = act.deadlines();
+            d.armed = None;
+            d.firing = true;
             act.on_clock(Instant::now(), ctx);
+            act.deadlines().firing = false;
         }
     }
 }
@@ -246,6 +255,117 @@ mod tests {
         }
         let on_point = t0 + Duration::from_millis(20);
         assert_eq!(grid.round_up(on_point), on_point, "a grid point stays put");
+    }
+
+    /// A waker that counts its wakes.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counting {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn setting_a_deadline_wakes_the_clock_only_when_it_is_earlier_and_the_clock_is_not_firing() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let counter = std::sync::Arc::new(Counting(0.into()));
+        let wakes = || counter.0.load(std::sync::atomic::Ordering::Relaxed);
+        let mut d = Deadlines::new(Grid::new(t0, Duration::ZERO));
+        d.waker = Some(Waker::from(counter.clone()));
+        d.armed = Some(t0 + ms(10));
+        d.set(Timer::Ack, t0 + ms(20));
+        assert_eq!(wakes(), 0, "later than the sleep: nothing to do");
+        d.set(Timer::Heartbeat, t0 + ms(5));
+        assert_eq!(wakes(), 1, "earlier than the sleep: the clock must re-arm");
+        // While the clock runs the due timers it re-reads the deadlines afterwards.
+        d.armed = None;
+        d.firing = true;
+        d.set(Timer::Heartbeat, t0 + ms(1005));
+        d.set(Timer::Ack, t0 + ms(5005));
+        assert_eq!(wakes(), 1, "no wakeup from inside the clock");
+        assert_eq!(d.next(), Some(t0 + ms(1005)));
+        d.firing = false;
+        d.set(Timer::Message, t0 + ms(3));
+        assert_eq!(wakes(), 2, "outside the clock, an unarmed clock is woken");
+    }
+
+    /// An actor whose only work is a timer re-armed from inside the clock, `period` apart,
+    /// `fires` times; records when each was due and when it fired.
+    struct Ticker {
+        deadlines: Deadlines,
+        period: Duration,
+        fires: usize,
+        fired: std::rc::Rc<std::cell::RefCell<Vec<(Instant, Instant)>>>,
+    }
+
+    impl Actor for Ticker {
+        type Context = actix::Context<Self>;
+
+        fn started(&mut self, ctx: &mut Self::Context) {
+            ctx.spawn(Clock::new());
+            let first = Instant::now() + self.period;
+            self.deadlines.set(Timer::Heartbeat, first);
+        }
+    }
+
+    impl Clocked for Ticker {
+        fn deadlines(&mut self) -> &mut Deadlines {
+            &mut self.deadlines
+        }
+
+        fn on_clock(&mut self, now: Instant, ctx: &mut actix::Context<Self>) {
+            let Some(due) = self.deadlines.take_due(Timer::Heartbeat, now) else {
+                return;
+            };
+            let mut fired = self.fired.borrow_mut();
+            fired.push((due, now));
+            if fired.len() < self.fires {
+                self.deadlines.set(Timer::Heartbeat, due + self.period);
+            } else {
+                ctx.stop();
+                System::current().stop();
+            }
+        }
+    }
+
+    #[test]
+    fn a_timer_re_armed_while_the_clock_fires_fires_again_on_schedule() {
+        let fired = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let seen = fired.clone();
+        let period = Duration::from_millis(5);
+        let system = actix_rt::System::new();
+        system.block_on(async move {
+            let started = Instant::now();
+            Ticker {
+                deadlines: Deadlines::new(Grid::new(started, Duration::ZERO)),
+                period,
+                fires: 20,
+                fired: seen,
+            }
+            .start();
+        });
+        // Bounded: the actor stops the system after 20 fires (100 ms); a lost wakeup would
+        // hang here, so the run is given a watchdog thread.
+        let watchdog = System::current();
+        let guard = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(10));
+            watchdog.stop();
+        });
+        system.run().expect("system runs");
+        drop(guard);
+        let fired = fired.borrow();
+        assert_eq!(fired.len(), 20, "every re-armed deadline fired");
+        for (i, &(due, at)) in fired.iter().enumerate() {
+            assert!(at >= due, "fire {i} before its deadline");
+            if i > 0 {
+                assert_eq!(due - fired[i - 1].0, period, "the schedule is kept");
+            }
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use actix_http::ws::{CloseReason, OpCode, Parser, hash_key};
 use base64::Engine;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpSocket, TcpStream};
@@ -422,7 +422,7 @@ fn try_flush_tls(
         match Pin::new(&mut *half).poll_write(&mut cx, buf) {
             Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
             Poll::Ready(Ok(n)) => {
-                let _ = buf.split_to(n);
+                buf.advance(n);
             }
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Poll::Ready(Err(e)) => return Err(e),
@@ -498,7 +498,9 @@ impl Writer {
             match half.try_write(&self.buf) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    let _ = self.buf.split_to(n);
+                    // `advance`, not `split_to`: splitting makes the buffer shared (an allocation,
+                    // then a reference count per write).
+                    self.buf.advance(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),

@@ -56,6 +56,7 @@ pub fn frame_reader<R: AsyncRead>(
     let input = std::io::Cursor::new(leftover).chain(socket);
     let mut codec = FrameCodec::new(max_frame);
     codec.inflater = inflater.map(Box::new);
+    codec.read_capacity = capacity;
     FramedRead::with_capacity(input, codec, capacity)
 }
 
@@ -112,6 +113,9 @@ pub struct FrameCodec {
     inflater: Option<Box<Inflater>>,
     /// The frame at the front of the buffer had RSV1, cleared for the codec.
     compressed: bool,
+    /// The read buffer's capacity, given back to each read once the buffer is empty (0: not
+    /// managed).
+    read_capacity: usize,
 }
 
 impl FrameCodec {
@@ -121,6 +125,7 @@ impl FrameCodec {
             max_frame,
             inflater: None,
             compressed: false,
+            read_capacity: 0,
         }
     }
 
@@ -211,6 +216,13 @@ impl Decoder for FrameCodec {
     type Error = ReadError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, ReadError> {
+        if src.is_empty() {
+            // Each frame's payload was split off the front of the buffer and is gone by now:
+            // take the whole buffer back for the next read. (Left shrinking, a read would
+            // every few frames fill what is left, and a full read is followed by one more
+            // that finds nothing: a wasted syscall.) No allocation while the buffer is ours.
+            src.reserve(self.read_capacity);
+        }
         self.take_rsv1(src)?;
         if let Some(declared) = declared_len(src)
             && declared > self.max_frame as u64
@@ -270,6 +282,40 @@ mod tests {
             codec.decode(&mut binary),
             Ok(Some(Frame::Binary(_)))
         ));
+    }
+
+    #[test]
+    fn once_a_frame_is_gone_the_next_read_gets_the_whole_buffer_back_without_a_new_allocation() {
+        let mut codec = FrameCodec::new(1024);
+        codec.read_capacity = 64;
+        let mut buffer = BytesMut::with_capacity(64);
+        let start = buffer.as_ptr();
+        for i in 0..20u8 {
+            // What a read puts in: one 20-byte text frame.
+            let frame = frame(0x81, &[b'a' + i; 18]);
+            assert!(
+                buffer.capacity() - buffer.len() >= frame.len(),
+                "room for frame {i}"
+            );
+            buffer.extend_from_slice(&frame);
+            let Ok(Some(Frame::Text(text))) = codec.decode(&mut buffer) else {
+                panic!("frame {i} decoded");
+            };
+            assert_eq!(text.len(), 18);
+            drop(text);
+            // The stream polls again: nothing buffered, so the codec asks for more.
+            assert!(matches!(codec.decode(&mut buffer), Ok(None)));
+            assert!(
+                buffer.capacity() >= 64,
+                "after frame {i}: {}",
+                buffer.capacity()
+            );
+            assert_eq!(
+                buffer.as_ptr(),
+                start,
+                "the same allocation, from its start"
+            );
+        }
     }
 
     #[test]
