@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::chaos::{AckMatcher, ProxyConfig, ProxyControl, ProxyFault, UpstreamTls, Victims};
 use crate::cli::{Cli, Command};
+use crate::kernel_limits;
 use crate::progress::TerminalProgress;
 use crate::report::compare::{self, CompareError};
 use crate::report::{Report, Threshold, render_summary};
@@ -213,6 +214,11 @@ fn run_command(
         // The scenario's thresholds were checked when it loaded.
         let mut thresholds = parse_thresholds(&scenario.thresholds)?;
         thresholds.append(&mut options.thresholds);
+        // The whole run before any shard starts; each shard checks its own share again.
+        let layout = kernel_limits::Layout::of_whole_run(&scenario, procs);
+        for warning in kernel_limits::preflight(&layout).map_err(RunError::Setup)? {
+            tracing::warn!("{warning}");
+        }
         let seed = options.seed.unwrap_or(scenario.seed);
         let dir = options
             .out

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::client::{ClientConfig, Endpoint};
 use crate::coordinator::{Coordinator, Interrupt, Outcome};
+use crate::kernel_limits;
 use crate::progress::Progress;
 use crate::report::{Report, ScenarioInfo, Threshold, threshold};
 use crate::scenario::{Compression, Scenario, TargetUrl, WsUrl};
@@ -187,6 +188,13 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         scenario.clients.tcp_keepalive,
     )
     .map_err(RunError::Setup)?;
+    let shard = options.shard.unwrap_or(Shard::WHOLE);
+    let target_on_host =
+        matches!(target, Some(ManagedTarget::Embedded(_))) || upstream.ip().is_loopback();
+    let layout = kernel_limits::Layout::of(&scenario, shard, 1, Some(connect_to), target_on_host);
+    for warning in kernel_limits::preflight(&layout).map_err(RunError::Setup)? {
+        tracing::warn!("{warning}");
+    }
 
     // Room for the biggest message the clients send (echoed back) or the embedded server
     // pushes.
