@@ -230,7 +230,7 @@ pub fn check(needs: &Needs, kernel: &Kernel) -> Verdict {
     {
         verdict.refusals.push(format!(
             "fs.nr_open is {nr_open}: one process of {scope} needs {per_process} descriptors \
-             ({} clients each); raise it with `sysctl -w fs.nr_open={per_process}` or spread \
+             ({} clients in it); raise it with `sysctl -w fs.nr_open={per_process}` or spread \
              the clients with `--procs {}`",
             needs.clients_per_process,
             procs_needed(nr_open)
@@ -240,7 +240,7 @@ pub fn check(needs: &Needs, kernel: &Kernel) -> Verdict {
     {
         verdict.refusals.push(format!(
             "the descriptor limit (RLIMIT_NOFILE, `ulimit -Hn`) is {hard}: one process of \
-             {scope} needs {per_process} descriptors ({} clients each); raise it before the \
+             {scope} needs {per_process} descriptors ({} clients in it); raise it before the \
              run with `ulimit -Hn {per_process} && ulimit -n {per_process}` (as root, at most \
              fs.nr_open{}) or spread the clients with `--procs {}`",
             needs.clients_per_process,
@@ -284,6 +284,9 @@ pub fn check(needs: &Needs, kernel: &Kernel) -> Verdict {
                 }
             };
             let spread = match source {
+                _ if free == 0 => "every port of the range is taken: wait for those connections \
+                                   to close, or connect from other clients.source_ips"
+                    .to_string(),
                 PortSource::Bound(_) => format!(
                     "spread the clients over more clients.source_ips (at least {} for {} \
                      clients)",

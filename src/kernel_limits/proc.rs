@@ -100,39 +100,52 @@ fn nofile_hard(proc_root: &Path) -> Option<u64> {
     }
 }
 
-/// For each source, the sockets in `net/tcp` and `net/tcp6` holding a port of the range that a
-/// connect from it cannot use: on a bound address, any socket on that address (or on the
-/// wildcard); from the kernel's choice of address, the sockets to the same destination.
+/// TCP state `TIME_WAIT` as `net/tcp` prints it.
+const TIME_WAIT: &str = "06";
+
+/// For each source, the distinct ports of the range that sockets in `net/tcp` and `net/tcp6`
+/// hold and a connect from it cannot use: on a bound address, any socket on that address (or on
+/// the wildcard); from the kernel's choice of address, the sockets to the same destination.
+/// Sockets in TIME_WAIT are left out: connections went on being made from addresses with more of
+/// them than the range has ports (a run of 40,000 right after one of 20,000, here).
 fn count_ports_in_use(proc_root: &Path, sources: &[PortSource], range: (u32, u32)) -> Vec<u64> {
-    let mut counts = vec![0; sources.len()];
+    // One bit per port per source: a port listed twice counts once.
+    let mut taken = vec![[0u64; 1024]; sources.len()];
     for table in ["net/tcp", "net/tcp6"] {
         let Ok(file) = std::fs::File::open(proc_root.join(table)) else {
             continue;
         };
         for line in BufReader::new(file).lines().skip(1).map_while(Result::ok) {
             let mut fields = line.split_whitespace().skip(1);
-            let (Some(local), Some(remote)) = (
+            let (Some(local), Some(remote), Some(state)) = (
                 fields.next().and_then(parse_socket),
                 fields.next().and_then(parse_socket),
+                fields.next(),
             ) else {
                 continue;
             };
-            if !(range.0..=range.1).contains(&u32::from(local.port())) {
+            let port = local.port();
+            if state == TIME_WAIT || !(range.0..=range.1).contains(&u32::from(port)) {
                 continue;
             }
-            for (source, count) in sources.iter().zip(counts.iter_mut()) {
-                let taken = match source {
+            for (source, bits) in sources.iter().zip(taken.iter_mut()) {
+                let holds = match source {
                     PortSource::Bound(ip) => local.ip() == *ip || local.ip().is_unspecified(),
                     PortSource::Kernel {
                         destination: Some(destination),
                     } => remote == *destination,
                     PortSource::Kernel { destination: None } => false,
                 };
-                *count += u64::from(taken);
+                if holds {
+                    bits[usize::from(port / 64)] |= 1 << (port % 64);
+                }
             }
         }
     }
-    counts
+    taken
+        .iter()
+        .map(|bits| bits.iter().map(|w| u64::from(w.count_ones())).sum())
+        .collect()
 }
 
 /// `0100007F:1F90` (IPv4) or 32 hex digits and a port (IPv6), each 32-bit word as the kernel
@@ -177,6 +190,11 @@ pub(super) mod fake {
 
     /// One `net/tcp` line as the kernel prints it.
     pub fn tcp_line(local: SocketAddr, remote: SocketAddr) -> String {
+        tcp_line_in(local, remote, "01")
+    }
+
+    /// One `net/tcp` line of a socket in `state` (hex, as printed: 01 established).
+    pub fn tcp_line_in(local: SocketAddr, remote: SocketAddr, state: &str) -> String {
         let hex = |addr: SocketAddr| match addr.ip() {
             IpAddr::V4(ip) => format!(
                 "{:08X}:{:04X}",
@@ -186,7 +204,7 @@ pub(super) mod fake {
             IpAddr::V6(_) => unreachable!("IPv4 only in the fake"),
         };
         format!(
-            "   0: {} {} 01 00000000:00000000 00:00000000 00000000     0        0 1 1 0 20 4 30 10 -1",
+            "   0: {} {} {state} 00000000:00000000 00:00000000 00000000     0        0 1 1 0 20 4 30 10 -1",
             hex(local),
             hex(remote)
         )
@@ -285,6 +303,11 @@ mod tests {
             tcp_line(addr("0.0.0.0:50000"), addr("0.0.0.0:0")),
             // From 127.0.0.1 to the target: counts for the kernel's choice towards it.
             tcp_line(addr("127.0.0.1:45000"), target),
+            // Listed twice: one port.
+            tcp_line(addr("127.0.0.3:40000"), target),
+            tcp_line(addr("127.0.0.3:40000"), target),
+            // In TIME_WAIT: not counted.
+            tcp_line_in(addr("127.0.0.3:40002"), target, "06"),
         ];
         let mut text = String::from("  sl  local_address rem_address\n");
         for line in &lines {
@@ -301,7 +324,8 @@ mod tests {
             PortSource::Kernel { destination: None },
         ];
         let kernel = Kernel::read(root.path(), &sources);
-        assert_eq!(kernel.ports_in_use, vec![3, 1, 2, 0]);
+        // Towards the target: ports 40000 (from two addresses: one port) and 45000.
+        assert_eq!(kernel.ports_in_use, vec![3, 2, 2, 0]);
     }
 
     #[test]

@@ -100,7 +100,7 @@ fn seventy_thousand_clients_on_one_address_in_one_process_are_refused() {
     assert!(
         err.contains(
             "the descriptor limit (RLIMIT_NOFILE, `ulimit -Hn`) is 20000: one process of this \
-             run needs 70064 descriptors (70000 clients each)"
+             run needs 70064 descriptors (70000 clients in it)"
         ),
         "{err}"
     );
@@ -130,6 +130,20 @@ fn ports_in_use_count_against_the_range() {
     let kernel = Kernel::read(root.path(), &[PortSource::Bound(sources[0])]);
     let fits = layout(28_222, &sources, 2).needs();
     assert_eq!(check(&fits, &kernel), Verdict::default());
+    let mut full = String::from("  sl  local_address rem_address\n");
+    for port in 32_768..=60_999 {
+        full.push_str(&tcp_line(SocketAddr::new(sources[0], port), target()));
+        full.push('\n');
+    }
+    let full_root = typical_proc();
+    write(full_root.path(), "net/tcp", &full);
+    let all_taken = Kernel::read(full_root.path(), &[PortSource::Bound(sources[0])]);
+    assert_eq!(all_taken.ports_in_use, vec![28_232]);
+    let verdict = check(&layout(1, &sources, 1).needs(), &all_taken);
+    assert!(
+        verdict.refusals[0].ends_with("every port of the range is taken: wait for those connections to close, or connect from other clients.source_ips"),
+        "{verdict:?}"
+    );
     let one_more = layout(28_223, &sources, 2).needs();
     let verdict = check(&one_more, &kernel);
     assert_eq!(verdict.refusals.len(), 1, "{verdict:?}");
