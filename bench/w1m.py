@@ -3,7 +3,8 @@
 (P = ceil(N / 18,000), SO_REUSEPORT) as the target, `wschaos run --procs S` (S shard processes of
 at most 18,000 clients, under the 20,000 descriptor limit) over ceil(N / 25,000) + 2 loopback
 source addresses from 127.0.0.2 up; a text heartbeat every 30 s; clients arrive at RATE a second
-(default 2,000) and the fleet is held HOLD_S seconds.
+(default 4,000: at 8,000 the tool saturated the two cores during the ramp and connect p99 went
+from 10 to 140 ms) and the fleet is held HOLD_S seconds.
 
 Before starting it reads the kernel's limits from /proc/sys and says which this run would need
 raised; with --raise (as root) it raises them for the run and restores them after. While running
@@ -32,7 +33,8 @@ CLIENTS_PER_PROCESS = 18_000
 CLIENTS_PER_SOURCE = 25_000
 SOURCE_MARGIN = 2
 HEARTBEAT_S = 30
-MEMORY_FLOOR_KIB = 1536 * 1024
+# MEMORY_FLOOR_GIB moves the floor (e.g. just under MemAvailable, to see a small run stopped).
+MEMORY_FLOOR_KIB = int(float(os.environ.get("MEMORY_FLOOR_GIB", "1.5")) * 1024 * 1024)
 PROJECTED = 1_000_000
 SPARE_DESCRIPTORS = 64
 
@@ -245,13 +247,14 @@ def main():
     raise_limits = "--raise" in sys.argv[1:]
     n = int(args[0]) if args else PROJECTED
     hold_s = int(args[1]) if len(args) > 1 else 300
-    rate = int(os.environ.get("RATE", "2000"))
+    rate = int(os.environ.get("RATE", "4000"))
     procs, shards, source_count = layout(n)
     ramp_s = max(1, math.ceil(n / rate))
     duration_s = ramp_s + hold_s + 5
     sources = harness_sources(source_count)
     command = f"python3 bench/w1m.py {n} {hold_s}" + (" --raise" if raise_limits else "")
-    print(f"{n:,} clients, command: {'RATE=' + str(rate) + ' ' if 'RATE' in os.environ else ''}{command}")
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("RATE", "MEMORY_FLOOR_GIB") if k in os.environ)
+    print(f"{n:,} clients, command: {env + ' ' if env else ''}{command}")
     print(f"layout: serve --procs {procs}, run --procs {shards} ({math.ceil(n / shards):,} clients "
           f"each), {source_count} source addresses ({math.ceil(n / source_count):,} each), "
           f"ramp {ramp_s} s ({rate:,}/s), hold {hold_s} s, heartbeat every {HEARTBEAT_S} s")
@@ -339,9 +342,10 @@ def show(n, hold_s, procs, shards, sources, report, watch, usage, target_cpu, wa
     rate = connected_max / connect_s if connect_s else None
     connect = report["histograms"]["connect_time"]
     peak, base = watch.peak, watch.base
-    conns = max(1, watch.connected_now(peak))
-    tool_kib = watch.tool_rss / max(1, connected_max)
-    target_kib = watch.target_rss / max(1, connected_max)
+    # Per connection of the run's own count (sockstat also moves with other work on the host).
+    conns = max(1, connected_max, c["clients_connected"])
+    tool_kib = watch.tool_rss / conns
+    target_kib = watch.target_rss / conns
     slab_kib = (peak["slab"] - base["slab"]) / conns
     sunreclaim_kib = (peak["sunreclaim"] - base["sunreclaim"]) / conns
     pages = (peak["pages"] - base["pages"]) / conns
@@ -359,12 +363,13 @@ def show(n, hold_s, procs, shards, sources, report, watch, usage, target_cpu, wa
           f"{c['heartbeat_acks']:,} acked of {c['heartbeats_sent']:,} sent; connections lost: "
           f"{lost or 'none'}; connect failures {c['connect_failures']} (local "
           f"{c['connect_failures_local']}); tool saturated: {report['load_generator']['saturated']}")
-    print(f"kernel at the peak ({conns:,} connections from sockstat): Slab +{slab_kib:.2f} KiB/conn, "
+    print(f"kernel at the peak ({watch.connected_now(peak):,} connections by sockstat; per "
+          f"connection of {conns:,}): Slab +{slab_kib:.2f} KiB/conn, "
           f"SUnreclaim +{sunreclaim_kib:.2f} KiB/conn, TCP pages +{pages:.3f}/conn; "
           f"MemAvailable low {watch.mem_available_min / 1048576:.2f} GiB")
     if watch.out_of_memory:
         at, avail = watch.out_of_memory
-        print(f"ran out of memory at {at:,} connected (MemAvailable {avail / 1024:.0f} MiB "
+        print(f"ran out of memory at {at:,} connected (by sockstat; MemAvailable {avail / 1024:.0f} MiB "
               f"under the {MEMORY_FLOOR_KIB // 1024} MiB floor; the run was stopped with SIGINT)")
 
     # A projection from this run's per-connection costs, not a measurement.
@@ -384,6 +389,13 @@ def show(n, hold_s, procs, shards, sources, report, watch, usage, target_cpu, wa
           f"{port_range_size():,}); TCP pages {pages * m:,.0f} "
           f"(tcp_mem high {read_sysctl('net.ipv4.tcp_mem')[2]}); connect time at "
           f"{rate or 0:,.0f}/s: {m / rate if rate else float('nan'):,.0f} s")
+    per_conn_kib = tool_kib + target_kib + slab_kib
+    room_kib = watch.base["avail"] - MEMORY_FLOOR_KIB
+    print(f"PROJECTION: {per_conn_kib:.1f} KiB a connection (tool + target + kernel slab) and "
+          f"{watch.base['avail'] / 1048576:.1f} GiB available at the start less the "
+          f"{MEMORY_FLOOR_KIB / 1048576:.1f} GiB floor: this box would hold about "
+          f"{room_kib / per_conn_kib:,.0f} clients; {m:,} need "
+          f"{(per_conn_kib * m + MEMORY_FLOOR_KIB) / 1048576:.1f} GiB available")
 
     suffix = "" if n >= PROJECTED else f".{n}"
     record(f"w1m{suffix}.connected_share", c["clients_connected"] / n)
