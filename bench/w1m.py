@@ -360,7 +360,8 @@ def show(n, hold_s, procs, shards, sources, report, watch, usage, target_cpu, wa
     lost = {k: v for k, v in c.items() if k.startswith("disconnects_") and v}
     print(f"most connected at once {connected_max:,}; fleet complete at {full_at} s; connect p50 "
           f"{connect['p50'] / 1000:.1f} ms, p99 {connect['p99'] / 1000:.1f} ms; heartbeats "
-          f"{c['heartbeat_acks']:,} acked of {c['heartbeats_sent']:,} sent; connections lost: "
+          f"{c['heartbeat_acks']:,} acked of {c['heartbeats_sent']:,} sent ({c['heartbeat_misses']:,} "
+          f"timed out, the rest in flight at the close); connections lost: "
           f"{lost or 'none'}; connect failures {c['connect_failures']} (local "
           f"{c['connect_failures_local']}); tool saturated: {report['load_generator']['saturated']}")
     print(f"kernel at the peak ({watch.connected_now(peak):,} connections by sockstat; per "
