@@ -89,6 +89,15 @@ def sockstat():
     return 0, 0
 
 
+def listen_overflows():
+    """TcpExt ListenOverflows: connections a full accept queue dropped (host-wide, since boot)."""
+    with open("/proc/net/netstat") as f:
+        lines = [line.split() for line in f if line.startswith("TcpExt:")]
+    if len(lines) == 2 and "ListenOverflows" in lines[0]:
+        return int(lines[1][lines[0].index("ListenOverflows")])
+    return 0
+
+
 def kernel_needs(n, procs, sources):
     """[(sysctl, value now, value the run needs, hard)] for each limit this run does not fit in;
     `hard` False for the rough ones (the run may still hold)."""
@@ -199,6 +208,7 @@ class Watch:
         self.cpu = {"tool": {}, "target": {}}
         self.peak = None
         self.base = self.sample_kernel()
+        self.overflows_before = listen_overflows()
         self.out_of_memory = None
         self.mem_available_min = self.base["avail"]
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -367,7 +377,8 @@ def show(n, hold_s, procs, shards, sources, report, watch, usage, target_cpu, wa
     print(f"kernel at the peak ({watch.connected_now(peak):,} connections by sockstat; per "
           f"connection of {conns:,}): Slab +{slab_kib:.2f} KiB/conn, "
           f"SUnreclaim +{sunreclaim_kib:.2f} KiB/conn, TCP pages +{pages:.3f}/conn; "
-          f"MemAvailable low {watch.mem_available_min / 1048576:.2f} GiB")
+          f"MemAvailable low {watch.mem_available_min / 1048576:.2f} GiB; accept queue overflows "
+          f"+{listen_overflows() - watch.overflows_before:,} (host-wide)")
     if watch.out_of_memory:
         at, avail = watch.out_of_memory
         print(f"ran out of memory at {at:,} connected (by sockstat; MemAvailable {avail / 1024:.0f} MiB "
