@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub thresholds: Vec<Threshold>,
     /// Receives one `Progress` per second of the run (the terminal bar).
     pub progress: Option<Sender<Progress>>,
+    /// Run even when the kernel's limits cannot hold it (`--ignore-kernel-limits`).
+    pub ignore_kernel_limits: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,9 +194,7 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
     let target_on_host =
         matches!(target, Some(ManagedTarget::Embedded(_))) || upstream.ip().is_loopback();
     let layout = kernel_limits::Layout::of(&scenario, shard, 1, Some(connect_to), target_on_host);
-    for warning in kernel_limits::preflight(&layout).map_err(RunError::Setup)? {
-        tracing::warn!("{warning}");
-    }
+    kernel_limits::enforce(&layout, options.ignore_kernel_limits).map_err(RunError::Setup)?;
 
     // Room for the biggest message the clients send (echoed back) or the embedded server
     // pushes.

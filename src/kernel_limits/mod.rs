@@ -359,6 +359,22 @@ pub fn check(needs: &Needs, kernel: &Kernel) -> Verdict {
     verdict
 }
 
+/// Checks `layout` against the kernel's limits and shows the warnings; the refusals are the
+/// setup error, or (`ignore`) warnings too.
+pub fn enforce(layout: &Layout, ignore: bool) -> Result<(), String> {
+    let warnings = match preflight(layout) {
+        Ok(warnings) => warnings,
+        Err(refused) if ignore => vec![format!(
+            "{refused}\n(--ignore-kernel-limits: running anyway)"
+        )],
+        Err(refused) => return Err(refused),
+    };
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
+}
+
 /// Reads the kernel's limits from /proc and checks `layout` against them: the warnings to show,
 /// or the setup error.
 pub fn preflight(layout: &Layout) -> Result<Vec<String>, String> {

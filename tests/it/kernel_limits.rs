@@ -7,6 +7,24 @@ use std::time::Duration;
 
 use crate::common::*;
 
+/// Runs `command` with its descriptor limit (soft and hard) at `limit`.
+fn limit_descriptors(command: &mut std::process::Command, limit: libc::rlim_t) {
+    // SAFETY: setrlimit is async-signal-safe; it only lowers the child's own limit between fork
+    // and exec, and the closure allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// 70,000 clients from one source address in one process: more than any port range holds, and
 /// (with the descriptor limit lowered to 4,096 for the child) more descriptors than it may open.
 #[test]
@@ -25,19 +43,7 @@ fn a_run_past_the_port_range_and_the_descriptor_limit_is_refused_before_connecti
     );
     let out = dir.path().join("out");
     let mut command = run_command(&file, &out);
-    // SAFETY: setrlimit only lowers this child's own limit between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 4096,
-                rlim_max: 4096,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    limit_descriptors(&mut command, 4096);
     let stderr = refused(&mut command);
     assert!(
         stderr.contains(
@@ -92,4 +98,44 @@ fn a_sharded_run_past_the_port_range_is_refused_before_the_shards_start() {
     std::thread::sleep(Duration::from_millis(100));
     assert!(listener.accept().is_err(), "no client connected");
     assert!(!out.join("shard-0").exists(), "no shard started");
+}
+
+/// 200 clients under a limit of 64 descriptors: refused by default; `--ignore-kernel-limits`
+/// runs it anyway (tests/it/self_diagnosis.rs pins what that run then reports).
+#[test]
+fn a_process_short_of_descriptors_is_refused_unless_told_to_run_anyway() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = scenario_file(
+        dir.path(),
+        "short.yaml",
+        &format!(
+            "name: short\nduration: 1s\ntarget: {{url: \"ws://{addr}/\"}}\nclients: {{count: 200}}\n"
+        ),
+    );
+    let out = dir.path().join("out");
+    let mut command = run_command(&file, &out);
+    limit_descriptors(&mut command, 64);
+    let stderr = refused(&mut command);
+    assert!(
+        stderr.contains(
+            "the descriptor limit (RLIMIT_NOFILE, `ulimit -Hn`) is 64: one process of this run \
+             needs 264 descriptors (200 clients in it)"
+        ),
+        "{stderr}"
+    );
+    assert!(listener.accept().is_err(), "no client connected");
+
+    let mut command = run_command(&file, &out);
+    command.arg("--ignore-kernel-limits");
+    limit_descriptors(&mut command, 64);
+    let output = command.output().expect("run wschaos");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("(--ignore-kernel-limits: running anyway)"),
+        "{stderr}"
+    );
+    assert!(out.join("report.json").exists(), "it ran: {stderr}");
 }
