@@ -372,8 +372,10 @@ def show(n, hold_s, procs, shards, sources, report, watch, usage, target_cpu, wa
           f"{connect['p50'] / 1000:.1f} ms, p99 {connect['p99'] / 1000:.1f} ms; heartbeats "
           f"{c['heartbeat_acks']:,} acked of {c['heartbeats_sent']:,} sent ({c['heartbeat_misses']:,} "
           f"timed out, the rest in flight at the close); connections lost: "
-          f"{lost or 'none'}; connect failures {c['connect_failures']} (local "
-          f"{c['connect_failures_local']}); tool saturated: {report['load_generator']['saturated']}")
+          f"{lost or 'none'}; connect failures {c['connect_failures']} (timed out "
+          f"{c['connect_timeouts']}, local {c['connect_failures_local']}, upgrade rejected "
+          f"{c['disconnects_handshake_rejected']}); tool saturated: "
+          f"{report['load_generator']['saturated']}")
     print(f"kernel at the peak ({watch.connected_now(peak):,} connections by sockstat; per "
           f"connection of {conns:,}): Slab +{slab_kib:.2f} KiB/conn, "
           f"SUnreclaim +{sunreclaim_kib:.2f} KiB/conn, TCP pages +{pages:.3f}/conn; "
