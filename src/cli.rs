@@ -43,6 +43,10 @@ pub enum Command {
         /// Print the final report.json to stdout (and nothing else there).
         #[arg(long)]
         json: bool,
+        /// Run even when the kernel's limits cannot hold the run (descriptors, ports, connection
+        /// tracking): the preflight's refusals become warnings, to see how such a run fails.
+        #[arg(long)]
+        ignore_kernel_limits: bool,
     },
     /// Merge the reports of shards of one run into one report (thresholds re-checked on it).
     Merge {

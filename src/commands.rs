@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::chaos::{AckMatcher, ProxyConfig, ProxyControl, ProxyFault, UpstreamTls, Victims};
 use crate::cli::{Cli, Command};
+use crate::kernel_limits;
 use crate::progress::TerminalProgress;
 use crate::report::compare::{self, CompareError};
 use crate::report::{Report, Threshold, render_summary};
@@ -75,12 +76,14 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             procs,
             thresholds,
             json,
+            ignore_kernel_limits,
         } => run_command(
             &file,
             RunOptions {
                 out,
                 seed,
                 shard,
+                ignore_kernel_limits,
                 ..RunOptions::default()
             },
             procs,
@@ -213,11 +216,14 @@ fn run_command(
         // The scenario's thresholds were checked when it loaded.
         let mut thresholds = parse_thresholds(&scenario.thresholds)?;
         thresholds.append(&mut options.thresholds);
+        // The whole run before any shard starts; each shard checks its own share again.
+        let layout = kernel_limits::Layout::of_whole_run(&scenario, procs);
+        kernel_limits::enforce(&layout, options.ignore_kernel_limits).map_err(RunError::Setup)?;
         let seed = options.seed.unwrap_or(scenario.seed);
         let dir = options
             .out
             .unwrap_or_else(|| default_report_dir(&scenario.name));
-        let mut merged = run_procs(file, procs, seed, &dir)?;
+        let mut merged = run_procs(file, procs, seed, &dir, options.ignore_kernel_limits)?;
         return finish_report(
             &mut merged.report,
             &dir,

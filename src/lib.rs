@@ -8,6 +8,7 @@ pub mod commands;
 pub mod coordinator;
 pub mod cpu;
 pub mod fd_limit;
+pub mod kernel_limits;
 pub mod memory;
 pub mod metrics;
 pub mod progress;

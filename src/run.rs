@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::client::{ClientConfig, Endpoint};
 use crate::coordinator::{Coordinator, Interrupt, Outcome};
+use crate::kernel_limits;
 use crate::progress::Progress;
 use crate::report::{Report, ScenarioInfo, Threshold, threshold};
 use crate::scenario::{Compression, Scenario, TargetUrl, WsUrl};
@@ -43,6 +44,8 @@ pub struct RunOptions {
     pub thresholds: Vec<Threshold>,
     /// Receives one `Progress` per second of the run (the terminal bar).
     pub progress: Option<Sender<Progress>>,
+    /// Run even when the kernel's limits cannot hold it (`--ignore-kernel-limits`).
+    pub ignore_kernel_limits: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +190,11 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         scenario.clients.tcp_keepalive,
     )
     .map_err(RunError::Setup)?;
+    let shard = options.shard.unwrap_or(Shard::WHOLE);
+    let target_on_host =
+        matches!(target, Some(ManagedTarget::Embedded(_))) || upstream.ip().is_loopback();
+    let layout = kernel_limits::Layout::of(&scenario, shard, 1, Some(connect_to), target_on_host);
+    kernel_limits::enforce(&layout, options.ignore_kernel_limits).map_err(RunError::Setup)?;
 
     // Room for the biggest message the clients send (echoed back) or the embedded server
     // pushes.

@@ -22,7 +22,14 @@ pub struct Merged {
 /// Runs `procs` shards of `file` as child processes with reports in `dir/shard-<i>` and
 /// returns their merge (the caller checks thresholds and writes it). `seed` must be fixed so all
 /// shards agree on the run.
-pub fn run_procs(file: &Path, procs: u32, seed: u64, dir: &Path) -> Result<Merged, ShardError> {
+/// `ignore_kernel_limits` is passed on to every shard.
+pub fn run_procs(
+    file: &Path,
+    procs: u32,
+    seed: u64,
+    dir: &Path,
+    ignore_kernel_limits: bool,
+) -> Result<Merged, ShardError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -31,7 +38,7 @@ pub fn run_procs(file: &Path, procs: u32, seed: u64, dir: &Path) -> Result<Merge
         // Listening before the shards start: a signal from now on reaches them through here.
         let signals =
             StopSignals::listen().map_err(|source| ShardError::Spawn { index: 0, source })?;
-        let mut shards = Shards::start(file, procs, seed, dir)?;
+        let mut shards = Shards::start(file, procs, seed, dir, ignore_kernel_limits)?;
         shards.wait_all(signals).await
     })?;
     let paths: Vec<PathBuf> = (0..procs).map(|i| dir.join(format!("shard-{i}"))).collect();
@@ -45,7 +52,13 @@ pub fn run_procs(file: &Path, procs: u32, seed: u64, dir: &Path) -> Result<Merge
 struct Shards(Vec<(u32, Child)>);
 
 impl Shards {
-    fn start(file: &Path, procs: u32, seed: u64, dir: &Path) -> Result<Self, ShardError> {
+    fn start(
+        file: &Path,
+        procs: u32,
+        seed: u64,
+        dir: &Path,
+        ignore_kernel_limits: bool,
+    ) -> Result<Self, ShardError> {
         use std::os::unix::process::CommandExt;
         let exe =
             std::env::current_exe().map_err(|source| ShardError::Spawn { index: 0, source })?;
@@ -67,6 +80,9 @@ impl Shards {
                 .arg("--quiet")
                 .stdin(Stdio::null())
                 .process_group(0);
+            if ignore_kernel_limits {
+                command.arg("--ignore-kernel-limits");
+            }
             crate::signals::die_with_parent(&mut command);
             let child = command
                 .spawn()

@@ -18,6 +18,7 @@ mod heartbeat;
 mod hostile;
 mod interrupt;
 mod keepalive;
+mod kernel_limits;
 mod messages;
 mod node_tls;
 mod on_open;

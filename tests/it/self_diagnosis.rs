@@ -75,7 +75,9 @@ fn running_out_of_descriptors_saturates_the_tool_and_fails_the_threshold() {
     let file = scenario_file(dir.path(), "starved.yaml", &yaml);
     let out = dir.path().join("out");
     let mut command = run_command(&file, &out);
-    command.args(["--threshold", NOT_SATURATED]);
+    // The kernel-capacity preflight would refuse the run (tests/it/kernel_limits.rs): this
+    // test is about what running out looks like.
+    command.args(["--threshold", NOT_SATURATED, "--ignore-kernel-limits"]);
     // SAFETY: setrlimit is async-signal-safe and the closure allocates nothing.
     unsafe {
         command.pre_exec(|| {
