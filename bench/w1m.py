@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 
-from harness import BIN, build, record, workdir
+from harness import BIN, build, proc_cpu_s, proc_status_kib, record, tree_pids, workdir
 from harness import sources as harness_sources
 
 CLIENTS_PER_PROCESS = 18_000
@@ -159,42 +159,16 @@ class Sysctls:
         self.saved = []
 
 
-def tree_pids(root):
-    """`root` and its descendants."""
-    children = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(pid))
-        except (OSError, ValueError, IndexError):
-            pass
-    pids, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        pids.append(pid)
-        stack.extend(children.get(pid, []))
-    return pids
-
-
 def rss_kib(pid):
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+        return proc_status_kib(pid, "VmRSS")
     except OSError:
-        pass
-    return 0
+        return 0
 
 
 def cpu_s(pid):
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_cpu_s(pid)
     except (OSError, ValueError, IndexError):
         return None
 
