@@ -19,6 +19,7 @@ mod preflight;
 pub mod reader;
 mod stream;
 mod tally;
+mod writer;
 
 use std::net::IpAddr;
 use std::sync::Arc;
