@@ -283,19 +283,12 @@ impl<'a> Pump<'a> {
             // for the send timeout (it never reads, or it is gone and its FIN cannot be seen
             // behind the bytes that wait) ends the connection.
             let flush = W::BUFFERS && self.unflushed;
-            let stuck_at = match step {
-                _ if flush => {
-                    let since = *self.stalled_since.get_or_insert(now);
-                    Some(later(since, self.shared.send_timeout))
-                }
-                Step::Write(..) => {
-                    let since = *self.stalled_since.get_or_insert(now);
-                    Some(later(since, self.shared.send_timeout))
-                }
-                _ => {
-                    self.stalled_since = None;
-                    None
-                }
+            let stuck_at = if flush || matches!(step, Step::Write(..)) {
+                let since = *self.stalled_since.get_or_insert(now);
+                Some(later(since, self.shared.send_timeout))
+            } else {
+                self.stalled_since = None;
+                None
             };
             let read = !eof && self.outbox.queued < MAX_QUEUED;
             let room = if read {
