@@ -1,8 +1,9 @@
 //! The kernel-capacity preflight: a run the kernel cannot hold is refused before any client
 //! connects, naming the limit and how to raise it.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::*;
@@ -25,22 +26,33 @@ fn limit_descriptors(command: &mut std::process::Command, limit: libc::rlim_t) {
     }
 }
 
-/// 70,000 clients from one source address in one process: more than any port range holds, and
-/// (with the descriptor limit lowered to 4,096 for the child) more descriptors than it may open.
-#[test]
-fn a_run_past_the_port_range_and_the_descriptor_limit_is_refused_before_connecting() {
+/// A listener no client of a refused run may reach, and its address.
+fn idle_listener() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("addr");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = scenario_file(
-        dir.path(),
+    (listener, addr)
+}
+
+/// 70,000 clients from one source address against `addr`.
+fn too_many_from_one_address(dir: &Path, addr: SocketAddr) -> PathBuf {
+    scenario_file(
+        dir,
         "too_many.yaml",
         &format!(
             "name: too_many\nduration: 5s\ntarget: {{url: \"ws://{addr}/\"}}\n\
              clients: {{count: 70000, ramp: 1s, source_ips: [127.0.0.2]}}\n"
         ),
-    );
+    )
+}
+
+/// 70,000 clients from one source address in one process: more than any port range holds, and
+/// (with the descriptor limit lowered to 4,096 for the child) more descriptors than it may open.
+#[test]
+fn a_run_past_the_port_range_and_the_descriptor_limit_is_refused_before_connecting() {
+    let (listener, addr) = idle_listener();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = too_many_from_one_address(dir.path(), addr);
     let out = dir.path().join("out");
     let mut command = run_command(&file, &out);
     limit_descriptors(&mut command, 4096);
@@ -72,18 +84,9 @@ fn a_run_past_the_port_range_and_the_descriptor_limit_is_refused_before_connecti
 /// starts (the descriptors fit once spread).
 #[test]
 fn a_sharded_run_past_the_port_range_is_refused_before_the_shards_start() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr = listener.local_addr().expect("addr");
+    let (listener, addr) = idle_listener();
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = scenario_file(
-        dir.path(),
-        "too_many.yaml",
-        &format!(
-            "name: too_many\nduration: 5s\ntarget: {{url: \"ws://{addr}/\"}}\n\
-             clients: {{count: 70000, ramp: 1s, source_ips: [127.0.0.2]}}\n"
-        ),
-    );
+    let file = too_many_from_one_address(dir.path(), addr);
     let out = dir.path().join("out");
     let stderr = refused(run_command(&file, &out).args(["--procs", "40"]));
     assert!(
@@ -104,9 +107,7 @@ fn a_sharded_run_past_the_port_range_is_refused_before_the_shards_start() {
 /// runs it anyway (tests/it/self_diagnosis.rs pins what that run then reports).
 #[test]
 fn a_process_short_of_descriptors_is_refused_unless_told_to_run_anyway() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr = listener.local_addr().expect("addr");
+    let (listener, addr) = idle_listener();
     let dir = tempfile::tempdir().expect("temp dir");
     let file = scenario_file(
         dir.path(),
