@@ -5,8 +5,9 @@
 //! after a change. A change also wakes every connection through its own `Notify`s, so paused or
 //! idle connections react within a scheduler tick.
 
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -21,7 +22,7 @@ use rand::rngs::SmallRng;
 pub struct ProxyControl {
     generation: AtomicU64,
     faults: RwLock<Vec<ActiveFault>>,
-    connections: Mutex<Vec<Weak<Wakeups>>>,
+    connections: Mutex<Registry>,
     pub(super) counters: Counters,
 }
 
@@ -63,32 +64,85 @@ impl ProxyControl {
     fn change(&self, edit: impl FnOnce(&mut Vec<ActiveFault>)) {
         edit(&mut self.faults.write().unwrap_or_else(PoisonError::into_inner));
         self.generation.fetch_add(1, Ordering::Release);
-        let mut connections = self
-            .connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        connections.retain(|weak| match weak.upgrade() {
-            Some(wakeups) => {
-                wakeups.wake();
-                true
-            }
-            None => false,
-        });
+        for wakeups in self.registry().slots.iter().flatten() {
+            wakeups.wake();
+        }
     }
 
-    /// Signs a new connection up for wake-ups on every fault change.
-    pub(super) fn register(&self) -> Arc<Wakeups> {
-        let wakeups = Arc::new(Wakeups::default());
-        let mut connections = self
-            .connections
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.connections
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Forget closed connections whenever the list would grow.
-        if connections.len() == connections.capacity() {
-            connections.retain(|weak| weak.strong_count() > 0);
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Signs a new connection up for wake-ups on every fault change, until the registration is
+    /// dropped.
+    pub(super) fn register(&self) -> Registration<'_> {
+        let wakeups = Arc::new(Wakeups::default());
+        let key = self.registry().insert(wakeups.clone());
+        Registration {
+            control: self,
+            key,
+            wakeups,
         }
-        connections.push(Arc::downgrade(&wakeups));
-        wakeups
+    }
+}
+
+/// The live connections' wake-ups. A closed connection leaves at once and its slot is reused:
+/// entries left behind until a later sweep were small allocations from every reconnect storm
+/// scattered over the heap, keeping pages resident that were otherwise free.
+#[derive(Debug, Default)]
+struct Registry {
+    slots: Vec<Option<Arc<Wakeups>>>,
+    free: Vec<usize>,
+}
+
+impl Registry {
+    fn insert(&mut self, wakeups: Arc<Wakeups>) -> usize {
+        match self.free.pop() {
+            Some(key) => {
+                self.slots[key] = Some(wakeups);
+                key
+            }
+            None => {
+                self.slots.push(Some(wakeups));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, key: usize) {
+        if let Some(slot) = self.slots.get_mut(key)
+            && slot.take().is_some()
+        {
+            self.free.push(key);
+        }
+    }
+
+    #[cfg(test)]
+    fn live(&self) -> usize {
+        self.slots.iter().flatten().count()
+    }
+}
+
+/// A connection's place in the registry; leaving it when dropped.
+pub(super) struct Registration<'a> {
+    control: &'a ProxyControl,
+    key: usize,
+    wakeups: Arc<Wakeups>,
+}
+
+impl Deref for Registration<'_> {
+    type Target = Wakeups;
+
+    fn deref(&self) -> &Wakeups {
+        &self.wakeups
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.control.registry().remove(self.key);
     }
 }
 
@@ -285,6 +339,24 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_connection_leaves_the_registry_at_once_and_its_slot_is_reused() {
+        let control = ProxyControl::new();
+        let first = control.register();
+        let second = control.register();
+        assert_eq!(control.registry().live(), 2);
+        drop(first);
+        assert_eq!(control.registry().live(), 1);
+        let third = control.register();
+        assert_eq!(
+            control.registry().slots.len(),
+            2,
+            "the freed slot is taken again"
+        );
+        drop((second, third));
+        assert_eq!(control.registry().live(), 0);
+    }
+
+    #[test]
     fn a_change_wakes_every_live_connection() {
         let control = ProxyControl::new();
         let live = control.register();
@@ -297,11 +369,7 @@ mod tests {
             let notified = std::pin::pin!(notify.notified());
             assert!(notified.poll(&mut cx).is_ready());
         }
-        let registered = control
-            .connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
+        let registered = control.registry().live();
         assert_eq!(registered, 1, "the dropped connection is forgotten");
     }
 }
