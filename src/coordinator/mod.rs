@@ -62,6 +62,8 @@ pub struct Coordinator {
     plan: StageCursor,
     /// The whole run's clients that are planned to be live (not stopped by a down-stage).
     live: LiveIds,
+    /// This shard's clients that are planned to be live now.
+    live_here: u32,
     shard: Shard,
     /// Taken out while a kill or revive is in progress.
     target: Option<ManagedTarget>,
@@ -106,6 +108,7 @@ impl Coordinator {
             arrived: 0,
             plan: StageCursor::default(),
             live: LiveIds::default(),
+            live_here: 0,
             shard,
             scenario,
             client_cfg,

@@ -143,6 +143,7 @@ fn merge_timeline(merged: &mut Report, reports: &[(PathBuf, Report)]) {
             let mut p = points.first().copied()?.clone();
             for q in &points[1..] {
                 p.connected += q.connected;
+                p.planned_clients += q.planned_clients;
                 p.connects += q.connects;
                 p.disconnects += q.disconnects;
                 p.disconnects_by_cause.add(&q.disconnects_by_cause);
