@@ -1,15 +1,18 @@
-//! The coordinator actor: spawns the clients over the ramp across one arbiter per core, applies
-//! the fault timeline, takes every arbiter's metrics each second, and at the end closes every
-//! client, drains, and hands back the totals.
+//! The coordinator actor: starts and stops clients as the stages plan, across one arbiter per
+//! core, applies the fault timeline, takes every arbiter's metrics each second, and at the end
+//! closes every client, drains, and hands back the totals.
 //!
-//! One file per job: `lifecycle` (ramp, end, drain, finish, interrupt), `faults` (applying the
-//! timeline), `collect` (the per-second take of metrics and the progress it feeds).
+//! One file per job: `lifecycle` (stages, end, drain, finish, interrupt), `live` (who the
+//! stages keep live), `faults` (applying the timeline), `collect` (the per-second take of
+//! metrics and the progress it feeds).
 
 mod collect;
 mod faults;
 mod lifecycle;
+mod live;
 
 pub use lifecycle::Interrupt;
+use live::LiveIds;
 
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
@@ -28,10 +31,11 @@ use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::report::{FaultRecord, IntervalSpill, RunRecord, TimelinePoint};
 use crate::scenario::Scenario;
+use crate::scenario::stages::StageCursor;
 use crate::shards::Shard;
 use crate::target::ManagedTarget;
 
-/// How often due arrivals are spawned during the ramp.
+/// How often the stages are followed (arrivals spawned, departures stopped).
 const SPAWN_TICK: Duration = Duration::from_millis(10);
 /// How often metrics are taken from the arbiters.
 const COLLECT_EVERY: Duration = Duration::from_secs(1);
@@ -52,8 +56,15 @@ pub struct Coordinator {
     arbiters: Vec<ArbiterHandle>,
     /// This shard's clients, in arrival order.
     clients: Vec<Addr<Client>>,
-    /// Clients of the whole run that have arrived so far (this shard's and others').
+    /// Clients of the whole run that have arrived so far (this shard's and others'), stopped
+    /// ones included: the next arrival's id.
     arrived: u32,
+    /// How far the stages have been followed.
+    plan: StageCursor,
+    /// The whole run's clients that are planned to be live (not stopped by a down-stage).
+    live: LiveIds,
+    /// This shard's clients that are planned to be live now.
+    live_here: u32,
     shard: Shard,
     /// Taken out while a kill or revive is in progress.
     target: Option<ManagedTarget>,
@@ -96,6 +107,9 @@ impl Coordinator {
         Self {
             clients: Vec::with_capacity(shard.size_of(scenario.clients.count)),
             arrived: 0,
+            plan: StageCursor::default(),
+            live: LiveIds::default(),
+            live_here: 0,
             shard,
             scenario,
             client_cfg,

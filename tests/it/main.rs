@@ -33,6 +33,7 @@ mod self_diagnosis;
 mod serve_procs;
 mod shards;
 mod source_ips;
+mod stages;
 mod storm;
 mod thresholds;
 mod timing;
