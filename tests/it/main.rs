@@ -35,6 +35,7 @@ mod serve_procs;
 mod shards;
 mod source_ips;
 mod storm;
+mod target_cost;
 mod thresholds;
 mod timing;
 mod tls;
