@@ -34,6 +34,7 @@ use crate::scenario::Scenario;
 use crate::scenario::stages::StageCursor;
 use crate::shards::Shard;
 use crate::target::ManagedTarget;
+use crate::target::cost::TargetMeter;
 
 /// How often the stages are followed (arrivals spawned, departures stopped).
 const SPAWN_TICK: Duration = Duration::from_millis(10);
@@ -79,6 +80,8 @@ pub struct Coordinator {
     rtt_intervals: IntervalSpill,
     /// The tool's own CPU use, read each second.
     cpu: CpuMeter,
+    /// The target's own CPU and memory, read each second, when its processes can be sampled.
+    target_meter: Option<TargetMeter>,
     /// Send lag of the seconds without a fault on, for the self-diagnosis.
     send_lag_fault_free: Option<Histogram<u64>>,
     /// Where each second's progress goes (the terminal bar), if anywhere.
@@ -123,6 +126,7 @@ impl Coordinator {
             timeline: Vec::new(),
             rtt_intervals: IntervalSpill::default(),
             cpu: CpuMeter::start(),
+            target_meter: None,
             send_lag_fault_free: None,
             progress: None,
             faults: Vec::new(),
@@ -138,6 +142,12 @@ impl Coordinator {
     /// Sends each second's progress to `tx` (dropped once the run is over).
     pub fn with_progress(mut self, tx: Option<Sender<Progress>>) -> Self {
         self.progress = tx;
+        self
+    }
+
+    /// Samples the target's processes each second with `meter`.
+    pub fn with_target_meter(mut self, meter: Option<TargetMeter>) -> Self {
+        self.target_meter = meter;
         self
     }
 

@@ -39,7 +39,7 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "clients   connected {}/{}  gave up {}  reconnects {}  connect failures {} ({} timeouts{}{})",
+        "clients   connected {}/{}  gave up {}  reconnects {}  connect failures {} ({} timeouts{}{}{})",
         c.clients_connected,
         s.clients,
         c.gave_up,
@@ -48,6 +48,14 @@ pub fn render(report: &Report) -> String {
         c.connect_timeouts,
         if c.connect_failures_tls > 0 {
             format!(", {} TLS", c.connect_failures_tls)
+        } else {
+            String::new()
+        },
+        if c.connect_failures_rejected > 0 {
+            format!(
+                ", {} rejected: HTTP status, not 101",
+                c.connect_failures_rejected
+            )
         } else {
             String::new()
         },
@@ -65,6 +73,9 @@ pub fn render(report: &Report) -> String {
     }
     if let Some(tool) = &report.load_generator {
         let _ = writeln!(out, "tool      {}", tool_line(tool));
+    }
+    if let Some(target) = &report.target {
+        let _ = writeln!(out, "target    {}", target.line());
     }
     let causes: Vec<String> = DisconnectsByCause::of(c)
         .iter()
