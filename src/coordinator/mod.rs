@@ -8,8 +8,10 @@
 mod collect;
 mod faults;
 mod lifecycle;
+mod windows;
 
 pub use lifecycle::Interrupt;
+pub use windows::{ClosedWindow, Judge, Judgement, WindowPlan};
 
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
@@ -80,6 +82,10 @@ pub struct Coordinator {
     interrupted: bool,
     timers: Vec<SpawnHandle>,
     done: Option<oneshot::Sender<Outcome>>,
+    /// Spans of the run judged as they close (a capacity search's steps), if any.
+    windows: Option<windows::Windows>,
+    /// Metrics a window's boundary took since the last second, for the next second's point.
+    carried: Metrics,
 }
 
 impl Coordinator {
@@ -118,12 +124,20 @@ impl Coordinator {
             interrupted: false,
             timers: Vec::new(),
             done: Some(done),
+            windows: None,
+            carried: Metrics::default(),
         }
     }
 
     /// Sends each second's progress to `tx` (dropped once the run is over).
     pub fn with_progress(mut self, tx: Option<Sender<Progress>>) -> Self {
         self.progress = tx;
+        self
+    }
+
+    /// Gathers the metrics of `plan`'s windows apart and hands each to its judge as it closes.
+    pub fn with_windows(mut self, plan: Option<WindowPlan>) -> Self {
+        self.windows = plan.map(windows::Windows::new);
         self
     }
 
@@ -150,6 +164,15 @@ impl Actor for Coordinator {
             self.timers.push(timer);
         }
         let duration = self.scenario.duration;
+        let boundaries = self
+            .windows
+            .as_ref()
+            .map(|w| w.timed_ends(duration))
+            .unwrap_or_default();
+        for (index, end) in boundaries {
+            let timer = ctx.run_later(end, move |act, ctx| act.window_boundary(index, ctx));
+            self.timers.push(timer);
+        }
         ctx.run_later(duration, |act, ctx| act.end(ctx));
     }
 }
