@@ -16,8 +16,9 @@ use crate::report::FaultRecord;
 use crate::scenario::{Fault, FaultKind};
 
 impl Coordinator {
-    /// Chooses the clients a fault touches: each arrived client with probability `fraction`.
-    /// Every shard draws for every client, so all shards agree on the victims.
+    /// Chooses the clients a fault touches: each arrived client with probability `fraction`,
+    /// leaving out those a down-stage stopped. Every shard draws for every client (stopped
+    /// ones too), so all shards agree on the victims.
     fn choose(&mut self, fraction: f64) -> Vec<u32> {
         let all = 0..self.arrived;
         let chosen: Vec<u32> = if fraction >= 1.0 {
@@ -28,7 +29,7 @@ impl Coordinator {
         };
         chosen
             .into_iter()
-            .filter(|id| self.shard.owns(*id))
+            .filter(|id| self.shard.owns(*id) && self.live.contains(*id))
             .collect()
     }
 

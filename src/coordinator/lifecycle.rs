@@ -1,6 +1,7 @@
-//! The run's life: arrivals over the ramp, the end (at the scenario's duration or on an
+//! The run's life: arrivals and departures over the stages, the end (at the scenario's duration or on an
 //! interrupt), the drain while clients close, and the outcome handed back.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -9,6 +10,7 @@ use super::{Coordinator, Outcome};
 use crate::client::{Client, Stop};
 use crate::metrics::Metrics;
 use crate::report::{RunRecord, ToolRecord};
+use crate::scenario::stages::Change;
 
 /// Extra time after the close grace for clients to finish before the run stops waiting.
 const DRAIN_SLACK: Duration = Duration::from_secs(2);
@@ -19,32 +21,45 @@ const DRAIN_SLACK: Duration = Duration::from_secs(2);
 pub struct Interrupt;
 
 impl Coordinator {
-    /// Spawns the arrivals that are due: client i arrives at `ramp * i / count` (only this
-    /// shard's clients: i, i + n, ...).
+    /// Follows the stages up to now: each arrival gets the next id (clients i, i + n, ... are
+    /// this shard's), each departure is a manual close of the most recent arrival still live
+    /// (if it is this shard's). An up-stage after a down-stage brings new ids; a stopped
+    /// client is never started again.
     pub(super) fn spawn_due(&mut self) {
         if self.ending {
             return;
         }
-        let count = self.scenario.clients.count;
-        let ramp = self.scenario.clients.ramp;
-        let due = if ramp.is_zero() {
-            count
-        } else {
-            let share = self.started.elapsed().as_secs_f64() / ramp.as_secs_f64();
-            ((share * f64::from(count)).floor() as u32 + 1).min(count)
-        };
-        while self.arrived < due {
-            let id = self.arrived;
-            self.arrived += 1;
-            if !self.shard.owns(id) {
-                continue;
-            }
-            let arbiter = &self.arbiters[self.clients.len() % self.arbiters.len()];
-            let cfg = self.client_cfg.clone();
-            self.clients
-                .push(Client::start_in_arbiter(arbiter, move |_| {
-                    Client::new(id, cfg)
-                }));
+        let scenario = Arc::clone(&self.scenario);
+        let elapsed = self.started.elapsed();
+        let mut plan = std::mem::take(&mut self.plan);
+        plan.advance(&scenario.clients.stages, elapsed, |change| match change {
+            Change::Up(arrivals) => (0..arrivals).for_each(|_| self.arrive()),
+            Change::Down(departures) => (0..departures).for_each(|_| self.depart()),
+        });
+        self.plan = plan;
+    }
+
+    fn arrive(&mut self) {
+        let id = self.arrived;
+        self.arrived += 1;
+        self.live.push(id);
+        if !self.shard.owns(id) {
+            return;
+        }
+        let arbiter = &self.arbiters[self.clients.len() % self.arbiters.len()];
+        let cfg = self.client_cfg.clone();
+        self.clients
+            .push(Client::start_in_arbiter(arbiter, move |_| {
+                Client::new(id, cfg)
+            }));
+    }
+
+    fn depart(&mut self) {
+        let Some(id) = self.live.pop() else { return };
+        if self.shard.owns(id)
+            && let Some(client) = self.clients.get(self.shard.local_index(id))
+        {
+            client.do_send(Stop);
         }
     }
 

@@ -8,9 +8,11 @@
 mod collect;
 mod faults;
 mod lifecycle;
+mod live;
 mod windows;
 
 pub use lifecycle::Interrupt;
+use live::LiveIds;
 pub use windows::{ClosedWindow, Judge, Judgement, WindowPlan};
 
 use std::sync::Arc;
@@ -30,10 +32,11 @@ use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::report::{FaultRecord, IntervalSpill, RunRecord, TimelinePoint};
 use crate::scenario::Scenario;
+use crate::scenario::stages::StageCursor;
 use crate::shards::Shard;
 use crate::target::ManagedTarget;
 
-/// How often due arrivals are spawned during the ramp.
+/// How often the stages are followed (arrivals spawned, departures stopped).
 const SPAWN_TICK: Duration = Duration::from_millis(10);
 /// How often metrics are taken from the arbiters.
 const COLLECT_EVERY: Duration = Duration::from_secs(1);
@@ -54,8 +57,13 @@ pub struct Coordinator {
     arbiters: Vec<ArbiterHandle>,
     /// This shard's clients, in arrival order.
     clients: Vec<Addr<Client>>,
-    /// Clients of the whole run that have arrived so far (this shard's and others').
+    /// Clients of the whole run that have arrived so far (this shard's and others'), stopped
+    /// ones included: the next arrival's id.
     arrived: u32,
+    /// How far the stages have been followed.
+    plan: StageCursor,
+    /// The whole run's clients that are planned to be live (not stopped by a down-stage).
+    live: LiveIds,
     shard: Shard,
     /// Taken out while a kill or revive is in progress.
     target: Option<ManagedTarget>,
@@ -102,6 +110,8 @@ impl Coordinator {
         Self {
             clients: Vec::with_capacity(shard.size_of(scenario.clients.count)),
             arrived: 0,
+            plan: StageCursor::default(),
+            live: LiveIds::default(),
             shard,
             scenario,
             client_cfg,

@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::scenario::{Scenario, TargetUrl};
+use crate::scenario::{Scenario, Stage, TargetUrl};
 use crate::shards::Shard;
 
 /// Descriptors a process keeps besides its connections (listeners, files, the runtime's).
@@ -39,6 +39,8 @@ pub struct Layout<'a> {
     /// "this run", "shard 2/8": who needs it, in messages.
     pub scope: String,
     pub clients: u32,
+    /// The span `clients` would arrive over at the steepest arrival rate of the run (zero: all
+    /// at once).
     pub ramp: Duration,
     pub source_ips: &'a [IpAddr],
     /// The clients this check is for: the whole run, or one shard's.
@@ -74,6 +76,32 @@ pub struct Needs {
     pub arrivals_per_100ms: Option<u64>,
 }
 
+/// The span `count` clients would take to arrive at the steepest rate of `stages`: a ramp of n
+/// arrivals over `over` comes at `n / over`, a zero-length one of n is taken as n in one
+/// 100 ms step (the span the listener check counts in).
+fn arrival_span(stages: &[Stage], count: u32) -> Duration {
+    const STEP: Duration = Duration::from_millis(100);
+    let mut from = 0u32;
+    let mut span: Option<Duration> = None;
+    for stage in stages {
+        let Stage::Ramp { to, over } = *stage else {
+            continue;
+        };
+        let arrivals = to.saturating_sub(from);
+        from = to;
+        if arrivals == 0 {
+            continue;
+        }
+        if over.is_zero() && arrivals >= count {
+            return Duration::ZERO;
+        }
+        let per = if over.is_zero() { STEP } else { over };
+        let equivalent = per.mul_f64(f64::from(count) / f64::from(arrivals));
+        span = Some(span.map_or(equivalent, |s| s.min(equivalent)));
+    }
+    span.unwrap_or(Duration::ZERO)
+}
+
 impl<'a> Layout<'a> {
     /// The layout of `scenario`'s clients of `shard` over `processes` processes. `destination`
     /// (where the clients connect) and `target_on_host` are what is known of the target so far.
@@ -92,7 +120,7 @@ impl<'a> Layout<'a> {
         Layout {
             scope,
             clients: scenario.clients.count,
-            ramp: scenario.clients.ramp,
+            ramp: arrival_span(&scenario.clients.stages, scenario.clients.count),
             source_ips: &scenario.clients.source_ips,
             shard,
             processes,
@@ -353,7 +381,7 @@ pub fn check(needs: &Needs, kernel: &Kernel) -> Verdict {
             "net.core.somaxconn is {somaxconn}: about {arrivals} clients of {scope} arrive at a \
              listener on this host per 100 ms; if it stops accepting that long its queue \
              overflows and those connects are retried after a second; raise it with `sysctl -w \
-             net.core.somaxconn={arrivals}` or lengthen clients.ramp"
+             net.core.somaxconn={arrivals}` or lengthen clients.ramp (or the stages)"
         ));
     }
     verdict

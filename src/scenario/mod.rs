@@ -7,6 +7,7 @@ pub mod knobs;
 mod model;
 pub mod on_open;
 mod raw;
+pub mod stages;
 pub mod stream;
 mod url;
 mod validate;

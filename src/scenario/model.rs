@@ -148,9 +148,12 @@ impl std::fmt::Display for WsUrl {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clients {
+    /// The peak planned client count: the highest `to` of `stages`. Everything sized by the
+    /// number of clients (shards, fd limit, kernel-limit preflight, the report) uses this.
     pub count: u32,
-    /// Arrivals are spread evenly over this span (zero: all at once).
-    pub ramp: Duration,
+    /// How the planned client count moves over the run, starting from zero. Never empty once
+    /// validated: `count` with `ramp` is the single stage `Ramp { to: count, over: ramp }`.
+    pub stages: Vec<Stage>,
     /// TCP connect plus upgrade must finish within this, or the attempt fails.
     pub connect_timeout: Duration,
     pub heartbeat: Heartbeat,
@@ -175,6 +178,17 @@ pub struct Clients {
     /// The compression extension each upgrade offers.
     pub compression: Compression,
 }
+
+/// One step of `clients.stages`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Move the planned client count linearly from where it is to `to` over `over` (zero: at once).
+    Ramp { to: u32, over: Duration },
+    /// Keep the planned count for this long.
+    Hold(Duration),
+}
+
+pub use super::stages::{peak, planned_at, stages_total};
 
 /// The compression extension a client offers in its upgrade request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

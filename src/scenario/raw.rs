@@ -17,12 +17,14 @@ pub struct RawScenario {
     /// Optional. Seed for every random choice; absent: a random seed is picked.
     #[serde(default)]
     pub seed: Option<u64>,
-    /// Required. Run length, a duration greater than zero (`60s`, `2m`, `1m 30s`).
-    pub duration: Spanned<String>,
+    /// Run length, a duration greater than zero (`60s`, `2m`, `1m 30s`). Required, except with
+    /// `clients.stages`: then it defaults to the stages' total.
+    #[serde(default)]
+    pub duration: Option<Spanned<String>>,
     /// Required. What the clients connect to.
     pub target: RawTarget,
     /// Required. The client population and its behaviour.
-    pub clients: RawClients,
+    pub clients: Spanned<RawClients>,
     /// Default: no faults. Faults on the timeline, in any order (the model sorts them by `at`).
     #[serde(default)]
     pub faults: Vec<Spanned<RawFault>>,
@@ -162,12 +164,17 @@ impl<'de> Deserialize<'de> for RawHeaders {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawClients {
-    /// Required. Number of clients, 1 to 1 000 000.
-    pub count: Spanned<u64>,
-    /// Default `0s` (all clients at once). Arrivals are spread evenly over this span; must be
-    /// shorter than the scenario duration.
+    /// Required unless `stages` is given (not both). Number of clients, 1 to 1 000 000.
+    #[serde(default)]
+    pub count: Option<Spanned<u64>>,
+    /// Only with `count`. Default `0s` (all clients at once). Arrivals are spread evenly over
+    /// this span; must be shorter than the scenario duration.
     #[serde(default)]
     pub ramp: Option<Spanned<String>>,
+    /// Instead of `count` and `ramp`: how the planned client count moves over the run, from
+    /// zero, stage after stage (at least one; together no longer than `duration`).
+    #[serde(default)]
+    pub stages: Option<Spanned<Vec<Spanned<RawStage>>>>,
     /// Default `10s`, greater than zero. TCP connect plus upgrade must finish within this.
     #[serde(default)]
     pub connect_timeout: Option<Spanned<String>>,
@@ -213,6 +220,21 @@ pub struct RawClients {
     /// (`permessage-deflate; client_max_window_bits`).
     #[serde(default)]
     pub compression: Option<RawCompression>,
+}
+
+/// One entry of `clients.stages`: `{to: N, over: DURATION}` or `{hold: DURATION}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    /// With `over`: the planned count at the stage's end, 0 to 1 000 000.
+    #[serde(default)]
+    pub to: Option<Spanned<u64>>,
+    /// With `to`: how long the move takes (`0s`: at once).
+    #[serde(default)]
+    pub over: Option<Spanned<String>>,
+    /// Alone: keep the planned count this long (greater than zero).
+    #[serde(default)]
+    pub hold: Option<Spanned<String>>,
 }
 
 /// `clients.stream:`

@@ -33,7 +33,10 @@ pub fn scenario(url: TargetUrl, count: u32, duration: Duration) -> Scenario {
         target: target(url),
         clients: Clients {
             count,
-            ramp: Duration::ZERO,
+            stages: vec![Stage::Ramp {
+                to: count,
+                over: Duration::ZERO,
+            }],
             connect_timeout: ms(2000),
             heartbeat: Heartbeat {
                 mode: HeartbeatMode::Ping,

@@ -6,7 +6,10 @@ use wschaos::scenario::*;
 #[test]
 fn a_thousand_clients_connect_survive_a_server_kill_and_agree_with_the_server() {
     let mut s = scenario(TargetUrl::Embedded, 1000, ms(5000));
-    s.clients.ramp = ms(500);
+    s.clients.stages = vec![Stage::Ramp {
+        to: s.clients.count,
+        over: ms(500),
+    }];
     s.clients.reconnect.initial = ms(200);
     // A debug build with its server in-process on a busy machine can stall for longer than the
     // shared scenario's 400 ms timeout; the kill, not a heartbeat, is what this test is about.

@@ -7,7 +7,10 @@ use wschaos::scenario::*;
 
 fn storm(jitter: Jitter) -> Storm {
     let mut s = scenario(TargetUrl::Embedded, 1000, ms(6000));
-    s.clients.ramp = ms(300);
+    s.clients.stages = vec![Stage::Ramp {
+        to: s.clients.count,
+        over: ms(300),
+    }];
     s.clients.heartbeat.interval = ms(1000);
     s.clients.heartbeat.timeout = ms(2000);
     s.clients.reconnect = Reconnect {

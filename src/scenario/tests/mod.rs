@@ -74,7 +74,10 @@ fn full_scenario_parses_into_the_model() {
         },
         clients: Clients {
             count: 2000,
-            ramp: secs(10),
+            stages: vec![Stage::Ramp {
+                to: 2000,
+                over: secs(10),
+            }],
             connect_timeout: secs(10),
             heartbeat: Heartbeat {
                 mode: HeartbeatMode::Text {
@@ -147,7 +150,10 @@ fn defaults() {
         s.clients,
         Clients {
             count: 10,
-            ramp: Duration::ZERO,
+            stages: vec![Stage::Ramp {
+                to: 10,
+                over: Duration::ZERO,
+            }],
             connect_timeout: secs(10),
             heartbeat: Heartbeat {
                 mode: HeartbeatMode::Ping,

@@ -8,7 +8,7 @@ use super::Validator;
 use crate::scenario::ScenarioError;
 use crate::scenario::model::{
     BackoffPolicy, Clients, Compression, Heartbeat, HeartbeatMode, Jitter, MessageRate, Messages,
-    Reconnect, ResetOn, TcpKeepalive,
+    Reconnect, ResetOn, Stage, TcpKeepalive,
 };
 use crate::scenario::raw::{
     RawBackoff, RawClients, RawCompression, RawHeartbeat, RawHeartbeatMode, RawJitter,
@@ -18,7 +18,7 @@ use crate::scenario::value::{ByteSize, Dur, MAX_DURATION, PositiveDur, quoted};
 use serde_saphyr::Spanned;
 
 /// Most clients a scenario may ask for.
-const MAX_CLIENTS: u64 = 1_000_000;
+pub(super) const MAX_CLIENTS: u64 = 1_000_000;
 /// Smallest and largest message size in bytes (the sequence number takes 16 bytes).
 const MESSAGE_SIZE: std::ops::RangeInclusive<u64> = 16..=1_048_576;
 /// Highest open-loop message rate per client, in messages per second.
@@ -49,37 +49,31 @@ impl Validator<'_> {
     pub(super) fn clients(
         &self,
         raw: RawClients,
+        stages: Option<Vec<Stage>>,
         duration: Duration,
         duration_text: &str,
     ) -> Result<Clients, ScenarioError> {
-        let count = raw.count.value;
-        let count = match u32::try_from(count) {
-            Ok(c) if (1..=MAX_CLIENTS).contains(&count) => c,
-            _ => {
-                return Err(self.error(
-                    &raw.count,
-                    "clients.count",
-                    format!("expected a whole number from 1 to {MAX_CLIENTS}, found {count}"),
+        let (count, stages) = match (stages, &raw.count) {
+            (Some(stages), _) => (crate::scenario::peak(&stages), stages),
+            (None, Some(count)) => {
+                let count = self.count(count)?;
+                let ramp = self.ramp(raw.ramp.as_ref(), duration, duration_text)?;
+                (
+                    count,
+                    vec![Stage::Ramp {
+                        to: count,
+                        over: ramp,
+                    }],
+                )
+            }
+            // `scenario` checked that one of the two is there.
+            (None, None) => {
+                return Err(self.message_at(
+                    &serde_saphyr::Location::UNKNOWN,
+                    "missing field `count`".to_string(),
                 ));
             }
         };
-
-        let ramp = self
-            .optional_value(raw.ramp.as_ref(), "clients.ramp", Dur(DEFAULT_RAMP))?
-            .0;
-        if let Some(r) = &raw.ramp
-            && ramp >= duration
-        {
-            return Err(self.error(
-                r,
-                "clients.ramp",
-                format!(
-                    "expected a duration shorter than the scenario duration {duration_text}, \
-                     found {}",
-                    quoted(&r.value)
-                ),
-            ));
-        }
 
         let connect_timeout = self
             .optional_value(
@@ -126,7 +120,7 @@ impl Validator<'_> {
 
         Ok(Clients {
             count,
-            ramp,
+            stages,
             connect_timeout,
             heartbeat,
             reconnect,
@@ -141,6 +135,46 @@ impl Validator<'_> {
             stream: None,
             compression,
         })
+    }
+
+    /// `clients.count`: 1 to `MAX_CLIENTS`.
+    fn count(&self, count: &Spanned<u64>) -> Result<u32, ScenarioError> {
+        match u32::try_from(count.value) {
+            Ok(c) if (1..=MAX_CLIENTS).contains(&count.value) => Ok(c),
+            _ => Err(self.error(
+                count,
+                "clients.count",
+                format!(
+                    "expected a whole number from 1 to {MAX_CLIENTS}, found {}",
+                    count.value
+                ),
+            )),
+        }
+    }
+
+    /// `clients.ramp`: shorter than the run; all at once when absent.
+    fn ramp(
+        &self,
+        ramp: Option<&Spanned<String>>,
+        duration: Duration,
+        duration_text: &str,
+    ) -> Result<Duration, ScenarioError> {
+        let Some(r) = ramp else {
+            return Ok(DEFAULT_RAMP);
+        };
+        let value = self.value::<Dur>(r, "clients.ramp")?.0;
+        if value >= duration {
+            return Err(self.error(
+                r,
+                "clients.ramp",
+                format!(
+                    "expected a duration shorter than the scenario duration {duration_text}, \
+                     found {}",
+                    quoted(&r.value)
+                ),
+            ));
+        }
+        Ok(value)
     }
 
     /// `clients.timer_resolution`: the client's default when absent.

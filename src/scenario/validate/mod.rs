@@ -7,6 +7,7 @@
 mod clients;
 mod faults;
 mod on_open;
+mod stages;
 mod stream;
 pub(super) use stream::push_rate;
 mod target;
@@ -16,7 +17,7 @@ use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
 use super::ScenarioError;
 use super::model::Scenario;
 use super::raw::RawScenario;
-use super::value::{Invalid, PositiveDur, Value, Written, quoted};
+use super::value::{Invalid, Value, Written, quoted};
 use crate::report::threshold::{Threshold, ThresholdError};
 
 /// Longest message of the YAML library passed on (it may quote a huge key).
@@ -135,18 +136,23 @@ impl Validator<'_> {
             self.fault_shape(index, fault)?;
         }
         let name = self.name(&raw.name)?;
-        let duration = self.value::<PositiveDur>(&raw.duration, "duration")?.0;
+        let stages = self.stages(&raw.clients.value)?;
+        if stages.is_none() && raw.clients.value.count.is_none() {
+            return Err(self.missing_count(&raw.clients));
+        }
+        let (duration, duration_text) =
+            self.duration(raw.duration.as_ref(), stages.as_deref(), &raw.clients.value)?;
         let push = raw.target.push.take();
-        let stream = raw.clients.stream.take();
+        let stream = raw.clients.value.stream.take();
         let mut target = self.target(raw.target)?;
-        let mut clients = self.clients(raw.clients, duration, &raw.duration.value)?;
+        let mut clients = self.clients(raw.clients.value, stages, duration, &duration_text)?;
         (target.push, clients.stream) = self.push_and_stream(push, stream, &target.url)?;
 
         let mut faults = raw
             .faults
             .iter()
             .enumerate()
-            .map(|(i, f)| self.fault(i, f, &target, duration, &raw.duration.value))
+            .map(|(i, f)| self.fault(i, f, &target, duration, &duration_text))
             .collect::<Result<Vec<_>, _>>()?;
         faults.sort_by_key(|f| f.at); // stable: equal offsets keep file order
 
