@@ -47,12 +47,17 @@ pub enum Error {
     Output(String),
     #[error("{0}")]
     Proxy(String),
+    #[error(transparent)]
+    Capacity(#[from] crate::capacity::CapacityError),
 }
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Run(RunError::Stopped(signal)) => signal.exit_code(),
+            Error::Run(RunError::Stopped(signal))
+            | Error::Capacity(crate::capacity::CapacityError::Run(RunError::Stopped(signal))) => {
+                signal.exit_code()
+            }
             _ => exit::BAD_INPUT,
         }
     }
@@ -62,7 +67,10 @@ impl Error {
 pub fn execute(cli: Cli) -> Result<u8, Error> {
     if matches!(
         cli.command,
-        Command::Run { .. } | Command::Serve { .. } | Command::Proxy { .. }
+        Command::Run { .. }
+            | Command::Capacity { .. }
+            | Command::Serve { .. }
+            | Command::Proxy { .. }
     ) {
         crate::memory::return_freed_memory_after_storms();
     }
@@ -91,6 +99,35 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             &thresholds,
             json,
         ),
+        Command::Capacity {
+            file,
+            start,
+            step,
+            factor,
+            max,
+            hold,
+            ramp,
+            out,
+            thresholds,
+            seed,
+            quiet,
+            ignore_kernel_limits,
+        } => {
+            let options = crate::capacity::CapacityOptions {
+                start,
+                step,
+                factor,
+                max,
+                hold,
+                ramp,
+                out,
+                thresholds,
+                seed,
+                quiet,
+                ignore_kernel_limits,
+            };
+            Ok(crate::capacity::search(&file, &options)?.code)
+        }
         Command::Merge { reports, out } => {
             let mut merged = merge_dirs(&reports)?;
             let exprs: Vec<String> = merged.thresholds.iter().map(|t| t.expr.clone()).collect();

@@ -35,7 +35,7 @@ pub struct Plan {
 }
 
 /// Column titles of the step table.
-const COLUMNS: [&str; 12] = [
+pub const COLUMNS: [&str; 12] = [
     "step",
     "clients",
     "connected",
@@ -50,8 +50,8 @@ const COLUMNS: [&str; 12] = [
     "result",
 ];
 
-/// The cells of one step's row.
-fn cells(step: &StepResult) -> [String; 12] {
+/// The cells of one step's row, under [`COLUMNS`].
+pub fn cells(step: &StepResult) -> [String; 12] {
     let result = if step.tool_limit.is_some() {
         "TOOL LIMIT".to_string()
     } else if step.passed {

@@ -129,7 +129,8 @@ pub fn judge(
     StepResult {
         step: window.index + 1,
         clients_planned,
-        clients_connected: window.open_connections,
+        // The next step's first arrival is due at this one's end: it may be open already.
+        clients_connected: window.open_connections.min(u64::from(clients_planned)),
         start_s: window.start_s,
         end_s: window.end_s,
         heartbeat_rtt_p50_us: hist("heartbeat_rtt", |h| h.p50),
