@@ -135,6 +135,15 @@ pub enum Command {
         /// Listen with SO_REUSEPORT (set for the extra processes of --procs).
         #[arg(long, hide = true)]
         reuse_port: bool,
+        /// Hold at most N WebSocket connections at once (over all --procs processes together);
+        /// an upgrade past it is answered "503 Service Unavailable" and closed, and a slot frees
+        /// when a connection ends.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_conns: Option<u64>,
+        /// The shared connection count of --max-conns, inherited from the first process (set
+        /// for the extra processes of --procs).
+        #[arg(long, hide = true, requires = "max_conns")]
+        conn_limit_fd: Option<i32>,
         /// Serve TLS (wss://) with this certificate chain (PEM); needs --tls-key.
         #[arg(long, value_name = "FILE", requires = "tls_key")]
         tls_cert: Option<PathBuf>,

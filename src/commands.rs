@@ -14,6 +14,7 @@ use crate::report::{Report, Threshold, render_summary};
 use crate::run::{RunError, RunOptions, default_report_dir, run_unwritten};
 use crate::scenario::{self, Push, ScenarioError};
 use crate::server::EmbeddedServer;
+use crate::server::conn_limit::ConnLimit;
 use crate::shards::{ShardError, merge_dirs, run_procs};
 use crate::signals::StopSignal;
 use crate::tls::ClientTls;
@@ -160,6 +161,8 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             workers,
             procs,
             reuse_port,
+            max_conns,
+            conn_limit_fd,
             tls_cert,
             tls_key,
             push_rate,
@@ -181,6 +184,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
                 workers,
                 procs,
                 reuse_port,
+                limit: max_conns.map(|max| (max, conn_limit_fd)),
                 tls: tls
                     .as_ref()
                     .map(|(cert, key)| (cert.as_path(), key.as_path())),
@@ -370,6 +374,8 @@ struct ServeOptions<'a> {
     workers: usize,
     procs: u32,
     reuse_port: bool,
+    /// `--max-conns` and, in the extra processes of --procs, the shared count's descriptor.
+    limit: Option<(u64, Option<i32>)>,
     /// Certificate chain and key files (PEM): serve wss://.
     tls: Option<(&'a Path, &'a Path)>,
     /// `--push-rate`: push a stream to every connection.
@@ -381,6 +387,7 @@ fn serve(addr: SocketAddr, options: &ServeOptions<'_>) -> Result<u8, Error> {
         workers,
         procs,
         reuse_port,
+        limit,
         tls,
         push,
     } = options;
@@ -389,12 +396,19 @@ fn serve(addr: SocketAddr, options: &ServeOptions<'_>) -> Result<u8, Error> {
         .map(|(cert, key)| crate::tls::ServerIdentity::from_files(cert, key))
         .transpose()
         .map_err(Error::Serve)?;
+    let limit = conn_limit(*limit, procs)?;
     crate::fd_limit::raise(0);
     actix_rt::System::new().block_on(async move {
         let shared = reuse_port || procs > 1;
-        let server =
-            EmbeddedServer::start_with(addr, workers, shared, identity.as_ref(), push.as_ref())
-                .map_err(|err| Error::Serve(format!("cannot listen on {addr}: {err}")))?;
+        let server = EmbeddedServer::start_limited(
+            addr,
+            workers,
+            shared,
+            identity.as_ref(),
+            push.as_ref(),
+            limit.clone(),
+        )
+        .map_err(|err| Error::Serve(format!("cannot listen on {addr}: {err}")))?;
         // The extra processes of --procs (started with the hidden --reuse-port) leave the
         // warning to their parent.
         if procs > 1 || !reuse_port {
@@ -402,7 +416,7 @@ fn serve(addr: SocketAddr, options: &ServeOptions<'_>) -> Result<u8, Error> {
         }
         // The others bind the port this one got (port 0 resolves here).
         let _siblings = (1..procs)
-            .map(|_| Sibling::start(server.addr(), workers, tls))
+            .map(|_| Sibling::start(server.addr(), workers, tls, limit.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
         println!("{}", server.addr());
         let _ = std::io::stdout().flush();
@@ -413,6 +427,23 @@ fn serve(addr: SocketAddr, options: &ServeOptions<'_>) -> Result<u8, Error> {
         }
         Ok(exit::OK)
     })
+}
+
+/// `--max-conns`: a count of this process alone, one the --procs siblings share (created here),
+/// or, in a sibling, the one it inherited.
+fn conn_limit(
+    limit: Option<(u64, Option<i32>)>,
+    procs: u32,
+) -> Result<Option<Arc<ConnLimit>>, Error> {
+    let limit = match limit {
+        None => return Ok(None),
+        Some((max, Some(fd))) => ConnLimit::attach(max, fd),
+        Some((max, None)) if procs > 1 => ConnLimit::shared(max),
+        Some((max, None)) => Ok(ConnLimit::local(max)),
+    };
+    limit
+        .map(|limit| Some(Arc::new(limit)))
+        .map_err(|err| Error::Serve(format!("cannot set up --max-conns: {err}")))
 }
 
 /// Says on stderr when a standalone server listens where other machines can reach it.
@@ -438,7 +469,12 @@ fn exposure_warning(server: &str, addr: SocketAddr) -> Option<String> {
 struct Sibling(std::process::Child);
 
 impl Sibling {
-    fn start(addr: SocketAddr, workers: usize, tls: Option<(&Path, &Path)>) -> Result<Self, Error> {
+    fn start(
+        addr: SocketAddr,
+        workers: usize,
+        tls: Option<(&Path, &Path)>,
+        limit: Option<&ConnLimit>,
+    ) -> Result<Self, Error> {
         let exe = std::env::current_exe()
             .map_err(|e| Error::Serve(format!("cannot find this executable: {e}")))?;
         let mut cmd = std::process::Command::new(exe);
@@ -452,6 +488,13 @@ impl Sibling {
             .stdout(std::process::Stdio::null());
         if let Some((cert, key)) = tls {
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        if let Some(limit) = limit {
+            cmd.arg("--max-conns").arg(limit.max().to_string());
+            // The descriptor is inheritable; the sibling maps the same count.
+            if let Some(fd) = limit.shared_fd() {
+                cmd.arg("--conn-limit-fd").arg(fd.to_string());
+            }
         }
         crate::signals::die_with_parent(&mut cmd);
         cmd.spawn()

@@ -122,6 +122,9 @@ counters! {
     /// Failed attempts whose server answered the extension offer wrongly (an extension not
     /// offered, a bad parameter): the server's protocol error.
     connect_failures_extension,
+    /// Failed attempts the server answered with an HTTP status instead of 101 Switching
+    /// Protocols: it refused the upgrade (503 from a server at its connection limit, 401, 429).
+    connect_failures_rejected,
 }
 
 impl Counters {

@@ -143,6 +143,10 @@ pub enum ConnectError {
     Timeout,
     #[error("upgrade rejected: {0}")]
     Handshake(String),
+    /// The server answered the upgrade with this HTTP status instead of 101 (503 from a server
+    /// at its connection limit, 401, 429...): counted apart, as the server's refusal.
+    #[error("upgrade rejected: HTTP {0} instead of 101 Switching Protocols")]
+    Rejected(u16),
     /// The server's `Sec-WebSocket-Extensions` answer breaks RFC 7692 or names an extension
     /// that was not offered: counted apart, as the server's protocol error.
     #[error("extension negotiation failed: {0}")]
@@ -364,9 +368,7 @@ pub fn parse_upgrade_response(
 fn check_response(response: &httparse::Response<'_, '_>, key: &[u8]) -> Result<(), ConnectError> {
     let code = response.code.unwrap_or(0);
     if code != 101 {
-        return Err(ConnectError::Handshake(format!(
-            "HTTP {code} instead of 101 Switching Protocols"
-        )));
+        return Err(ConnectError::Rejected(code));
     }
     if !header(response.headers, "upgrade").is_some_and(|v| v.eq_ignore_ascii_case(b"websocket")) {
         return Err(ConnectError::Handshake(
@@ -408,6 +410,16 @@ mod tests {
     }
 
     #[test]
+    fn a_status_other_than_101_is_a_rejection_with_that_status() {
+        let full = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n";
+        let answer = parse_upgrade_response(full, b"dGhlIHNhbXBsZSBub25jZQ==", false);
+        assert!(
+            matches!(answer, Err(ConnectError::Rejected(503))),
+            "{answer:?}"
+        );
+    }
+
+    #[test]
     fn a_reconnect_with_a_resume_parameter_asks_for_what_came_after_its_last_sequence() {
         let addr = SocketAddr::from(([127, 0, 0, 1], 9));
         let target = crate::scenario::Target {
@@ -417,6 +429,7 @@ mod tests {
             command: None,
             tls: None,
             push: None,
+            max_conns: None,
         };
         let head = |path: &str, param: Option<&str>, since: Option<u64>| {
             let url = WsUrl {

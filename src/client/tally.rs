@@ -56,16 +56,18 @@ pub fn connect_attempt(run_started: Instant, at: Instant) {
     });
 }
 
-/// A failed attempt, counted by cause: a timeout, TLS, or the tool's own lack of descriptors or
-/// ports (besides the total).
+/// A failed attempt, counted by cause: a timeout, TLS, an HTTP status instead of 101, or the
+/// tool's own lack of descriptors or ports (besides the total).
 pub fn connect_failed(err: &ConnectError) {
     crate::memory::churned();
     let timed_out = matches!(err, ConnectError::Timeout);
     let tls = matches!(err, ConnectError::Tls(_));
     let local = out_of_local_resources(err);
     let extension = matches!(err, ConnectError::Extension(_));
+    let rejected = matches!(err, ConnectError::Rejected(_));
     metrics::record(|m| {
         m.counters.connect_failures += 1;
+        m.counters.connect_failures_rejected += u64::from(rejected);
         m.counters.connect_failures_extension += u64::from(extension);
         m.counters.connect_timeouts += u64::from(timed_out);
         m.counters.connect_failures_tls += u64::from(tls);

@@ -13,11 +13,12 @@ use crate::metrics::Counters;
 /// Histogram statistics not judged (shown only): how many samples, and the smallest.
 const SHOWN_ONLY: [&str; 2] = ["count", "min"];
 /// Counters where more means worse.
-const ERROR_COUNTERS: [&str; 18] = [
+const ERROR_COUNTERS: [&str; 19] = [
     "connect_failures",
     "connect_timeouts",
     "connect_failures_tls",
     "connect_failures_local",
+    "connect_failures_rejected",
     "gave_up",
     "heartbeat_misses",
     "messages_lost",

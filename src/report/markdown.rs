@@ -63,7 +63,7 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(out, "## Clients\n");
     let _ = writeln!(out, "| figure | value |\n|---|---:|");
-    let rows: [(&str, String); 14] = [
+    let rows: [(&str, String); 15] = [
         (
             "connected at least once",
             format!("{} / {}", c.clients_connected, s.clients),
@@ -80,6 +80,10 @@ pub fn render(report: &Report) -> String {
             format!("{} ({})", c.connect_failures, c.connect_timeouts),
         ),
         ("connect failures: TLS", c.connect_failures_tls.to_string()),
+        (
+            "connect failures: rejected (HTTP status, not 101)",
+            c.connect_failures_rejected.to_string(),
+        ),
         (
             "connect failures: local (no descriptor or port)",
             c.connect_failures_local.to_string(),

@@ -123,6 +123,7 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Result<Report, MergeError> {
                 push_missed: a.push_missed + b.push_missed,
                 tls_full: a.tls_full + b.tls_full,
                 tls_resumed: a.tls_resumed + b.tls_resumed,
+                refused_full: a.refused_full + b.refused_full,
             });
     Ok(merged)
 }

@@ -39,7 +39,7 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "clients   connected {}/{}  gave up {}  reconnects {}  connect failures {} ({} timeouts{}{})",
+        "clients   connected {}/{}  gave up {}  reconnects {}  connect failures {} ({} timeouts{}{}{})",
         c.clients_connected,
         s.clients,
         c.gave_up,
@@ -48,6 +48,14 @@ pub fn render(report: &Report) -> String {
         c.connect_timeouts,
         if c.connect_failures_tls > 0 {
             format!(", {} TLS", c.connect_failures_tls)
+        } else {
+            String::new()
+        },
+        if c.connect_failures_rejected > 0 {
+            format!(
+                ", {} rejected: HTTP status, not 101",
+                c.connect_failures_rejected
+            )
         } else {
             String::new()
         },

@@ -34,6 +34,9 @@ pub struct Target {
     pub tls: Option<TargetTls>,
     /// `url: embedded` only: the embedded server pushes a sequenced stream to every connection.
     pub push: Option<Push>,
+    /// `url: embedded` only: the most connections the embedded server holds at once (503 past
+    /// it).
+    pub max_conns: Option<u64>,
 }
 
 /// `target.tls`: how clients speak TLS to the target.

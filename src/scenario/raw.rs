@@ -59,6 +59,10 @@ pub struct RawTarget {
     /// every connection.
     #[serde(default)]
     pub push: Option<Spanned<RawPush>>,
+    /// Default: no limit. `url: embedded` only: the most WebSocket connections the server holds
+    /// at once (at least 1); an upgrade past it is answered 503.
+    #[serde(default)]
+    pub max_conns: Option<Spanned<u64>>,
 }
 
 /// `target.push:`

@@ -6,9 +6,11 @@
 //! abruptly (connections dropped, no close frames) and restarted on the same address, which is
 //! how `server_kill` works on an embedded target. With a certificate it serves TLS (rustls), the
 //! same certificate again after a restart. With a push mode it also pushes a sequenced stream to
-//! every connection (`push.rs`). `worker.rs` runs the threads and the accept loop,
-//! `handshake.rs` answers the upgrade request, `session.rs` serves one connection.
+//! every connection (`push.rs`). With a connection limit it answers the upgrades past it with 503
+//! (`conn_limit.rs`). `worker.rs` runs the threads and the accept loop, `handshake.rs` answers the
+//! upgrade request, `session.rs` serves one connection.
 
+pub mod conn_limit;
 mod handshake;
 mod push;
 mod session;
@@ -25,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::scenario::Push;
 use crate::tls::ServerIdentity;
+use conn_limit::{ConnLimit, Slot};
 use push::PushStream;
 use worker::Workers;
 
@@ -47,6 +50,7 @@ pub struct ServerStats {
     push_missed: AtomicU64,
     tls_full: AtomicU64,
     tls_resumed: AtomicU64,
+    refused_full: AtomicU64,
 }
 
 /// A snapshot of [`ServerStats`] for reports.
@@ -78,6 +82,10 @@ pub struct ServerCounts {
     /// TLS handshakes that resumed an earlier session; 0 without TLS.
     #[serde(default)]
     pub tls_resumed: u64,
+    /// Upgrades answered 503 because the connection limit (`--max-conns`, `target.max_conns`)
+    /// was reached; 0 without a limit.
+    #[serde(default)]
+    pub refused_full: u64,
 }
 
 impl ServerStats {
@@ -93,6 +101,7 @@ impl ServerStats {
             push_missed: self.push_missed.load(Ordering::Relaxed),
             tls_full: self.tls_full.load(Ordering::Relaxed),
             tls_resumed: self.tls_resumed.load(Ordering::Relaxed),
+            refused_full: self.refused_full.load(Ordering::Relaxed),
         }
     }
 }
@@ -107,19 +116,23 @@ fn bump_by(counter: &AtomicU64, n: u64) {
     }
 }
 
-/// Counts a session as open for as long as its task lives (also when a kill drops the task).
-struct OpenSession(Arc<ServerStats>);
+/// Counts a session as open for as long as its task lives (also when a kill drops the task), and
+/// holds its slot under the connection limit for as long.
+struct OpenSession {
+    stats: Arc<ServerStats>,
+    _slot: Option<Slot>,
+}
 
 impl OpenSession {
-    fn new(stats: Arc<ServerStats>) -> Self {
+    fn new(stats: Arc<ServerStats>, slot: Option<Slot>) -> Self {
         bump(&stats.open);
-        Self(stats)
+        Self { stats, _slot: slot }
     }
 }
 
 impl Drop for OpenSession {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        self.stats.open.fetch_sub(1, Ordering::Relaxed);
         crate::memory::churned();
     }
 }
@@ -140,6 +153,8 @@ pub struct EmbeddedServer {
     certificate: Option<CertificateDer<'static>>,
     /// The stream pushed to every connection (kept across restarts: its numbering goes on).
     push: Option<Arc<PushStream>>,
+    /// The most connections held at once, if limited.
+    limit: Option<Arc<ConnLimit>>,
 }
 
 impl EmbeddedServer {
@@ -163,6 +178,19 @@ impl EmbeddedServer {
         tls: Option<&ServerIdentity>,
         push: Option<&Push>,
     ) -> io::Result<Self> {
+        Self::start_limited(addr, workers, reuse_port, tls, push, None)
+    }
+
+    /// Like `start_with`; with `limit`, holds at most that many connections at once and
+    /// answers the upgrades past it with 503.
+    pub fn start_limited(
+        addr: SocketAddr,
+        workers: usize,
+        reuse_port: bool,
+        tls: Option<&ServerIdentity>,
+        push: Option<&Push>,
+        limit: Option<Arc<ConnLimit>>,
+    ) -> io::Result<Self> {
         let (config, certificate) = match tls {
             None => (None, None),
             Some(identity) => (
@@ -181,6 +209,7 @@ impl EmbeddedServer {
             tls: config,
             certificate,
             push: push.map(PushStream::new),
+            limit,
         };
         server.listen()?;
         Ok(server)
@@ -200,6 +229,7 @@ impl EmbeddedServer {
             self.workers,
             self.tls.clone(),
             self.push.clone(),
+            self.limit.clone(),
             &self.stats,
         )?;
         self.running = Some(workers);

@@ -27,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::codec::Decoder;
 
+use super::conn_limit::{self, ConnLimit};
 use super::handshake::{self, Request};
 use super::push::{Outbox, PushWorker};
 use super::{MAX_FRAME, MAX_MESSAGE, OpenSession, ServerStats, bump};
@@ -137,6 +138,7 @@ pub async fn serve(
     tcp: TcpStream,
     tls: Option<TlsAcceptor>,
     push: Option<Rc<PushWorker>>,
+    limit: Option<Arc<ConnLimit>>,
     stats: Arc<ServerStats>,
 ) {
     if let Err(err) = tcp.set_nodelay(true) {
@@ -144,7 +146,7 @@ pub async fn serve(
     }
     // Boxed, and gone once done: a task is as large as its largest state, and the TLS handshake's
     // (rustls's whole state inline) would otherwise stay with every connection for its life.
-    let Some(mut session) = Box::pin(upgrade(tcp, tls, push, stats)).await else {
+    let Some(mut session) = Box::pin(upgrade(tcp, tls, push, limit, stats)).await else {
         return;
     };
     if poll_fn(|cx| session.poll_echo(cx)).await == End::Closing {
@@ -154,11 +156,13 @@ pub async fn serve(
 }
 
 /// TLS (when served) and the upgrade: the session when the request asked for a WebSocket and
-/// got its 101; `None` when it was refused or the peer failed or took too long.
+/// got its 101; `None` when it was refused (a bad request, or every slot under `limit` taken) or
+/// the peer failed or took too long.
 async fn upgrade(
     tcp: TcpStream,
     tls: Option<TlsAcceptor>,
     push: Option<Rc<PushWorker>>,
+    limit: Option<Arc<ConnLimit>>,
     stats: Arc<ServerStats>,
 ) -> Option<Session> {
     let mut read = BytesMut::new();
@@ -167,23 +171,26 @@ async fn upgrade(
         .ok()?
         .ok()?;
     let mut out = BytesMut::new();
-    let (head_len, accept, query) = match request {
+    let (head_len, accept, query, slot) = match request {
         Request::Upgrade {
             head_len,
             accept,
             query,
-        } => (head_len, accept, query),
-        Request::Refused(status) => {
-            handshake::write_refusal(&mut out, status);
-            let _ = timeout(CLOSE_TIMEOUT, hang_up(&mut stream, &mut out)).await;
-            return None;
-        }
+        } => match limit.as_ref().map(ConnLimit::try_take) {
+            None => (head_len, accept, query, None),
+            Some(Some(slot)) => (head_len, accept, query, Some(slot)),
+            Some(None) => {
+                bump(&stats.refused_full);
+                return refuse(stream, out, conn_limit::FULL).await;
+            }
+        },
+        Request::Refused(status) => return refuse(stream, out, status).await,
         // `open` reads until the head is complete.
         Request::Partial => return None,
     };
     handshake::write_switching(&mut out, &accept);
     bump(&stats.upgrades);
-    let open = OpenSession::new(stats.clone());
+    let open = OpenSession::new(stats.clone(), slot);
     stream.write_all(&out).await.ok()?;
     // Frames sent right behind the request stay in `read`; an idle connection keeps no buffer.
     read.advance(head_len);
@@ -201,6 +208,13 @@ async fn upgrade(
         stats,
         _open: open,
     })
+}
+
+/// Answers with `status` (and `Connection: close`), then hangs up.
+async fn refuse(mut stream: Stream, mut out: BytesMut, status: &str) -> Option<Session> {
+    handshake::write_refusal(&mut out, status);
+    let _ = timeout(CLOSE_TIMEOUT, hang_up(&mut stream, &mut out)).await;
+    None
 }
 
 /// TLS (when served; its handshake counted as full or resumed), then the request head: the
@@ -415,7 +429,7 @@ mod tests {
         with_connection(|_client, tcp| async move {
             let identity = crate::tls::ServerIdentity::self_signed().expect("identity");
             let tls = TlsAcceptor::from(Arc::new(identity.server_config().expect("config")));
-            let task = serve(tcp, Some(tls), None, Arc::default());
+            let task = serve(tcp, Some(tls), None, None, Arc::default());
             assert!(
                 std::mem::size_of_val(&task) <= 512,
                 "{} bytes",
@@ -437,7 +451,7 @@ mod tests {
                 message: None,
                 outbox: None,
                 stats: Arc::default(),
-                _open: OpenSession::new(Arc::default()),
+                _open: OpenSession::new(Arc::default(), None),
             };
             let payload = vec![7u8; 1 << 20];
             let mut frame = BytesMut::new();

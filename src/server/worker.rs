@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
 use super::ServerStats;
+use super::conn_limit::ConnLimit;
 use super::push::{PushStream, PushWorker};
 use super::session;
 
@@ -35,6 +36,7 @@ impl Workers {
         count: usize,
         tls: Option<TlsAcceptor>,
         push: Option<Arc<PushStream>>,
+        limit: Option<Arc<ConnLimit>>,
         stats: &Arc<ServerStats>,
     ) -> io::Result<Self> {
         let mut workers = Self {
@@ -46,10 +48,11 @@ impl Workers {
             let (stop, stop_rx) = oneshot::channel();
             let (stopped_tx, stopped) = oneshot::channel();
             let (tls, push, stats) = (tls.clone(), push.clone(), stats.clone());
+            let limit = limit.clone();
             std::thread::Builder::new()
                 .name(format!("wschaos-serve-{index}"))
                 .spawn(move || {
-                    run(listener, stop_rx, tls, push, stats);
+                    run(listener, stop_rx, tls, push, limit, stats);
                     let _ = stopped_tx.send(());
                 })?;
             workers.stops.push(stop);
@@ -73,6 +76,7 @@ fn run(
     stop: oneshot::Receiver<()>,
     tls: Option<TlsAcceptor>,
     push: Option<Arc<PushStream>>,
+    limit: Option<Arc<ConnLimit>>,
     stats: Arc<ServerStats>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -98,7 +102,7 @@ fn run(
         let push = push.map(|stream| PushWorker::new(stream, stats.clone()));
         tokio::select! {
             _ = stop => {}
-            () = accept_loop(&listener, tls, push, stats) => {}
+            () = accept_loop(&listener, tls, push, limit, stats) => {}
         }
     });
     // Every connection task goes with the local set, before the runtime its sockets belong to.
@@ -110,12 +114,14 @@ async fn accept_loop(
     listener: &TcpListener,
     tls: Option<TlsAcceptor>,
     push: Option<std::rc::Rc<PushWorker>>,
+    limit: Option<Arc<ConnLimit>>,
     stats: Arc<ServerStats>,
 ) {
     loop {
         match listener.accept().await {
             Ok((tcp, _peer)) => {
-                let served = session::serve(tcp, tls.clone(), push.clone(), stats.clone());
+                let served =
+                    session::serve(tcp, tls.clone(), push.clone(), limit.clone(), stats.clone());
                 tokio::task::spawn_local(served);
             }
             Err(err) => {

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use crate::scenario::{KillSignal, Scenario, TargetUrl, WsUrl};
+use crate::server::conn_limit::ConnLimit;
 use crate::server::{EmbeddedServer, ServerCounts};
 use crate::tls::ServerIdentity;
 use process::TargetProcess;
@@ -35,12 +36,17 @@ impl ManagedTarget {
                     Some(_) => Some(ServerIdentity::self_signed()?),
                     None => None,
                 };
-                let server = EmbeddedServer::start_with(
+                let limit = scenario
+                    .target
+                    .max_conns
+                    .map(|max| std::sync::Arc::new(ConnLimit::local(max)));
+                let server = EmbeddedServer::start_limited(
                     loopback,
                     1,
                     false,
                     identity.as_ref(),
                     scenario.target.push.as_ref(),
+                    limit,
                 )
                 .map_err(|err| format!("cannot start the embedded server: {err}"))?;
                 let url = WsUrl {

@@ -111,6 +111,7 @@ pub fn target(url: TargetUrl) -> Target {
         command: None,
         tls: None,
         push: None,
+        max_conns: None,
     }
 }
 

@@ -19,6 +19,7 @@ mod hostile;
 mod interrupt;
 mod keepalive;
 mod kernel_limits;
+mod max_conns;
 mod messages;
 mod node_tls;
 mod on_open;

@@ -36,6 +36,7 @@ const COUNTER_ALIASES: &[(&str, &str)] = &[
     ("connect.attempts", "connect_attempts"),
     ("connect.failures", "connect_failures"),
     ("connect.timeouts", "connect_timeouts"),
+    ("connect.rejected", "connect_failures_rejected"),
     ("reconnects", "reconnects"),
     ("heartbeats.sent", "heartbeats_sent"),
     ("heartbeats.acked", "heartbeat_acks"),

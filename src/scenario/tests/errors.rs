@@ -44,7 +44,7 @@ fn cases() -> Vec<Case> {
             replacing("  url: embedded\n", "  url: embedded\n  colour: blue\n"),
             (5, 3),
             exactly(
-                "unknown field `colour`, expected one of url, headers, subprotocols, command, tls, push",
+                "unknown field `colour`, expected one of url, headers, subprotocols, command, tls, push, max_conns",
             ),
         ),
         case(
@@ -338,6 +338,16 @@ fn cases() -> Vec<Case> {
             at: None,
             says: Says::StartsWith("target.command: a command starts an external server"),
         },
+        case(
+            replacing("  url: embedded\n", "  url: embedded\n  max_conns: 0\n"),
+            (5, 14),
+            exactly("target.max_conns: expected at least 1 connection, found 0"),
+        ),
+        case(
+            replacing("  url: embedded\n", "  url: ws://h\n  max_conns: 3\n"),
+            (5, 14),
+            Says::StartsWith("target.max_conns: limits the embedded server (url: embedded)"),
+        ),
     ];
     cases.extend(super::errors_clients::rows());
 

@@ -71,6 +71,7 @@ fn full_scenario_parses_into_the_model() {
             command: None,
             tls: None,
             push: None,
+            max_conns: None,
         },
         clients: Clients {
             count: 2000,

@@ -143,3 +143,13 @@ fn headers_keep_file_order_and_subprotocols() {
     );
     assert_eq!(s.target.subprotocols, vec!["chat", "v2.json"]);
 }
+
+#[test]
+fn the_embedded_server_takes_a_connection_limit() {
+    let target = |t: &str| ok(&MINIMAL.replace("  url: embedded\n", t)).target;
+    assert_eq!(target("  url: embedded\n").max_conns, None);
+    assert_eq!(
+        target("  url: embedded\n  max_conns: 250\n").max_conns,
+        Some(250)
+    );
+}

@@ -1,6 +1,6 @@
 //! `target:` checks: the URL, extra headers (through the HTTP stack's own `HeaderName` and
-//! `HeaderValue` parsers), subprotocols, the command of a managed server and the TLS settings
-//! (PEM files read and checked here).
+//! `HeaderValue` parsers), subprotocols, the command of a managed server, the embedded server's
+//! connection limit and the TLS settings (PEM files read and checked here).
 
 use std::path::PathBuf;
 
@@ -126,6 +126,26 @@ impl Validator<'_> {
             }
         };
 
+        let max_conns = match raw.max_conns {
+            None => None,
+            Some(max) if url != TargetUrl::Embedded => {
+                return Err(self.error(
+                    &max,
+                    "target.max_conns",
+                    "limits the embedded server (url: embedded); an external server sets its own \
+                     limit",
+                ));
+            }
+            Some(max) if max.value == 0 => {
+                return Err(self.error(
+                    &max,
+                    "target.max_conns",
+                    "expected at least 1 connection, found 0",
+                ));
+            }
+            Some(max) => Some(max.value),
+        };
+
         let tls = self.tls(raw.tls, &url)?;
         Ok(Target {
             url,
@@ -135,6 +155,7 @@ impl Validator<'_> {
             tls,
             // Checked with clients.stream (`validate/stream.rs`).
             push: None,
+            max_conns,
         })
     }
 
