@@ -20,12 +20,15 @@ use crate::signals::StopSignal;
 use crate::tls::ClientTls;
 
 /// Exit codes: 0 ok, 1 a threshold failed (or `compare` found a regression), 2 bad input or
-/// setup error, 128 + the signal's number when a signal ended the run early: 130 for SIGINT
-/// (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP; the report is written and marked interrupted.
+/// setup error, 3 `capacity` reached the tool's own limit before the target's, 128 + the
+/// signal's number when a signal ended the run early: 130 for SIGINT (Ctrl-C), 143 for SIGTERM,
+/// 129 for SIGHUP; the report is written and marked interrupted.
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
+    /// `capacity`: the tool ran out (descriptors, ports, CPU) before the target did.
+    pub const TOOL_LIMIT: u8 = 3;
     /// Interrupted, when no signal is known (a merge of interrupted shards): as for SIGINT.
     pub const INTERRUPTED: u8 = 130;
 }

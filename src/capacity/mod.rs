@@ -31,9 +31,6 @@ use report::{CapacityReport, Plan};
 use steps::{Growth, Step};
 use verdict::{Conclusion, KernelRefusal, LocalLimits, StepResult, Verdict};
 
-/// Exit code of a search that stopped at the tool's own limit.
-pub const TOOL_LIMIT_EXIT: u8 = 3;
-
 /// `wschaos capacity`'s flags.
 #[derive(Debug, Clone, Default)]
 pub struct CapacityOptions {
@@ -134,7 +131,7 @@ pub fn search(file: &Path, options: &CapacityOptions) -> Result<Searched, Capaci
             print!("{}", report::text_conclusion(&capacity));
         }
         return Ok(Searched {
-            code: TOOL_LIMIT_EXIT,
+            code: crate::commands::exit::TOOL_LIMIT,
             dir: None,
         });
     }
@@ -195,7 +192,7 @@ pub fn search(file: &Path, options: &CapacityOptions) -> Result<Searched, Capaci
     let code = match conclusion.verdict {
         Verdict::Capacity => crate::commands::exit::OK,
         Verdict::FirstStepFailed => crate::commands::exit::FAILED,
-        Verdict::ToolLimit => TOOL_LIMIT_EXIT,
+        Verdict::ToolLimit => crate::commands::exit::TOOL_LIMIT,
         Verdict::Interrupted => finished.stopped_by.map_or(
             crate::commands::exit::INTERRUPTED,
             crate::signals::StopSignal::exit_code,

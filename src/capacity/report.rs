@@ -160,7 +160,10 @@ pub fn text_conclusion(report: &CapacityReport) -> String {
     if let Some(held) = c.held_at_least {
         let _ = writeln!(out, "the target held at least {held} clients meanwhile");
     }
-    let _ = writeln!(out, "{}", c.stopped);
+    // A tool limit has said where it stopped already.
+    if c.verdict != Verdict::ToolLimit {
+        let _ = writeln!(out, "{}", c.stopped);
+    }
     out
 }
 
