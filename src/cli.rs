@@ -68,6 +68,10 @@ pub enum Command {
         /// steps].
         #[arg(long, value_name = "N")]
         max: Option<u32>,
+        /// After the search, bisect K more steps between the capacity and the first failure,
+        /// each a short run of its own.
+        #[arg(long, value_name = "K", default_value_t = 0)]
+        refine: u32,
         /// How long each step holds its count.
         #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = hold_duration)]
         hold: std::time::Duration,

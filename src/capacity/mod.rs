@@ -12,6 +12,7 @@
 //! already failed, 2 bad input, 3 the tool reached its own limit first (no capacity figure),
 //! 128 + the signal's number when a signal stopped the search.
 
+mod refine;
 pub mod report;
 pub mod steps;
 pub mod verdict;
@@ -41,6 +42,9 @@ pub struct CapacityOptions {
     /// Or: clients multiplied each step.
     pub factor: Option<f64>,
     pub max: Option<u32>,
+    /// Bisect this many more steps between the capacity and the first failure (each a short
+    /// run of its own).
+    pub refine: u32,
     pub hold: Duration,
     pub ramp: Duration,
     pub out: Option<PathBuf>,
@@ -135,60 +139,49 @@ pub fn search(file: &Path, options: &CapacityOptions) -> Result<Searched, Capaci
             dir: None,
         });
     }
-    let schedule = steps::schedule(&counts, options.ramp, options.hold);
-    let limits = local_limits(&scenario, counts[0]);
-    let info = ScenarioInfo {
-        name: scenario.name.clone(),
-        seed: options.seed.unwrap_or(scenario.seed),
-        duration_s: 0.0,
-        clients: 0,
-        target: String::new(),
-        tls_insecure: false,
-        compression_offered: false,
+    let judging = Judging {
+        info: ScenarioInfo {
+            name: scenario.name.clone(),
+            seed: options.seed.unwrap_or(scenario.seed),
+            duration_s: 0.0,
+            clients: 0,
+            target: String::new(),
+            tls_insecure: false,
+            compression_offered: false,
+        },
+        thresholds,
+        limits: local_limits(&scenario, counts[0]),
+        quiet: options.quiet,
     };
-    let run_scenario = stepped(scenario, &schedule);
-    let results: Rc<RefCell<Vec<StepResult>>> = Rc::default();
-    let judge = {
-        let results = results.clone();
-        let counts = counts.clone();
-        let quiet = options.quiet;
-        if !quiet {
-            println!("{}", report::text_header());
-        }
-        move |window: crate::coordinator::ClosedWindow| {
-            let planned = counts.get(window.index).copied().unwrap_or(0);
-            let step = verdict::judge(window, planned, &info, &thresholds, limits);
-            if !quiet {
-                println!("{}", report::text_line(&step));
-                let _ = std::io::stdout().flush();
-            }
-            let stop = !step.passed || step.tool_limit.is_some();
-            results.borrow_mut().push(step);
-            if stop {
-                Judgement::Stop
-            } else {
-                Judgement::Continue
-            }
-        }
-    };
-    let windows = WindowPlan {
-        ends: schedule.iter().map(|s| s.end).collect(),
-        judge: Box::new(judge),
-    };
+    if !options.quiet {
+        println!("{}", report::text_header());
+    }
     let run_options = RunOptions {
         out: options.out.clone(),
         seed: options.seed,
         ignore_kernel_limits: options.ignore_kernel_limits,
         ..RunOptions::default()
     };
-    let mut finished = run_windowed(run_scenario, &run_options, Some(windows))?;
-    let steps = results.take();
-    let conclusion: Conclusion = verdict::conclude(
+    let (mut finished, mut steps) =
+        judging.run_steps(&scenario, &counts, 1, options, &run_options)?;
+    let mut conclusion: Conclusion = verdict::conclude(
         &steps,
         counts.len(),
         kernel.as_ref(),
         finished.stopped_by.is_some(),
     );
+    if options.refine > 0 && finished.stopped_by.is_none() {
+        let refined = refine::bisect(
+            &judging,
+            &scenario,
+            &conclusion,
+            steps.len(),
+            options,
+            &finished.dir,
+        )?;
+        refine::apply(&mut conclusion, &refined);
+        steps.extend(refined);
+    }
     let code = match conclusion.verdict {
         Verdict::Capacity => crate::commands::exit::OK,
         Verdict::FirstStepFailed => crate::commands::exit::FAILED,
@@ -215,6 +208,70 @@ pub fn search(file: &Path, options: &CapacityOptions) -> Result<Searched, Capaci
         code,
         dir: Some(finished.dir),
     })
+}
+
+/// How steps are judged: the thresholds, what the tool knows of its own limits, and whether
+/// each step's line is printed as it closes.
+struct Judging {
+    info: ScenarioInfo,
+    thresholds: Vec<Threshold>,
+    limits: LocalLimits,
+    quiet: bool,
+}
+
+impl Judging {
+    /// Runs `counts` as consecutive steps of one run (numbered from `first_number`), each
+    /// judged as it closes; the run stops at the first step that fails or finds the tool at
+    /// its limit. The run's report is left unwritten.
+    fn run_steps(
+        &self,
+        scenario: &Scenario,
+        counts: &[u32],
+        first_number: usize,
+        options: &CapacityOptions,
+        run_options: &RunOptions,
+    ) -> Result<(crate::run::Finished, Vec<StepResult>), RunError> {
+        let schedule = steps::schedule(counts, options.ramp, options.hold);
+        let results: Rc<RefCell<Vec<StepResult>>> = Rc::default();
+        let judge = {
+            let results = results.clone();
+            let counts = counts.to_vec();
+            let (info, thresholds, limits, quiet) = (
+                self.info.clone(),
+                self.thresholds.clone(),
+                self.limits,
+                self.quiet,
+            );
+            move |window: crate::coordinator::ClosedWindow| {
+                let planned = counts.get(window.index).copied().unwrap_or(0);
+                let number = first_number + window.index;
+                let mut step = verdict::judge(window, planned, &info, &thresholds, limits);
+                step.step = number;
+                if !quiet {
+                    println!("{}", report::text_line(&step));
+                    let _ = std::io::stdout().flush();
+                }
+                let stop = !step.passed || step.tool_limit.is_some();
+                results.borrow_mut().push(step);
+                if stop {
+                    Judgement::Stop
+                } else {
+                    Judgement::Continue
+                }
+            }
+        };
+        let windows = WindowPlan {
+            ends: schedule.iter().map(|s| s.end).collect(),
+            judge: Box::new(judge),
+        };
+        let finished = run_windowed(
+            stepped(scenario.clone(), &schedule),
+            run_options,
+            Some(windows),
+        )?;
+        let steps = results.take();
+        Ok((finished, steps))
+    }
 }
 
 /// The scenario's thresholds and `--threshold`'s, each error naming where it came from.

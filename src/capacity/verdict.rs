@@ -190,6 +190,15 @@ fn local_change(clients: u32, limits: LocalLimits) -> String {
     }
 }
 
+/// The thresholds `step` broke.
+pub fn broken(step: &StepResult) -> Vec<Broken> {
+    step.thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .map(Broken::of)
+        .collect()
+}
+
 /// How a search ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -289,12 +298,7 @@ pub fn conclude(
             return conclusion;
         }
         if !step.passed {
-            let broken: Vec<Broken> = step
-                .thresholds
-                .iter()
-                .filter(|t| !t.passed)
-                .map(Broken::of)
-                .collect();
+            let broken = broken(step);
             let names: Vec<String> = broken
                 .iter()
                 .map(|b| format!("{} (measured {})", b.expr, b.measured_display))

@@ -12,7 +12,7 @@ use crate::common::*;
 const SHORT_STEPS: [&str; 4] = ["--ramp", "500ms", "--hold", "1s"];
 
 /// A scenario on the embedded server, at most `max_conns` connections when given, with
-/// `thresholds` and `extra` lines. A 10 ms timer puts the send-lag bound at 50 ms, so a busy
+/// `thresholds` and `extra` lines. A 50 ms timer puts the send-lag bound at 250 ms, so a busy
 /// test machine does not read as the tool's limit.
 fn scenario(
     dir: &Path,
@@ -25,7 +25,7 @@ fn scenario(
     let yaml = format!(
         "name: knee\nduration: 10s\nseed: 1\ntarget: {{url: embedded{limit}}}\n\
          clients:\n  count: 100\n  heartbeat: {{interval: 200ms, timeout: 1s}}\n  \
-         timer_resolution: 10ms\nthresholds: [{}]\n{extra}",
+         timer_resolution: 50ms\nthresholds: [{}]\n{extra}",
         thresholds.join(", ")
     );
     scenario_file(dir, "knee.yaml", &yaml)
@@ -124,15 +124,52 @@ fn a_target_limited_to_300_connections_has_a_capacity_of_300() {
 }
 
 #[test]
+fn refining_bisects_between_the_capacity_and_the_first_failure_in_runs_of_their_own() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = scenario(dir.path(), Some(300), &["connect.failures == 0"], "");
+    let out = dir.path().join("out");
+    // Steps of 100 and 350: capacity 100, first failure 350; then 225 (pass), 287 (pass),
+    // 318 (fail).
+    let (stdout, _) = exits(
+        capacity(&file, &out).args([
+            "--start", "100", "--step", "250", "--max", "600", "--refine", "3",
+        ]),
+        0,
+    );
+    assert!(
+        stdout.contains("capacity: 287 clients (the last step that passed)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("first failure: step 5 (318 clients)"),
+        "{stdout}"
+    );
+    let report = read_json(&out.join("report.json"));
+    let steps = steps(&report);
+    let planned: Vec<u64> = steps
+        .iter()
+        .map(|s| s["clients_planned"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(planned, vec![100, 350, 225, 287, 318]);
+    let passed: Vec<bool> = steps.iter().map(|s| s["passed"] == true).collect();
+    assert_eq!(passed, vec![true, false, true, true, false]);
+    assert_eq!(report["capacity"]["capacity"], 287);
+    assert_eq!(report["capacity"]["first_failure"]["clients"], 318);
+    for k in 1..=3 {
+        assert_report_files(&out.join(format!("refine-{k}")));
+    }
+}
+
+#[test]
 fn each_step_is_judged_over_its_own_window_so_a_slow_first_step_leaves_the_next_alone() {
     let dir = tempfile::tempdir().expect("temp dir");
-    // Step 1 (0-1.5s): every pong 300 ms late from 100 ms to 1 s; the last late pong is back
-    // by 1.3 s, inside step 1. Step 2 (1.5-3s) has no fault.
+    // Step 1 (0-1.5s): every pong 500 ms late from 100 ms to 800 ms; the last late pong is
+    // back by 1.3 s, inside step 1. Step 2 (1.5-3s) has no fault.
     let file = scenario(
         dir.path(),
         None,
         &["heartbeat_rtt.p99 < 2s"],
-        "faults:\n  - {kind: delay_pongs, at: 100ms, duration: 900ms, delay: 300ms}\n",
+        "faults:\n  - {kind: delay_pongs, at: 100ms, duration: 700ms, delay: 500ms}\n",
     );
     let out = dir.path().join("out");
     let (stdout, _) = exits(
