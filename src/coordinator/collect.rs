@@ -53,6 +53,7 @@ impl Coordinator {
         second.add(&std::mem::take(&mut self.carried));
         let now_s = self.elapsed_s();
         let mut point = TimelinePoint::new(now_s, &self.totals.counters, &second);
+        point.planned_clients = u64::from(self.live_here);
         point.tool_cpu_share = self.cpu.share_since_last();
         let start_s = self.rtt_intervals.end_s();
         if !self

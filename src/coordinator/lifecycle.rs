@@ -46,6 +46,7 @@ impl Coordinator {
         if !self.shard.owns(id) {
             return;
         }
+        self.live_here += 1;
         let arbiter = &self.arbiters[self.clients.len() % self.arbiters.len()];
         let cfg = self.client_cfg.clone();
         self.clients
@@ -59,6 +60,7 @@ impl Coordinator {
         if self.shard.owns(id)
             && let Some(client) = self.clients.get(self.shard.local_index(id))
         {
+            self.live_here = self.live_here.saturating_sub(1);
             client.do_send(Stop);
         }
     }

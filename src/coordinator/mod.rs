@@ -1,9 +1,10 @@
-//! The coordinator actor: spawns the clients over the ramp across one arbiter per core, applies
-//! the fault timeline, takes every arbiter's metrics each second, and at the end closes every
-//! client, drains, and hands back the totals.
+//! The coordinator actor: starts and stops clients as the stages plan, across one arbiter per
+//! core, applies the fault timeline, takes every arbiter's metrics each second, and at the end
+//! closes every client, drains, and hands back the totals.
 //!
-//! One file per job: `lifecycle` (ramp, end, drain, finish, interrupt), `faults` (applying the
-//! timeline), `collect` (the per-second take of metrics and the progress it feeds).
+//! One file per job: `lifecycle` (stages, end, drain, finish, interrupt), `live` (who the
+//! stages keep live), `faults` (applying the timeline), `collect` (the per-second take of
+//! metrics and the progress it feeds).
 
 mod collect;
 mod faults;
@@ -64,6 +65,8 @@ pub struct Coordinator {
     plan: StageCursor,
     /// The whole run's clients that are planned to be live (not stopped by a down-stage).
     live: LiveIds,
+    /// This shard's clients that are planned to be live now.
+    live_here: u32,
     shard: Shard,
     /// Taken out while a kill or revive is in progress.
     target: Option<ManagedTarget>,
@@ -112,6 +115,7 @@ impl Coordinator {
             arrived: 0,
             plan: StageCursor::default(),
             live: LiveIds::default(),
+            live_here: 0,
             shard,
             scenario,
             client_cfg,

@@ -250,6 +250,7 @@ mod tests {
         TimelinePoint {
             t_s,
             connected: 10,
+            planned_clients: 10,
             connects: 0,
             disconnects: 0,
             reconnects: 0,

@@ -33,6 +33,13 @@ pub fn render(report: &Report) -> String {
         "{} clients against {} for {:.0}s (ran {:.1}s), seed {}, started {}, {}.\n\n{verdict}\n",
         s.clients, s.target, s.duration_s, report.elapsed_s, s.seed, report.started_at, report.tool
     );
+    if s.stages.len() > 1 {
+        let _ = writeln!(
+            out,
+            "Stages (from 0 clients): {}.\n",
+            super::StageInfo::describe(&s.stages)
+        );
+    }
 
     if let Some(capacity) = &report.capacity {
         out.push_str(&crate::capacity::report::markdown(capacity));
@@ -109,7 +116,10 @@ pub fn render(report: &Report) -> String {
             "messages dropped (send queue full)",
             c.messages_dropped_backpressure.to_string(),
         ),
-        ("closed at the end", c.closed_manually.to_string()),
+        (
+            "closed manually (run end, down-stages)",
+            c.closed_manually.to_string(),
+        ),
     ];
     for (name, value) in rows {
         let _ = writeln!(out, "| {name} | {value} |");

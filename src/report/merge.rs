@@ -144,6 +144,7 @@ fn merge_timeline(merged: &mut Report, reports: &[(PathBuf, Report)]) {
             let mut p = points.first().copied()?.clone();
             for q in &points[1..] {
                 p.connected += q.connected;
+                p.planned_clients += q.planned_clients;
                 p.connects += q.connects;
                 p.disconnects += q.disconnects;
                 p.disconnects_by_cause.add(&q.disconnects_by_cause);
@@ -229,5 +230,35 @@ fn worst<T: Copy>(a: Option<T>, b: Option<T>, combine: impl Fn(&mut T, &T)) -> O
             Some(a)
         }
         (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::report::{RunRecord, ScenarioInfo, TimelinePoint};
+
+    /// A shard's report with one timeline second: `planned` clients planned, `connected` open.
+    fn shard(planned: u64, connected: u64) -> (PathBuf, Report) {
+        let mut point = TimelinePoint::new(1.0, &Counters::default(), &Metrics::default());
+        point.planned_clients = planned;
+        point.connected = connected;
+        let record = RunRecord {
+            timeline: vec![point],
+            ..RunRecord::default()
+        };
+        let info = ScenarioInfo::for_test("s", 10, 2.0);
+        (
+            PathBuf::from("r"),
+            Report::new(info, String::new(), record, None),
+        )
+    }
+
+    #[test]
+    fn each_seconds_planned_clients_add_up_over_the_shards() {
+        let merged = merge(&[shard(4, 3), shard(3, 3)]).expect("merge");
+        assert_eq!(merged.timeline[0].planned_clients, 7);
+        assert_eq!(merged.timeline[0].connected, 6);
     }
 }

@@ -101,6 +101,50 @@ pub struct ScenarioInfo {
     /// `clients.compression: deflate`: every upgrade offered permessage-deflate.
     #[serde(default)]
     pub compression_offered: bool,
+    /// `clients.stages` (a `count` with `ramp` is the one stage `to: count, over: ramp`); empty
+    /// in older reports.
+    #[serde(default)]
+    pub stages: Vec<StageInfo>,
+}
+
+/// One of `clients.stages`, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StageInfo {
+    /// Linearly to `to` clients over `over_s` (zero: at once).
+    Ramp { to: u32, over_s: f64 },
+    /// The planned count kept for `hold_s`.
+    Hold { hold_s: f64 },
+}
+
+impl StageInfo {
+    pub fn of(stages: &[crate::scenario::Stage]) -> Vec<Self> {
+        use crate::scenario::Stage;
+        stages
+            .iter()
+            .map(|stage| match *stage {
+                Stage::Ramp { to, over } => StageInfo::Ramp {
+                    to,
+                    over_s: over.as_secs_f64(),
+                },
+                Stage::Hold(span) => StageInfo::Hold {
+                    hold_s: span.as_secs_f64(),
+                },
+            })
+            .collect()
+    }
+
+    /// `to 20 over 1s, hold 1s, to 5 over 0.5s`.
+    pub fn describe(stages: &[Self]) -> String {
+        stages
+            .iter()
+            .map(|stage| match *stage {
+                StageInfo::Ramp { to, over_s } => format!("to {to} over {over_s}s"),
+                StageInfo::Hold { hold_s } => format!("hold {hold_s}s"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -241,6 +285,9 @@ pub struct TimelinePoint {
     pub t_s: f64,
     /// Connections open at this moment.
     pub connected: u64,
+    /// Clients the stages plan at this moment (absent in older reports).
+    #[serde(default)]
+    pub planned_clients: u64,
     /// Events during this second.
     pub connects: u64,
     pub disconnects: u64,
@@ -278,6 +325,7 @@ impl TimelinePoint {
         Self {
             t_s,
             connected: totals.open_connections(),
+            planned_clients: 0,
             connects: c.connects,
             disconnects: c.disconnects(),
             reconnects: c.reconnects,
@@ -395,6 +443,7 @@ impl ScenarioInfo {
             target: "ws://127.0.0.1:1/".into(),
             tls_insecure: false,
             compression_offered: false,
+            stages: Vec::new(),
         }
     }
 }

@@ -35,6 +35,7 @@ mod self_diagnosis;
 mod serve_procs;
 mod shards;
 mod source_ips;
+mod stages;
 mod storm;
 mod thresholds;
 mod timing;

@@ -175,6 +175,7 @@ fn hostile_text_in_the_report_renders_as_inert_text() {
         target: "ws://127.0.0.1:9/<img src=http://x>".into(),
         tls_insecure: false,
         compression_offered: false,
+        stages: Vec::new(),
     };
     let mut report = Report::new(
         scenario,
@@ -269,6 +270,7 @@ fn a_merge_that_cannot_be_written_exits_2_after_printing_the_summary() {
         target: "ws://127.0.0.1:9/".into(),
         tls_insecure: false,
         compression_offered: false,
+        stages: Vec::new(),
     };
     let shard = Report::new(
         scenario,

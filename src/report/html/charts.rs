@@ -15,7 +15,7 @@ use super::svg::{
 use crate::report::summary::human_us;
 use crate::report::{
     CAUSE_COUNT, CPU_SATURATED_SHARE, DISCONNECT_CAUSES, DisconnectsByCause, HistogramSummary,
-    Report, TimelinePoint,
+    Report, StageInfo, TimelinePoint,
 };
 
 /// Most bars a per-second chart draws; longer runs are summed into wider buckets.
@@ -43,13 +43,13 @@ pub(super) fn connected(report: &Report, end_s: f64) -> String {
         format!("{v:.0}")
     });
     fault_bands(&mut out, &frame, &report.faults);
-    line(
-        &mut out,
-        &frame,
-        &[(0.0, Some(target)), (end_s, Some(target))],
-        "#999",
-        true,
-    );
+    // The planned count, stage by stage (older reports without stages: the client count).
+    let planned = if report.scenario.stages.is_empty() {
+        vec![(0.0, Some(target)), (end_s, Some(target))]
+    } else {
+        planned_line(&report.scenario.stages, end_s)
+    };
+    line(&mut out, &frame, &planned, "#999", true);
     let points: Vec<(f64, Option<f64>)> = std::iter::once((0.0, Some(0.0)))
         .chain(
             report
@@ -62,10 +62,40 @@ pub(super) fn connected(report: &Report, end_s: f64) -> String {
     time_axis(&mut out, &frame);
     legend(
         &mut out,
-        &[("connected", "#1f77b4"), ("clients in scenario", "#999")],
+        &[("connected", "#1f77b4"), ("clients planned", "#999")],
     );
     out.push_str("</svg>\n");
     out
+}
+
+/// The planned client count as a line through each stage's end (a ramp is straight between
+/// them), kept flat from the last stage to `end_s`, cut at `end_s`.
+fn planned_line(stages: &[StageInfo], end_s: f64) -> Vec<(f64, Option<f64>)> {
+    let (mut t_s, mut planned) = (0.0, 0.0);
+    let mut points = vec![(t_s, Some(planned))];
+    for stage in stages {
+        let (start_s, from) = (t_s, planned);
+        match *stage {
+            StageInfo::Ramp { to, over_s } => {
+                t_s += over_s;
+                planned = f64::from(to);
+            }
+            StageInfo::Hold { hold_s } => t_s += hold_s,
+        }
+        if t_s >= end_s {
+            // A run cut short (Ctrl-C) ends inside this stage.
+            let share = if t_s > start_s {
+                (end_s - start_s) / (t_s - start_s)
+            } else {
+                1.0
+            };
+            points.push((end_s, Some(from + (planned - from) * share)));
+            return points;
+        }
+        points.push((t_s, Some(planned)));
+    }
+    points.push((end_s, Some(planned)));
+    points
 }
 
 pub(super) fn rtt(report: &Report, end_s: f64) -> String {
@@ -323,4 +353,37 @@ pub(super) fn distribution(summary: Option<&HistogramSummary>, color: &str) -> S
     );
     out.push_str("</svg>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::planned_line;
+    use crate::report::StageInfo;
+
+    #[test]
+    fn the_planned_line_goes_through_each_stage_end_and_is_cut_at_the_run_end() {
+        let stages = [
+            StageInfo::Ramp {
+                to: 20,
+                over_s: 1.0,
+            },
+            StageInfo::Hold { hold_s: 1.0 },
+            StageInfo::Ramp { to: 4, over_s: 2.0 },
+        ];
+        let at = |points: Vec<(f64, Option<f64>)>| -> Vec<(f64, f64)> {
+            points
+                .into_iter()
+                .map(|(t, v)| (t, v.unwrap_or(-1.0)))
+                .collect()
+        };
+        assert_eq!(
+            at(planned_line(&stages, 6.0)),
+            [(0.0, 0.0), (1.0, 20.0), (2.0, 20.0), (4.0, 4.0), (6.0, 4.0)]
+        );
+        // Cut short half-way down: half of the way from 20 to 4.
+        assert_eq!(
+            at(planned_line(&stages, 3.0)),
+            [(0.0, 0.0), (1.0, 20.0), (2.0, 20.0), (3.0, 12.0)]
+        );
+    }
 }

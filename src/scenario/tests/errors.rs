@@ -350,6 +350,7 @@ fn cases() -> Vec<Case> {
         ),
     ];
     cases.extend(super::errors_clients::rows());
+    cases.extend(super::stages::rows());
 
     for bad in [
         "0/s", "-1/s", "1/h", "1", "fast", "1e3/s", "inf/s", "/s", "./s",

@@ -7,6 +7,7 @@ use super::*;
 mod errors;
 mod errors_clients;
 mod open_and_stream;
+mod stages;
 mod target;
 use crate::chaos::toxics::{
     Bandwidth, DelayAcks, DropAcks, FrameLoss, IdleTimeout, Latency, Partition,

@@ -1,7 +1,7 @@
 //! Validation of the raw schema into the model: every check that serde cannot do (durations,
 //! ranges, URLs, cross-field rules), each failure placed at FILE:LINE:COL of the offending value
 //! with a message of the form `key.path: expected X, found "Y"`. One file per part of the
-//! scenario: `target`, `clients` (and its `on_open`), `stream` (`target.push` with
+//! scenario: `target`, `clients` (and its `on_open`, `stages`), `stream` (`target.push` with
 //! `clients.stream`), `faults`.
 
 mod clients;
