@@ -47,6 +47,12 @@ pub enum Command {
         /// tracking): the preflight's refusals become warnings, to see how such a run fails.
         #[arg(long)]
         ignore_kernel_limits: bool,
+        /// Sample the CPU and memory of this process and its descendants each second (the
+        /// target, when wschaos does not start it): report.json's `target` section and the
+        /// timeline's target_* fields. Overrides the sampling of a `target.command`.
+        #[arg(long, value_name = "PID", conflicts_with = "procs",
+              value_parser = clap::value_parser!(i32).range(1..))]
+        target_pid: Option<i32>,
     },
     /// Find the most clients the target holds: raise the count step by step in one run, judge
     /// each step by the thresholds over its own window, stop at the first step that breaks

@@ -89,6 +89,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             thresholds,
             json,
             ignore_kernel_limits,
+            target_pid,
         } => run_command(
             &file,
             RunOptions {
@@ -96,6 +97,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
                 seed,
                 shard,
                 ignore_kernel_limits,
+                target_pid,
                 ..RunOptions::default()
             },
             procs,

@@ -20,6 +20,7 @@ use crate::report::{Report, ScenarioInfo, Threshold, threshold};
 use crate::scenario::{Compression, Scenario, TargetUrl, WsUrl};
 use crate::shards::Shard;
 use crate::signals::{StopSignal, StopSignals};
+use crate::target::cost::{self, Sampled, TargetMeter};
 use crate::target::{self, ManagedTarget};
 use crate::tls::ClientTls;
 
@@ -46,6 +47,8 @@ pub struct RunOptions {
     pub progress: Option<Sender<Progress>>,
     /// Run even when the kernel's limits cannot hold it (`--ignore-kernel-limits`).
     pub ignore_kernel_limits: bool,
+    /// Sample this process tree as the target (`--target-pid`), instead of a `target.command`.
+    pub target_pid: Option<i32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,6 +269,7 @@ async fn run_in_system(
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
     let handles = arbiters.iter().map(Arbiter::handle).collect();
+    let target_meter = target_meter(options.target_pid, target.as_ref())?;
     let scenario = Arc::new(scenario);
     let (done_tx, done_rx) = oneshot::channel();
     let coordinator = Coordinator::new(
@@ -279,6 +283,7 @@ async fn run_in_system(
     )
     .with_progress(options.progress.clone())
     .with_windows(windows)
+    .with_target_meter(target_meter)
     .start();
     let stopped_by = Rc::new(Cell::new(None));
     actix_rt::spawn(watch_signals(signals, coordinator, stopped_by.clone()));
@@ -299,6 +304,26 @@ async fn run_in_system(
         stopped_by: stopped_by.get(),
         target_failures,
     })
+}
+
+/// What to sample of the target's own cost: the `--target-pid` tree, else a `target.command`'s
+/// processes; nothing for the embedded server (it runs inside wschaos) or an external target
+/// without `--target-pid`.
+fn target_meter(
+    target_pid: Option<i32>,
+    target: Option<&ManagedTarget>,
+) -> Result<Option<TargetMeter>, RunError> {
+    let sampled = match target_pid {
+        Some(pid) if !cost::is_alive(pid) => {
+            return Err(RunError::Setup(format!(
+                "--target-pid {pid}: no such process (or not one this user can read)"
+            )));
+        }
+        Some(root) => Some(Sampled::Tree { root }),
+        None => target.and_then(ManagedTarget::sampled),
+    };
+    let root = target.and_then(ManagedTarget::root_pid);
+    Ok(sampled.map(|sampled| TargetMeter::start(sampled, root)))
 }
 
 /// The first stop signal: a clean early end (the report is still written). A second: exit at

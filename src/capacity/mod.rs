@@ -148,6 +148,7 @@ pub fn search(file: &Path, options: &CapacityOptions) -> Result<Searched, Capaci
             target: String::new(),
             tls_insecure: false,
             compression_offered: false,
+            stages: Vec::new(),
         },
         thresholds,
         limits: local_limits(&scenario, counts[0]),

@@ -126,6 +126,8 @@ mod tests {
             reconnects: 0,
             send_lag_p99_us: 4,
             tool_cpu_share: None,
+            target_cpu_share: None,
+            target_rss_kib: None,
             thresholds: vec![ThresholdResult {
                 expr: "connect.failures == 0".into(),
                 measured: if passed { 0.0 } else { 5.0 },

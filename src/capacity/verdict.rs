@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::coordinator::ClosedWindow;
-use crate::report::{LoadGenerator, Report, RunRecord, ScenarioInfo, Threshold, ThresholdResult};
+use crate::report::{
+    LoadGenerator, Report, RunRecord, ScenarioInfo, TargetRecord, Threshold, ThresholdResult,
+};
 
 /// One step, judged over its own window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +31,13 @@ pub struct StepResult {
     pub send_lag_p99_us: u64,
     /// The tool's CPU over the window, as a share of its cores (0..1).
     pub tool_cpu_share: Option<f64>,
+    /// A `target.command`'s CPU over the window (the mean of its seconds), as a share of the
+    /// machine's cores (0..1); absent when the target is not sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_cpu_share: Option<f64>,
+    /// A `target.command`'s resident memory at the window's last sampled second, in KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rss_kib: Option<u64>,
     /// The thresholds, evaluated over this window only.
     pub thresholds: Vec<ThresholdResult>,
     pub passed: bool,
@@ -96,7 +105,21 @@ pub fn judge(
         .tool
         .cpu_s
         .map(|cpu| cpu / (duration_s * f64::from(window.tool.cores.max(1))));
+    let target_shares: Vec<f64> = window
+        .timeline
+        .iter()
+        .filter_map(|p| p.target_cpu_share)
+        .collect();
+    let target_cpu_share = (!target_shares.is_empty())
+        .then(|| target_shares.iter().sum::<f64>() / target_shares.len() as f64);
+    let target_rss_kib = window.timeline.iter().rev().find_map(|p| p.target_rss_kib);
+    // The target's figures per window, from its seconds in the window (each about a second).
+    let target = (target_cpu_share.is_some() || target_rss_kib.is_some()).then(|| TargetRecord {
+        sampled: "target.command".into(),
+        cpu_s: target_shares.iter().sum::<f64>() * f64::from(window.tool.cores.max(1)),
+    });
     let record = RunRecord {
+        target,
         totals: window.metrics,
         timeline: window.timeline,
         faults: window.faults,
@@ -142,6 +165,8 @@ pub fn judge(
         send_lag_p99_us: hist("send_lag_heartbeat", |h| h.p99)
             .max(hist("send_lag_message", |h| h.p99)),
         tool_cpu_share,
+        target_cpu_share,
+        target_rss_kib,
         passed: report.thresholds_hold(),
         thresholds: report.thresholds,
         tool_limit,

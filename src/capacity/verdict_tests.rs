@@ -24,6 +24,8 @@ fn step(number: usize, clients: u32, passed: bool) -> StepResult {
         reconnects: 0,
         send_lag_p99_us: 50,
         tool_cpu_share: Some(0.1),
+        target_cpu_share: None,
+        target_rss_kib: None,
         thresholds: vec![
             threshold("heartbeat_rtt.p99 < 50ms", 200.0, true),
             threshold(

@@ -1,6 +1,6 @@
 //! The per-second take: every arbiter's metrics since the last take, merged into the totals,
-//! a timeline point (with the tool's own CPU share) and a heartbeat RTT interval, and the
-//! progress line it feeds.
+//! a timeline point (with the tool's own CPU share, and the target's CPU and memory when it is
+//! sampled) and a heartbeat RTT interval, and the progress line it feeds.
 
 use actix::prelude::*;
 use futures_util::future::join_all;
@@ -10,6 +10,7 @@ use super::Coordinator;
 use crate::metrics::{self, Metrics};
 use crate::progress::Progress;
 use crate::report::{RttInterval, TimelinePoint};
+use crate::target::ManagedTarget;
 
 impl Coordinator {
     /// Takes every arbiter's metrics since the last take and merges them into the totals (and
@@ -55,6 +56,14 @@ impl Coordinator {
         let mut point = TimelinePoint::new(now_s, &self.totals.counters, &second);
         point.planned_clients = u64::from(self.live_here);
         point.tool_cpu_share = self.cpu.share_since_last();
+        if let Some(meter) = &mut self.target_meter {
+            // While a kill or restart has the target out, the meter goes by what it knew.
+            let root = self.target.as_ref().and_then(ManagedTarget::root_pid);
+            if let Some(sample) = meter.sample(root) {
+                point.target_cpu_share = sample.cpu_share;
+                point.target_rss_kib = Some(sample.rss_kib);
+            }
+        }
         let start_s = self.rtt_intervals.end_s();
         if !self
             .faults

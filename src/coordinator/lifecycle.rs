@@ -11,6 +11,7 @@ use crate::client::{Client, Stop};
 use crate::metrics::Metrics;
 use crate::report::{RunRecord, ToolRecord};
 use crate::scenario::stages::Change;
+use crate::target::cost::TargetMeter;
 
 /// Extra time after the close grace for clients to finish before the run stops waiting.
 const DRAIN_SLACK: Duration = Duration::from_secs(2);
@@ -127,6 +128,7 @@ impl Coordinator {
                     send_lag_fault_free: self.send_lag_fault_free.take(),
                     timer_resolution: self.scenario.clients.timer_resolution,
                 },
+                target: self.target_meter.as_ref().map(TargetMeter::record),
             },
             target: self.target.take(),
             target_failures: std::mem::take(&mut self.target_failures),

@@ -36,6 +36,7 @@ use crate::scenario::Scenario;
 use crate::scenario::stages::StageCursor;
 use crate::shards::Shard;
 use crate::target::ManagedTarget;
+use crate::target::cost::TargetMeter;
 
 /// How often the stages are followed (arrivals spawned, departures stopped).
 const SPAWN_TICK: Duration = Duration::from_millis(10);
@@ -81,6 +82,8 @@ pub struct Coordinator {
     rtt_intervals: IntervalSpill,
     /// The tool's own CPU use, read each second.
     cpu: CpuMeter,
+    /// The target's own CPU and memory, read each second, when its processes can be sampled.
+    target_meter: Option<TargetMeter>,
     /// Send lag of the seconds without a fault on, for the self-diagnosis.
     send_lag_fault_free: Option<Histogram<u64>>,
     /// Where each second's progress goes (the terminal bar), if anywhere.
@@ -129,6 +132,7 @@ impl Coordinator {
             timeline: Vec::new(),
             rtt_intervals: IntervalSpill::default(),
             cpu: CpuMeter::start(),
+            target_meter: None,
             send_lag_fault_free: None,
             progress: None,
             faults: Vec::new(),
@@ -152,6 +156,12 @@ impl Coordinator {
     /// Gathers the metrics of `plan`'s windows apart and hands each to its judge as it closes.
     pub fn with_windows(mut self, plan: Option<WindowPlan>) -> Self {
         self.windows = plan.map(windows::Windows::new);
+        self
+    }
+
+    /// Samples the target's processes each second with `meter`.
+    pub fn with_target_meter(mut self, meter: Option<TargetMeter>) -> Self {
+        self.target_meter = meter;
         self
     }
 

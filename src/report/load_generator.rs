@@ -262,6 +262,8 @@ mod tests {
             heartbeat_rtt_p99_us: 200,
             send_lag_p99_us,
             tool_cpu_share: cpu,
+            target_cpu_share: None,
+            target_rss_kib: None,
             disconnects_by_cause: DisconnectsByCause::default(),
         }
     }

@@ -163,6 +163,49 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
     }
 
+    if let Some(target) = &report.target {
+        let _ = writeln!(out, "## Target\n");
+        let _ = writeln!(out, "| figure | value |\n|---|---:|");
+        let rows = [
+            ("sampled", target.sampled.clone()),
+            ("seconds sampled", target.samples.to_string()),
+            (
+                "peak RSS",
+                format!("{:.1} MiB", target.peak_rss_kib as f64 / 1024.0),
+            ),
+            (
+                "RSS per connection (slope)",
+                target.rss_per_conn_kib.map_or_else(
+                    || {
+                        format!(
+                            "n/a: connected varied by {} (needs {})",
+                            target.connected_spread,
+                            super::MIN_CONNECTED_SPREAD
+                        )
+                    },
+                    |kib| format!("{kib:.2} KiB"),
+                ),
+            ),
+            ("CPU seconds", format!("{:.2}", target.cpu_s)),
+            (
+                "CPU per heartbeat acked",
+                target
+                    .cpu_per_heartbeat_us
+                    .map_or("n/a".to_string(), |us| format!("{us:.1} us")),
+            ),
+        ];
+        for (name, value) in rows {
+            let _ = writeln!(out, "| {name} | {value} |");
+        }
+        out.push('\n');
+    } else if report.scenario.target.starts_with("embedded") {
+        let _ = writeln!(
+            out,
+            "## Target\n\nnot sampled: the embedded server runs inside wschaos, so its CPU and \
+             memory are part of the load generator's figures.\n"
+        );
+    }
+
     if let Some(rows) = super::push::rows(report) {
         let _ = writeln!(out, "## Pushed messages\n");
         let _ = writeln!(out, "| figure | value |\n|---|---:|");

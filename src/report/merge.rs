@@ -11,7 +11,7 @@ use base64::Engine;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 
-use super::{HistogramSummary, LoadGenerator, Ratios, ReadError, Report};
+use super::{HistogramSummary, LoadGenerator, Ratios, ReadError, Report, TargetCost};
 use crate::metrics::Counters;
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +96,19 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Result<Report, MergeError> {
         .min()
         .unwrap_or_default();
     merge_timeline(&mut merged, reports);
+    // Against the connections of every shard together, from the highest CPU any shard saw.
+    merged.target = reports
+        .iter()
+        .filter_map(|(_, r)| r.target.as_ref())
+        .max_by(|a, b| a.cpu_s.total_cmp(&b.cpu_s))
+        .and_then(|target| {
+            TargetCost::of(
+                &target.sampled,
+                &merged.timeline,
+                target.cpu_s,
+                merged.counters.heartbeat_acks,
+            )
+        });
     let labels: Vec<String> = reports
         .iter()
         .enumerate()
@@ -161,6 +174,12 @@ fn merge_timeline(merged: &mut Report, reports: &[(PathBuf, Report)]) {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 };
+                // Shards that sample a target sample the same one: the highest reading.
+                p.target_cpu_share = match (p.target_cpu_share, q.target_cpu_share) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                p.target_rss_kib = p.target_rss_kib.max(q.target_rss_kib);
             }
             Some(p)
         })

@@ -16,6 +16,7 @@ mod merge;
 mod push;
 mod read;
 mod summary;
+mod target_cost;
 pub mod threshold;
 
 pub use causes::{CAUSE_COUNT, DISCONNECT_CAUSES, DisconnectCause, DisconnectsByCause};
@@ -26,6 +27,7 @@ pub use load_generator::{CPU_SATURATED_SHARE, LoadGenerator, Reason, ToolRecord}
 pub use merge::{MergeError, merge, read_all};
 pub use read::ReadError;
 pub use summary::{human_us, print_summary, render as render_summary};
+pub use target_cost::{MIN_CONNECTED_SPREAD, TargetCost, least_squares};
 pub use threshold::{Threshold, ThresholdResult};
 
 use std::io;
@@ -72,6 +74,11 @@ pub struct Report {
     /// reports).
     #[serde(default)]
     pub load_generator: Option<LoadGenerator>,
+    /// What the target itself cost (its processes sampled each second: `target.command` or
+    /// `run --target-pid`); absent when nothing was sampled (the embedded server runs inside
+    /// wschaos), and in older reports.
+    #[serde(default)]
+    pub target: Option<TargetCost>,
     /// `i/n` when this report covers one shard of the clients (`--shard`); absent for a whole
     /// run or a merged one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -309,6 +316,14 @@ pub struct TimelinePoint {
     /// the OS cannot say, and in older reports).
     #[serde(default)]
     pub tool_cpu_share: Option<f64>,
+    /// The target's CPU use this second (all its processes) as a share of the machine's cores
+    /// (0..1); absent when it is not sampled, while it is down, and in older reports.
+    #[serde(default)]
+    pub target_cpu_share: Option<f64>,
+    /// The target's resident memory at this second (all its processes together), in KiB; absent
+    /// when it is not sampled, while it is down, and in older reports.
+    #[serde(default)]
+    pub target_rss_kib: Option<u64>,
     /// This second's `disconnects`, by cause: one key per `disconnects_*` counter.
     #[serde(flatten)]
     pub disconnects_by_cause: DisconnectsByCause,
@@ -338,6 +353,8 @@ impl TimelinePoint {
             send_lag_p99_us: p99(&second.hist.send_lag_heartbeat)
                 .max(p99(&second.hist.send_lag_message)),
             tool_cpu_share: None,
+            target_cpu_share: None,
+            target_rss_kib: None,
             disconnects_by_cause: DisconnectsByCause::of(c),
         }
     }
@@ -356,6 +373,17 @@ pub struct RunRecord {
     pub interrupted: bool,
     /// What the run measured of the tool itself.
     pub tool: ToolRecord,
+    /// Whose processes the target samples came from, and the CPU seconds they used (`None`:
+    /// not sampled).
+    pub target: Option<TargetRecord>,
+}
+
+/// What the run measured of the target itself besides the timeline's samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetRecord {
+    /// `target.command` or `--target-pid N`.
+    pub sampled: String,
+    pub cpu_s: f64,
 }
 
 impl Report {
@@ -397,6 +425,14 @@ impl Report {
                 &record.faults,
                 &totals.counters,
             )),
+            target: record.target.as_ref().and_then(|target| {
+                TargetCost::of(
+                    &target.sampled,
+                    &record.timeline,
+                    target.cpu_s,
+                    totals.counters.heartbeat_acks,
+                )
+            }),
             timeline: record.timeline,
             faults: record.faults,
             server,

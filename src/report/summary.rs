@@ -74,6 +74,9 @@ pub fn render(report: &Report) -> String {
     if let Some(tool) = &report.load_generator {
         let _ = writeln!(out, "tool      {}", tool_line(tool));
     }
+    if let Some(target) = &report.target {
+        let _ = writeln!(out, "target    {}", target.line());
+    }
     let causes: Vec<String> = DisconnectsByCause::of(c)
         .iter()
         .map(|(cause, n)| format!("{} {n}", cause.short))

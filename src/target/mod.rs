@@ -2,6 +2,7 @@
 //! process (`process`). Started before the run, killed and revived by `server_kill`, stopped
 //! when the run is over.
 
+pub mod cost;
 pub mod process;
 mod procfs;
 
@@ -12,6 +13,7 @@ use crate::scenario::{KillSignal, Scenario, TargetUrl, WsUrl};
 use crate::server::conn_limit::ConnLimit;
 use crate::server::{EmbeddedServer, ServerCounts};
 use crate::tls::ServerIdentity;
+use cost::Sampled;
 use process::TargetProcess;
 
 /// The server `server_kill` acts on.
@@ -82,6 +84,25 @@ impl ManagedTarget {
                 .restart()
                 .map_err(|e| format!("the embedded server could not listen again: {e}")),
             ManagedTarget::Process(process) => process.revive().await,
+        }
+    }
+
+    /// What to sample of the target's own cost: a command's processes; `None` for the embedded
+    /// server (it runs inside wschaos).
+    pub fn sampled(&self) -> Option<Sampled> {
+        match self {
+            ManagedTarget::Embedded(_) => None,
+            ManagedTarget::Process(process) => Some(Sampled::Command {
+                marker: process.marker().to_string(),
+            }),
+        }
+    }
+
+    /// The command's own process right now, if it runs one.
+    pub fn root_pid(&self) -> Option<i32> {
+        match self {
+            ManagedTarget::Embedded(_) => None,
+            ManagedTarget::Process(process) => process.pid().map(|pid| pid as i32),
         }
     }
 

@@ -89,6 +89,11 @@ impl TargetProcess {
         self.child.as_ref().map(Child::id)
     }
 
+    /// In the environment of every process of this target.
+    pub fn marker(&self) -> &str {
+        &self.marker
+    }
+
     fn log(&self, name: &str) -> Result<File, String> {
         let path = self.log_dir.join(name);
         OpenOptions::new()

@@ -46,7 +46,17 @@ fn carries_marker(pid: i32, entry: &[u8]) -> bool {
 /// it, and every descendant of them or of `root` (the command's own process). This process is
 /// never one.
 pub fn members(root: Option<i32>, marker: &str) -> Vec<i32> {
-    let entry = format!("{MARKER}={marker}").into_bytes();
+    tree_of(root, Some(marker))
+}
+
+/// Live processes of the tree under `root`: it and its descendants (`run --target-pid`).
+pub fn tree(root: i32) -> Vec<i32> {
+    tree_of(Some(root), None)
+}
+
+/// Those marked `marker` (when given), `root`, and every descendant of them.
+fn tree_of(root: Option<i32>, marker: Option<&str>) -> Vec<i32> {
+    let entry = marker.map(|marker| format!("{MARKER}={marker}").into_bytes());
     let me = std::process::id() as i32;
     let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
     let mut found = HashSet::new();
@@ -59,7 +69,10 @@ pub fn members(root: Option<i32>, marker: &str) -> Vec<i32> {
             continue;
         }
         children.entry(stat.ppid).or_default().push(pid);
-        if carries_marker(pid, &entry) {
+        if entry
+            .as_ref()
+            .is_some_and(|entry| carries_marker(pid, entry))
+        {
             found.insert(pid);
         }
     }
@@ -168,6 +181,7 @@ mod tests {
         }
         assert_eq!(members(None, &marker), vec![pid]);
         assert_eq!(members(None, "another"), Vec::<i32>::new());
+        assert_eq!(tree(pid), vec![pid], "a tree is its root and descendants");
         let _ = child.kill();
         let _ = child.wait();
         assert!(!any_left(None, &marker));

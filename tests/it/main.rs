@@ -37,6 +37,7 @@ mod shards;
 mod source_ips;
 mod stages;
 mod storm;
+mod target_cost;
 mod thresholds;
 mod timing;
 mod tls;

@@ -1,6 +1,7 @@
 //! The charts of `report.html`, each one `<svg>`: clients connected, heartbeat RTT per second,
-//! disconnects by cause and reconnects per second, the tool's own CPU per second, and a
-//! distribution on a log axis.
+//! disconnects by cause and reconnects per second, the tool's own CPU per second (with the
+//! target's, when it was sampled), the target's memory per second, and a distribution on a log
+//! axis.
 
 use std::fmt::Write;
 
@@ -236,7 +237,16 @@ pub(super) fn cpu(report: &Report, end_s: f64) -> String {
         .iter()
         .map(|p| (p.t_s, p.tool_cpu_share.map(|s| s * 100.0)))
         .collect();
-    let max = points.iter().filter_map(|(_, v)| *v).fold(100.0, f64::max);
+    let target_cpu: Vec<(f64, Option<f64>)> = report
+        .timeline
+        .iter()
+        .map(|p| (p.t_s, p.target_cpu_share.map(|s| s * 100.0)))
+        .collect();
+    let max = points
+        .iter()
+        .chain(&target_cpu)
+        .filter_map(|(_, v)| *v)
+        .fold(100.0, f64::max);
     let (y_max, step) = y_scale(max, false);
     let frame = Frame::over_time(end_s, y_max);
     let mut out = String::new();
@@ -253,14 +263,42 @@ pub(super) fn cpu(report: &Report, end_s: f64) -> String {
         true,
     );
     line(&mut out, &frame, &points, "#9467bd", false);
+    let mut entries = vec![("tool CPU", "#9467bd"), ("saturated from here", "#d62728")];
+    if report.target.is_some() {
+        line(&mut out, &frame, &target_cpu, "#2ca02c", false);
+        entries.push(("target CPU", "#2ca02c"));
+    }
     if points.iter().all(|(_, v)| v.is_none()) {
         no_data(&mut out, "no CPU figures");
     }
     time_axis(&mut out, &frame);
-    legend(
-        &mut out,
-        &[("tool CPU", "#9467bd"), ("saturated from here", "#d62728")],
-    );
+    legend(&mut out, &entries);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The target's resident memory per second (gaps while it was down): against the connections
+/// chart above, how its memory follows them.
+pub(super) fn target_rss(report: &Report, end_s: f64) -> String {
+    let points: Vec<(f64, Option<f64>)> = report
+        .timeline
+        .iter()
+        .map(|p| (p.t_s, p.target_rss_kib.map(|kib| kib as f64 / 1024.0)))
+        .collect();
+    let max = points.iter().filter_map(|(_, v)| *v).fold(1.0, f64::max);
+    let (y_max, step) = y_scale(max, false);
+    let frame = Frame::over_time(end_s, y_max);
+    let mut out = String::new();
+    open_chart(&mut out, &frame, step, "MiB resident", |v| {
+        format!("{v:.0}")
+    });
+    fault_bands(&mut out, &frame, &report.faults);
+    line(&mut out, &frame, &points, "#2ca02c", false);
+    if points.iter().all(|(_, v)| v.is_none()) {
+        no_data(&mut out, "no target memory samples");
+    }
+    time_axis(&mut out, &frame);
+    legend(&mut out, &[("target RSS", "#2ca02c")]);
     out.push_str("</svg>\n");
     out
 }

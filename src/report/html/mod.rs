@@ -86,6 +86,14 @@ pub fn render(report: &Report) -> String {
         );
         out.push_str(&charts::cpu(report, end_s));
     }
+    if let Some(target) = &report.target {
+        let _ = writeln!(
+            out,
+            "<h2>Target memory per second</h2>\n<p class=\"note\">{}</p>",
+            esc(&target.line())
+        );
+        out.push_str(&charts::target_rss(report, end_s));
+    }
     let _ = writeln!(out, "<h2>Heartbeat RTT distribution</h2>");
     out.push_str(&charts::distribution(
         report.histograms.get("heartbeat_rtt"),

@@ -66,6 +66,8 @@ const TOOL_METRICS: &[(&str, Kind)] = &[
     ("tool.cpu_max", Kind::Ratio),
     ("tool.send_lag_p99", Kind::Time),
 ];
+/// The target's own figures (`report.target`), plain numbers in the unit their name says.
+const TARGET_METRICS: &[&str] = &["target.rss_per_conn_kib", "target.cpu_per_heartbeat_us"];
 const TIME_UNITS: &str = "us, ms, s or m";
 /// Not a counter of its own: the sum of the `disconnects_*` counters.
 const DISCONNECTS: &str = "disconnects";
@@ -86,6 +88,9 @@ pub enum Metric {
     /// One of `TOOL_METRICS`: whether the load generator was saturated (0 or 1), its busiest
     /// second's CPU share (0..=1), its send-lag p99 outside faults.
     Tool(&'static str),
+    /// One of `TARGET_METRICS`: the target's memory per connection (KiB) or CPU per heartbeat
+    /// (microseconds). A report without the figure fails the threshold.
+    Target(&'static str),
 }
 
 /// How a metric's value reads.
@@ -250,15 +255,29 @@ impl Threshold {
             Metric::Counter(_) => Kind::Count,
             Metric::Ratio(_) => Kind::Ratio,
             Metric::Tool(name) => tool_kind(name),
+            Metric::Target(_) => Kind::Count,
         }
     }
 
-    /// The metric's value in `report`.
+    /// The metric's value in `report` (0 for a target figure the report lacks).
     pub fn measure(&self, report: &Report) -> f64 {
-        match &self.metric {
+        self.measured(report).unwrap_or(0.0)
+    }
+
+    /// The metric's value in `report`; `None` for a target figure the report lacks (the target
+    /// was not sampled, or connected varied too little for a slope).
+    fn measured(&self, report: &Report) -> Option<f64> {
+        if let Metric::Target(name) = &self.metric {
+            let target = report.target.as_ref()?;
+            return match *name {
+                "target.rss_per_conn_kib" => target.rss_per_conn_kib,
+                _ => target.cpu_per_heartbeat_us,
+            };
+        }
+        Some(match &self.metric {
             Metric::Histogram { histogram, stat } => {
                 let Some(h) = report.histograms.get(*histogram) else {
-                    return 0.0;
+                    return Some(0.0);
                 };
                 match *stat {
                     "p50" => h.p50 as f64,
@@ -281,7 +300,7 @@ impl Threshold {
             Metric::Tool(name) => {
                 // A report without the figures (written before they existed) reads as 0.
                 let Some(tool) = &report.load_generator else {
-                    return 0.0;
+                    return Some(0.0);
                 };
                 match *name {
                     "tool.saturated" => f64::from(u8::from(tool.saturated)),
@@ -289,11 +308,19 @@ impl Threshold {
                     _ => tool.send_lag_p99_us as f64,
                 }
             }
-        }
+            Metric::Target(_) => 0.0,
+        })
     }
 
     pub fn evaluate(&self, report: &Report) -> ThresholdResult {
-        let measured = self.measure(report);
+        let Some(measured) = self.measured(report) else {
+            return ThresholdResult {
+                expr: self.expr.clone(),
+                measured: 0.0,
+                measured_display: "n/a: not in this report's target section".into(),
+                passed: false,
+            };
+        };
         ThresholdResult {
             expr: self.expr.clone(),
             measured,
@@ -338,6 +365,18 @@ fn resolve(name: &str, at: usize) -> Result<(Metric, Kind), ThresholdError> {
             format!(
                 "unknown tool figure {figure:?}; expected one of {}",
                 names.join(", ")
+            ),
+        ));
+    }
+    if let Some(known) = TARGET_METRICS.iter().find(|n| **n == name) {
+        return Ok((Metric::Target(known), Kind::Count));
+    }
+    if let Some(figure) = name.strip_prefix("target.") {
+        return Err(error(
+            at + "target.".len(),
+            format!(
+                "unknown target figure {figure:?}; expected one of {}",
+                TARGET_METRICS.join(", ")
             ),
         ));
     }
@@ -400,7 +439,8 @@ fn unknown_metric(name: &str, at: usize) -> ThresholdError {
         at,
         format!(
             "unknown metric {name:?}; expected HISTOGRAM.STAT (histograms {}, {}; stats {}), \
-             counters.FIELD, tool.saturated, tool.cpu_max, tool.send_lag_p99, or one of {}",
+             counters.FIELD, tool.saturated, tool.cpu_max, tool.send_lag_p99, \
+             target.rss_per_conn_kib, target.cpu_per_heartbeat_us, or one of {}",
             TIME_HISTOGRAMS.join(", "),
             COUNT_HISTOGRAMS.join(", "),
             STATS.join(", "),

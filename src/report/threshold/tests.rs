@@ -147,6 +147,41 @@ fn the_tools_own_figures_are_measured_from_the_load_generator_verdict() {
 }
 
 #[test]
+fn target_figures_judge_the_target_section_and_fail_without_it() {
+    let scenario = crate::report::ScenarioInfo::for_test("t", 1, 1.0);
+    let mut report = Report::new(scenario, String::new(), Default::default(), None);
+    let per_conn = ok("target.rss_per_conn_kib < 20");
+    let missing = per_conn.evaluate(&report);
+    assert!(!missing.passed, "a figure not measured does not pass");
+    assert!(missing.measured_display.starts_with("n/a"), "{missing:?}");
+    report.target = Some(crate::report::TargetCost {
+        sampled: "target.command".into(),
+        samples: 10,
+        peak_rss_kib: 50_000,
+        cpu_s: 1.5,
+        rss_per_conn_kib: Some(12.5),
+        rss_base_kib: Some(30_000.0),
+        connected_spread: 1000,
+        cpu_per_heartbeat_us: Some(80.0),
+    });
+    let judged = per_conn.evaluate(&report);
+    assert!(judged.passed);
+    assert_eq!(judged.measured_display, "12.50");
+    assert!(
+        !ok("target.cpu_per_heartbeat_us < 50")
+            .evaluate(&report)
+            .passed
+    );
+    assert_eq!(
+        ok("target.cpu_per_heartbeat_us < 50").measure(&report),
+        80.0
+    );
+    let (at, message) = bad("target.rss < 20");
+    assert_eq!(at, 7);
+    assert!(message.contains("target.rss_per_conn_kib"), "{message}");
+}
+
+#[test]
 fn errors_point_at_the_bad_token() {
     assert_eq!(bad("heartbeat_rt.p99 < 5ms").0, 0);
     let (at, message) = bad("heartbeat_rtt.p98 < 5ms");
