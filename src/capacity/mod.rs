@@ -153,9 +153,10 @@ pub fn search(file: &Path, options: &CapacityOptions) -> Result<Searched, Capaci
         thresholds,
         limits: local_limits(&scenario, counts[0]),
         quiet: options.quiet,
+        target: scenario.target.command.is_some(),
     };
     if !options.quiet {
-        println!("{}", report::text_header());
+        println!("{}", report::text_header(judging.target));
     }
     let run_options = RunOptions {
         out: options.out.clone(),
@@ -218,6 +219,8 @@ struct Judging {
     thresholds: Vec<Threshold>,
     limits: LocalLimits,
     quiet: bool,
+    /// The target is a `target.command` whose processes are sampled: the table shows them.
+    target: bool,
 }
 
 impl Judging {
@@ -237,11 +240,12 @@ impl Judging {
         let judge = {
             let results = results.clone();
             let counts = counts.to_vec();
-            let (info, thresholds, limits, quiet) = (
+            let (info, thresholds, limits, quiet, target) = (
                 self.info.clone(),
                 self.thresholds.clone(),
                 self.limits,
                 self.quiet,
+                self.target,
             );
             move |window: crate::coordinator::ClosedWindow| {
                 let planned = counts.get(window.index).copied().unwrap_or(0);
@@ -249,7 +253,7 @@ impl Judging {
                 let mut step = verdict::judge(window, planned, &info, &thresholds, limits);
                 step.step = number;
                 if !quiet {
-                    println!("{}", report::text_line(&step));
+                    println!("{}", report::text_line(&step, target));
                     let _ = std::io::stdout().flush();
                 }
                 let stop = !step.passed || step.tool_limit.is_some();

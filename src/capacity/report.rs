@@ -34,8 +34,9 @@ pub struct Plan {
     pub counts: Vec<u32>,
 }
 
-/// Column titles of the step table.
-pub const COLUMNS: [&str; 12] = [
+/// Column titles of the step table (the target's columns go before `result` when the target
+/// is sampled).
+const COLUMNS: [&str; 12] = [
     "step",
     "clients",
     "connected",
@@ -50,8 +51,43 @@ pub const COLUMNS: [&str; 12] = [
     "result",
 ];
 
-/// The cells of one step's row, under [`COLUMNS`].
-pub fn cells(step: &StepResult) -> [String; 12] {
+/// Columns of the target's own figures (a sampled `target.command`).
+const TARGET_COLUMNS: [&str; 2] = ["target cpu", "target rss"];
+
+/// True when some step has the target's own figures.
+pub fn has_target(steps: &[StepResult]) -> bool {
+    steps
+        .iter()
+        .any(|s| s.target_cpu_share.is_some() || s.target_rss_kib.is_some())
+}
+
+/// The column titles, with the target's when `target`.
+pub fn columns(target: bool) -> Vec<&'static str> {
+    let mut columns = COLUMNS.to_vec();
+    if target {
+        columns.splice(COLUMNS.len() - 1..COLUMNS.len() - 1, TARGET_COLUMNS);
+    }
+    columns
+}
+
+/// The cells of one step's row, under [`columns`].
+pub fn cells(step: &StepResult, target: bool) -> Vec<String> {
+    let mut cells = fixed_cells(step).to_vec();
+    if target {
+        let share = |s: Option<f64>| s.map_or_else(|| "-".into(), |s| format!("{:.0}%", s * 100.0));
+        let rss = step.target_rss_kib.map_or_else(
+            || "-".into(),
+            |kib| format!("{:.1}MiB", kib as f64 / 1024.0),
+        );
+        cells.splice(
+            cells.len() - 1..cells.len() - 1,
+            [share(step.target_cpu_share), rss],
+        );
+    }
+    cells
+}
+
+fn fixed_cells(step: &StepResult) -> [String; 12] {
     let result = if step.tool_limit.is_some() {
         "TOOL LIMIT".to_string()
     } else if step.passed {
@@ -82,30 +118,31 @@ pub fn cells(step: &StepResult) -> [String; 12] {
     ]
 }
 
-/// Column widths of the terminal table (the last column is not padded).
-const WIDTHS: [usize; 11] = [4, 8, 9, 8, 8, 11, 6, 9, 10, 12, 8];
-
-fn text_row(cells: &[String]) -> String {
+/// Column widths of the terminal table (the last column is not padded): as wide as the title
+/// and at least 4.
+fn text_row(cells: &[String], target: bool) -> String {
+    let titles = columns(target);
     let mut line = String::new();
     for (i, cell) in cells.iter().enumerate() {
-        match WIDTHS.get(i) {
-            Some(width) => {
-                let _ = write!(line, "{cell:>width$}  ");
-            }
-            None => line.push_str(cell),
+        if i + 1 == cells.len() {
+            line.push_str(cell);
+        } else {
+            let width = titles.get(i).map_or(4, |t| t.len().max(6));
+            let _ = write!(line, "{cell:>width$}  ");
         }
     }
     line.trim_end().to_string()
 }
 
-/// The terminal table's header line.
-pub fn text_header() -> String {
-    text_row(&COLUMNS.map(String::from))
+/// The terminal table's header line (with the target's columns when `target`).
+pub fn text_header(target: bool) -> String {
+    let titles: Vec<String> = columns(target).into_iter().map(String::from).collect();
+    text_row(&titles, target)
 }
 
 /// One step's line of the terminal table.
-pub fn text_line(step: &StepResult) -> String {
-    text_row(&cells(step))
+pub fn text_line(step: &StepResult, target: bool) -> String {
+    text_row(&cells(step, target), target)
 }
 
 /// The conclusion in a few lines for the terminal (after the table).
@@ -169,10 +206,11 @@ pub fn text_conclusion(report: &CapacityReport) -> String {
 
 /// The terminal output of a finished search: table and conclusion.
 pub fn text(report: &CapacityReport) -> String {
-    let mut out = text_header();
+    let target = has_target(&report.steps);
+    let mut out = text_header(target);
     out.push('\n');
     for step in &report.steps {
-        out.push_str(&text_line(step));
+        out.push_str(&text_line(step, target));
         out.push('\n');
     }
     out.push('\n');
@@ -217,10 +255,15 @@ pub fn markdown(report: &CapacityReport) -> String {
         p.ramp_s,
         p.hold_s
     );
-    let _ = writeln!(out, "| {} |", COLUMNS.join(" | "));
-    let _ = writeln!(out, "|{}", "---:|".repeat(COLUMNS.len() - 1) + "---|");
+    let target = has_target(&report.steps);
+    let titles = columns(target);
+    let _ = writeln!(out, "| {} |", titles.join(" | "));
+    let _ = writeln!(out, "|{}", "---:|".repeat(titles.len() - 1) + "---|");
     for step in &report.steps {
-        let cells = cells(step).map(|c| c.replace('|', "\\|"));
+        let cells: Vec<String> = cells(step, target)
+            .into_iter()
+            .map(|c| c.replace('|', "\\|"))
+            .collect();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out.push('\n');

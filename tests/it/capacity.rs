@@ -124,6 +124,45 @@ fn a_target_limited_to_300_connections_has_a_capacity_of_300() {
 }
 
 #[test]
+fn a_serve_max_conns_target_command_shows_its_own_cpu_and_memory_per_step() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = closed_port().port();
+    let yaml = format!(
+        "name: served\nduration: 10s\nseed: 1\n\
+         target:\n  url: ws://127.0.0.1:{port}/\n  \
+         command: [\"{WSCHAOS}\", serve, --port, \"{port}\", --max-conns, \"150\"]\n\
+         clients:\n  count: 100\n  heartbeat: {{interval: 200ms, timeout: 1s}}\n  \
+         timer_resolution: 50ms\nthresholds: [\"connect.failures == 0\"]\n"
+    );
+    let file = scenario_file(dir.path(), "served.yaml", &yaml);
+    let out = dir.path().join("out");
+    let (stdout, _) = exits(
+        capacity(&file, &out).args(["--step", "100", "--max", "300"]),
+        0,
+    );
+    assert!(stdout.contains("target cpu  target rss"), "{stdout}");
+    assert!(
+        stdout.contains("capacity: 100 clients (the last step that passed)"),
+        "{stdout}"
+    );
+    let report = read_json(&out.join("report.json"));
+    let steps = steps(&report);
+    assert_eq!(steps.len(), 2, "{report}");
+    for step in &steps {
+        assert!(
+            step["target_rss_kib"].as_u64().is_some_and(|kib| kib > 0),
+            "{step}"
+        );
+        assert!(step["target_cpu_share"].as_f64().is_some(), "{step}");
+    }
+    let markdown = std::fs::read_to_string(out.join("summary.md")).expect("summary.md");
+    assert!(
+        markdown.contains("| target cpu | target rss |"),
+        "{markdown}"
+    );
+}
+
+#[test]
 fn refining_bisects_between_the_capacity_and_the_first_failure_in_runs_of_their_own() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = scenario(dir.path(), Some(300), &["connect.failures == 0"], "");

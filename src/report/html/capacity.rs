@@ -7,7 +7,7 @@ use super::esc;
 use super::svg::{
     BOTTOM, Frame, HEIGHT, LEFT, RIGHT, TOP, WIDTH, legend, line, no_data, tick_us, y_scale,
 };
-use crate::capacity::report::{COLUMNS, CapacityReport, cells, markdown_verdict};
+use crate::capacity::report::{CapacityReport, cells, columns, has_target, markdown_verdict};
 use crate::capacity::verdict::Verdict;
 use crate::report::threshold::{Metric, Threshold};
 
@@ -24,14 +24,15 @@ pub(super) fn verdict(report: &CapacityReport) -> (&'static str, String) {
 pub(super) fn section(out: &mut String, report: &CapacityReport) {
     let _ = writeln!(out, "<h2>Capacity: heartbeat RTT p99 per step</h2>");
     out.push_str(&chart(report));
+    let target = has_target(&report.steps);
     let _ = write!(out, "<table><tr>");
-    for title in COLUMNS {
+    for title in columns(target) {
         let _ = write!(out, "<th>{}</th>", esc(title));
     }
     let _ = writeln!(out, "</tr>");
     for step in &report.steps {
         let _ = write!(out, "<tr>");
-        for cell in cells(step) {
+        for cell in cells(step, target) {
             let _ = write!(out, "<td>{}</td>", esc(&cell));
         }
         let _ = writeln!(out, "</tr>");
