@@ -54,10 +54,11 @@ pub enum Command {
               value_parser = clap::value_parser!(i32).range(1..))]
         target_pid: Option<i32>,
     },
-    /// Find the most clients the target holds: raise the count step by step in one run, judge
-    /// each step by the thresholds over its own window, stop at the first step that breaks
-    /// one. Exit 0: a capacity was found; 1: the first step failed; 2: bad input; 3: the tool
-    /// reached its own limit first (no capacity figure).
+    /// Find the most clients the target holds: raise the count step by step in one run (the
+    /// steps replace the scenario's count, ramp, stages and duration), judge each step by the
+    /// thresholds over its own window, stop at the first step that breaks one. Exit 0: a
+    /// capacity was found; 1: the first step failed; 2: bad input; 3: the tool reached its own
+    /// limit first (no capacity figure).
     Capacity {
         /// The scenario (YAML); its thresholds judge each step.
         file: PathBuf,

@@ -314,23 +314,32 @@ fn with_clients(scenario: &Scenario, count: u32, ramp: Duration) -> Scenario {
 }
 
 /// Cuts `counts` before the first step the kernel-limit preflight refuses, and says which.
+/// A step needs more than the one before it, so the largest is checked first and the first
+/// refused one found by bisection (each check reads /proc).
 fn cut_to_kernel(
     scenario: &Scenario,
     ramp: Duration,
     counts: &mut Vec<u32>,
 ) -> Option<KernelRefusal> {
-    for (i, &count) in counts.iter().enumerate() {
+    let refusal = |count: u32| {
         let one = with_clients(scenario, count, ramp);
-        let layout = Layout::of_whole_run(&one, 1);
-        if let Err(refusal) = kernel_limits::preflight(&layout) {
-            counts.truncate(i);
-            return Some(KernelRefusal {
-                clients: count,
-                refusal,
-            });
+        kernel_limits::preflight(&Layout::of_whole_run(&one, 1)).err()
+    };
+    let last = *counts.last()?;
+    let mut refused = (counts.len() - 1, refusal(last)?);
+    // Every step before `fits` fits; `refused.0` is refused.
+    let mut fits = 0;
+    while fits < refused.0 {
+        let mid = fits + (refused.0 - fits) / 2;
+        match refusal(counts[mid]) {
+            Some(text) => refused = (mid, text),
+            None => fits = mid + 1,
         }
     }
-    None
+    let (index, refusal) = refused;
+    let clients = counts[index];
+    counts.truncate(index);
+    Some(KernelRefusal { clients, refusal })
 }
 
 /// The descriptor limit the run will have (the hard one: the run raises its soft limit to it)

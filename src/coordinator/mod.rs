@@ -194,7 +194,9 @@ impl Actor for Coordinator {
             .map(|w| w.timed_ends(duration))
             .unwrap_or_default();
         for (index, end) in boundaries {
-            let timer = ctx.run_later(end, move |act, ctx| act.window_boundary(index, ctx));
+            // On the clients' clock, as the stages are: a window ends where its stage does.
+            let after = end.saturating_sub(self.started.elapsed());
+            let timer = ctx.run_later(after, move |act, ctx| act.window_boundary(index, ctx));
             self.timers.push(timer);
         }
         ctx.run_later(duration, |act, ctx| act.end(ctx));
