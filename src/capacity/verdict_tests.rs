@@ -84,10 +84,7 @@ fn a_failing_first_step_has_no_capacity() {
 }
 
 #[test]
-fn a_step_that_fails_after_a_failed_one_is_never_reached_but_a_pass_after_a_slow_start_counts() {
-    // The judge stops the run at the first failure, so steps after it are not there; but a
-    // step whose own window passed counts even if an earlier window was slow (each window is
-    // judged alone, so a slow first step shows as step 1 only).
+fn every_step_passing_up_to_the_plan_makes_the_last_one_the_capacity_at_least() {
     let c = conclude(&[step(1, 100, true), step(2, 200, true)], 2, None, false);
     assert_eq!(c.verdict, Verdict::Capacity);
     assert_eq!(c.capacity, Some(200));

@@ -62,7 +62,16 @@ fn rtt_limits(report: &CapacityReport) -> Vec<(f64, String)> {
 
 fn chart(report: &CapacityReport) -> String {
     let mut out = String::new();
-    let x_max = report.plan.counts.iter().copied().max().unwrap_or(1).max(1);
+    // Up to the steps that ran (and a step the kernel refused), not the whole plan.
+    let x_max = report
+        .steps
+        .iter()
+        .map(|s| s.clients_planned)
+        .chain(report.conclusion.tool_limit.as_ref().map(|t| t.clients))
+        .max()
+        .or_else(|| report.plan.counts.first().copied())
+        .unwrap_or(1)
+        .max(1);
     let limits = rtt_limits(report);
     let y_top = report
         .steps
@@ -94,25 +103,31 @@ fn chart(report: &CapacityReport) -> String {
         );
     }
     let c = &report.conclusion;
+    // The capacity labelled to the left of its line, the failure and the tool limit to the
+    // right of theirs, so that two close steps do not write over each other.
     let marks = [
-        c.capacity.map(|n| (n, "#2ca02c", format!("capacity {n}"))),
-        c.first_failure
-            .as_ref()
-            .map(|f| (f.clients, "#d62728", format!("first failure {}", f.clients))),
-        c.tool_limit
-            .as_ref()
-            .map(|t| (t.clients, "#7f7f7f", format!("tool limit {}", t.clients))),
+        c.capacity
+            .map(|n| (n, "#2ca02c", format!("capacity {n}"), -4.0, 16.0)),
+        c.first_failure.as_ref().map(|f| {
+            let label = format!("first failure {}", f.clients);
+            (f.clients, "#d62728", label, 4.0, 16.0)
+        }),
+        c.tool_limit.as_ref().map(|t| {
+            let label = format!("tool limit {}", t.clients);
+            (t.clients, "#7f7f7f", label, 4.0, 34.0)
+        }),
     ];
-    for (clients, color, label) in marks.into_iter().flatten() {
+    for (clients, color, label, dx, dy) in marks.into_iter().flatten() {
         let x = frame.x(f64::from(clients));
+        let anchor = if dx < 0.0 { "end" } else { "start" };
         let _ = write!(
             out,
             "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"{color}\" \
              stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\" \
-             font-weight=\"600\" text-anchor=\"end\">{}</text>",
+             font-weight=\"600\" text-anchor=\"{anchor}\">{}</text>",
             HEIGHT - BOTTOM,
-            x - 4.0,
-            TOP + 16.0,
+            x + dx,
+            TOP + dy,
             esc(&label)
         );
     }
