@@ -99,17 +99,29 @@ fn target_pid_samples_a_server_wschaos_did_not_start() {
 #[test]
 fn a_target_that_dies_mid_run_stops_its_samples() {
     let mut short_lived = Command::new("sleep")
-        .arg("1.5")
+        .arg("30")
         .spawn()
         .expect("start sleep");
+    let pid = short_lived.id();
     let s = ramped(TargetUrl::Embedded, 5, 0, 3500);
     let dir = tempfile::tempdir().expect("temp dir");
+    let (progress, seconds) = std::sync::mpsc::channel();
+    // Killed after the run's second second (samples before it), reaped at once.
+    let killer = std::thread::spawn(move || {
+        let _ = seconds.recv_timeout(ms(10_000));
+        let _ = seconds.recv_timeout(ms(10_000));
+        let _ = short_lived.kill();
+        let _ = short_lived.wait();
+        // The channel stays open until the run drops its sender.
+        while seconds.recv_timeout(ms(10_000)).is_ok() {}
+    });
     let options = RunOptions {
-        target_pid: Some(short_lived.id() as i32),
+        target_pid: Some(pid as i32),
+        progress: Some(progress),
         ..RunOptions::default()
     };
     let report = run_scenario_in(s, dir.path(), options).report;
-    let _ = short_lived.wait();
+    let _ = killer.join();
     let sampled: Vec<bool> = report
         .timeline
         .iter()
