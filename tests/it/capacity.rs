@@ -2,11 +2,16 @@
 //! capacity is the last step that held, the tool's own limits are told apart from the
 //! target's, and bad input exits 2.
 
+use std::cell::RefCell;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
+use std::rc::Rc;
 
 use crate::common::*;
+use wschaos::coordinator::{ClosedWindow, Judgement, WindowPlan};
+use wschaos::run::{RunOptions, run_windowed};
+use wschaos::scenario::{Stage, TargetUrl};
 
 /// Short steps: half a second of ramp, a second of hold.
 const SHORT_STEPS: [&str; 4] = ["--ramp", "500ms", "--hold", "1s"];
@@ -47,6 +52,62 @@ fn steps(report: &serde_json::Value) -> Vec<serde_json::Value> {
         .as_array()
         .cloned()
         .unwrap_or_default()
+}
+
+#[test]
+fn windows_split_the_run_exactly_at_their_boundaries() {
+    // 200 clients arrive over 2 s while three windows close at 0.7 s, 1.4 s and the end:
+    // every connect lands in exactly one window, none is lost or counted twice.
+    let mut scenario = crate::common::scenario(TargetUrl::Embedded, 200, ms(2500));
+    scenario.clients.stages = vec![Stage::Ramp {
+        to: 200,
+        over: ms(2000),
+    }];
+    let closed: Rc<RefCell<Vec<ClosedWindow>>> = Rc::default();
+    let judge = {
+        let closed = closed.clone();
+        move |window: ClosedWindow| {
+            closed.borrow_mut().push(window);
+            Judgement::Continue
+        }
+    };
+    let plan = WindowPlan {
+        ends: vec![ms(700), ms(1400), ms(2500)],
+        judge: Box::new(judge),
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = RunOptions {
+        out: Some(dir.path().join("report")),
+        ..RunOptions::default()
+    };
+    let finished = run_windowed(scenario, &options, Some(plan)).expect("run");
+    let windows = closed.take();
+    assert_eq!(windows.len(), 3);
+    let connects: Vec<u64> = windows
+        .iter()
+        .map(|w| w.metrics.counters.connects)
+        .collect();
+    assert_eq!(connects.iter().sum::<u64>(), 200, "{connects:?}");
+    // Arrivals are due every 10 ms: 71 by 0.7 s, 70 more by 1.4 s. The boundary's own take
+    // gives each window what came before it (the per-second take alone would put the first
+    // 0.7 s into the second window); a connect still under way at a boundary goes after it.
+    assert!((50..=71).contains(&connects[0]), "{connects:?}");
+    assert!((50..=91).contains(&connects[1]), "{connects:?}");
+    assert_eq!(finished.report.counters.connects, 200);
+    let acks: u64 = windows
+        .iter()
+        .map(|w| w.metrics.counters.heartbeat_acks)
+        .sum();
+    assert!(acks > 0 && acks <= finished.report.counters.heartbeat_acks);
+    for pair in windows.windows(2) {
+        assert!(
+            (pair[0].end_s - pair[1].start_s).abs() < 1e-9,
+            "windows meet"
+        );
+        assert_eq!(pair[1].index, pair[0].index + 1);
+    }
+    assert!((windows[0].end_s - 0.7).abs() < 0.2, "{}", windows[0].end_s);
+    assert!(!finished.report.interrupted);
 }
 
 #[test]
@@ -316,6 +377,31 @@ fn a_step_past_the_tools_own_descriptors_is_a_tool_limit_not_a_capacity() {
             .as_str()
             .is_some_and(|w| w.contains("lack of local descriptors or ports"))
     );
+}
+
+#[test]
+fn a_signal_stops_the_search_as_interrupted_not_as_a_broken_threshold() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = scenario(dir.path(), None, &["connect.failures == 0"], "");
+    let out = dir.path().join("out");
+    let mut command = capacity(&file, &out);
+    command.args(["--start", "20", "--step", "20", "--max", "200"]);
+    let mut running = spawn(&mut command);
+    // Steps end every 1.5 s: the first has closed by 2.5 s on a quiet machine; wait for the
+    // report directory (made at the run's start) and a little more.
+    assert!(eventually(ms(10_000), || out.exists()));
+    std::thread::sleep(ms(2500));
+    let (code, _) = running.interrupt(libc::SIGINT, false);
+    assert_eq!(code, Some(130));
+    let report = read_json(&out.join("report.json"));
+    let search = &report["capacity"];
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(search["verdict"], "interrupted", "{search}");
+    assert_eq!(search["capacity"], serde_json::Value::Null, "{search}");
+    assert_eq!(search["first_failure"], serde_json::Value::Null, "{search}");
+    let stopped = search["stopped"].as_str().unwrap_or("");
+    assert!(stopped.starts_with("interrupted after"), "{stopped}");
+    assert!(steps(&report).len() < 10, "{search}");
 }
 
 #[test]
