@@ -54,6 +54,53 @@ pub enum Command {
               value_parser = clap::value_parser!(i32).range(1..))]
         target_pid: Option<i32>,
     },
+    /// Find the most clients the target holds: raise the count step by step in one run (the
+    /// steps replace the scenario's count, ramp, stages and duration), judge each step by the
+    /// thresholds over its own window, stop at the first step that breaks one. Exit 0: a
+    /// capacity was found; 1: the first step failed; 2: bad input; 3: the tool reached its own
+    /// limit first (no capacity figure).
+    Capacity {
+        /// The scenario (YAML); its thresholds judge each step.
+        file: PathBuf,
+        /// Clients of the first step [default: the scenario's clients.count].
+        #[arg(long, value_name = "N")]
+        start: Option<u32>,
+        /// Clients added each step [default: --start].
+        #[arg(long, value_name = "N")]
+        step: Option<u32>,
+        /// Or: multiply the clients by F each step (rounded up).
+        #[arg(long, value_name = "F", conflicts_with = "step")]
+        factor: Option<f64>,
+        /// Largest step (the last step is this when the growth steps over it) [default: 100
+        /// steps].
+        #[arg(long, value_name = "N")]
+        max: Option<u32>,
+        /// After the search, bisect K more steps between the capacity and the first failure,
+        /// each a short run of its own.
+        #[arg(long, value_name = "K", default_value_t = 0)]
+        refine: u32,
+        /// How long each step holds its count.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = hold_duration)]
+        hold: std::time::Duration,
+        /// How long each step takes to ramp to its count.
+        #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = ramp_duration)]
+        ramp: std::time::Duration,
+        /// Report directory [default: reports/<name>-<UTC timestamp>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// A threshold checked per step after the scenario's own (repeatable).
+        #[arg(long = "threshold", value_name = "EXPR")]
+        thresholds: Vec<String>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Plan steps the kernel's limits cannot hold anyway (see `run --ignore-kernel-limits`).
+        #[arg(long)]
+        ignore_kernel_limits: bool,
+    },
     /// Merge the reports of shards of one run into one report (thresholds re-checked on it).
     Merge {
         /// Report directories (or report.json files) of the shards.
@@ -178,13 +225,25 @@ pub enum Command {
 
 /// A `--send-timeout` value, checked like a scenario file's durations.
 fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
-    use crate::scenario::value::{PositiveDur, Value, Written};
+    checked_duration::<crate::scenario::value::PositiveDur>(text, "--send-timeout").map(|d| d.0)
+}
+
+/// A `capacity --hold` value: above zero.
+fn hold_duration(text: &str) -> Result<std::time::Duration, String> {
+    checked_duration::<crate::scenario::value::PositiveDur>(text, "--hold").map(|d| d.0)
+}
+
+/// A `capacity --ramp` value: zero (at once) or more.
+fn ramp_duration(text: &str) -> Result<std::time::Duration, String> {
+    checked_duration::<crate::scenario::value::Dur>(text, "--ramp").map(|d| d.0)
+}
+
+fn checked_duration<T: crate::scenario::value::Value>(text: &str, path: &str) -> Result<T, String> {
+    use crate::scenario::value::Written;
     let written = Written {
         text,
         at: serde_saphyr::Location::UNKNOWN,
-        path: "--send-timeout",
+        path,
     };
-    PositiveDur::check(&written)
-        .map(|d| d.0)
-        .map_err(|invalid| invalid.message)
+    T::check(&written).map_err(|invalid| invalid.message)
 }

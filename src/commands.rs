@@ -20,12 +20,15 @@ use crate::signals::StopSignal;
 use crate::tls::ClientTls;
 
 /// Exit codes: 0 ok, 1 a threshold failed (or `compare` found a regression), 2 bad input or
-/// setup error, 128 + the signal's number when a signal ended the run early: 130 for SIGINT
-/// (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP; the report is written and marked interrupted.
+/// setup error, 3 `capacity` reached the tool's own limit before the target's, 128 + the
+/// signal's number when a signal ended the run early: 130 for SIGINT (Ctrl-C), 143 for SIGTERM,
+/// 129 for SIGHUP; the report is written and marked interrupted.
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
+    /// `capacity`: the tool ran out (descriptors, ports, CPU) before the target did.
+    pub const TOOL_LIMIT: u8 = 3;
     /// Interrupted, when no signal is known (a merge of interrupted shards): as for SIGINT.
     pub const INTERRUPTED: u8 = 130;
 }
@@ -48,12 +51,17 @@ pub enum Error {
     Output(String),
     #[error("{0}")]
     Proxy(String),
+    #[error(transparent)]
+    Capacity(#[from] crate::capacity::CapacityError),
 }
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Run(RunError::Stopped(signal)) => signal.exit_code(),
+            Error::Run(RunError::Stopped(signal))
+            | Error::Capacity(crate::capacity::CapacityError::Run(RunError::Stopped(signal))) => {
+                signal.exit_code()
+            }
             _ => exit::BAD_INPUT,
         }
     }
@@ -63,7 +71,10 @@ impl Error {
 pub fn execute(cli: Cli) -> Result<u8, Error> {
     if matches!(
         cli.command,
-        Command::Run { .. } | Command::Serve { .. } | Command::Proxy { .. }
+        Command::Run { .. }
+            | Command::Capacity { .. }
+            | Command::Serve { .. }
+            | Command::Proxy { .. }
     ) {
         crate::memory::return_freed_memory_after_storms();
     }
@@ -94,6 +105,37 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             &thresholds,
             json,
         ),
+        Command::Capacity {
+            file,
+            start,
+            step,
+            factor,
+            max,
+            refine,
+            hold,
+            ramp,
+            out,
+            thresholds,
+            seed,
+            quiet,
+            ignore_kernel_limits,
+        } => {
+            let options = crate::capacity::CapacityOptions {
+                start,
+                step,
+                factor,
+                max,
+                refine,
+                hold,
+                ramp,
+                out,
+                thresholds,
+                seed,
+                quiet,
+                ignore_kernel_limits,
+            };
+            Ok(crate::capacity::search(&file, &options)?.code)
+        }
         Command::Merge { reports, out } => {
             let mut merged = merge_dirs(&reports)?;
             let exprs: Vec<String> = merged.thresholds.iter().map(|t| t.expr.clone()).collect();

@@ -1,6 +1,7 @@
 //! wschaos: thousands of heartbeating, reconnecting WebSocket clients (one actix actor each)
 //! against a target while a coordinator injects faults and records latency and reconnect figures.
 
+pub mod capacity;
 pub mod chaos;
 pub mod cli;
 pub mod client;

@@ -13,7 +13,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::client::{ClientConfig, Endpoint};
-use crate::coordinator::{Coordinator, Interrupt, Outcome};
+use crate::coordinator::{Coordinator, Interrupt, Outcome, WindowPlan};
 use crate::kernel_limits;
 use crate::progress::Progress;
 use crate::report::{Report, ScenarioInfo, Threshold, threshold};
@@ -119,16 +119,30 @@ pub fn run(scenario: Scenario, options: &RunOptions) -> Result<Finished, RunErro
 
 /// Runs a scenario like [`run`] but leaves the report files to the caller
 /// ([`Finished::write`]), so it can show the outcome even when they cannot be written.
-pub fn run_unwritten(mut scenario: Scenario, options: &RunOptions) -> Result<Finished, RunError> {
+pub fn run_unwritten(scenario: Scenario, options: &RunOptions) -> Result<Finished, RunError> {
+    run_windowed(scenario, options, None)
+}
+
+/// Runs a scenario like [`run_unwritten`], handing each window of `windows` to its judge as it
+/// closes (the judge may end the run early; that is no interrupt).
+pub fn run_windowed(
+    mut scenario: Scenario,
+    options: &RunOptions,
+    windows: Option<WindowPlan>,
+) -> Result<Finished, RunError> {
     if let Some(seed) = options.seed {
         scenario.seed = seed;
     }
     let shard = options.shard.unwrap_or(Shard::WHOLE);
     crate::fd_limit::raise(shard.size_of(scenario.clients.count) as u32);
-    actix_rt::System::new().block_on(run_in_system(scenario, options.clone()))
+    actix_rt::System::new().block_on(run_in_system(scenario, options.clone(), windows))
 }
 
-async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finished, RunError> {
+async fn run_in_system(
+    scenario: Scenario,
+    options: RunOptions,
+    windows: Option<WindowPlan>,
+) -> Result<Finished, RunError> {
     let mut thresholds = threshold::parse_all(&scenario.thresholds).map_err(|(i, err)| {
         RunError::Setup(format!(
             "threshold {:?}: {err} (at offset {})",
@@ -268,6 +282,7 @@ async fn run_in_system(scenario: Scenario, options: RunOptions) -> Result<Finish
         done_tx,
     )
     .with_progress(options.progress.clone())
+    .with_windows(windows)
     .with_target_meter(target_meter)
     .start();
     let stopped_by = Rc::new(Cell::new(None));

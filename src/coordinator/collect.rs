@@ -13,12 +13,14 @@ use crate::report::{RttInterval, TimelinePoint};
 use crate::target::ManagedTarget;
 
 impl Coordinator {
-    /// Takes every arbiter's metrics since the last take and merges them into the totals.
+    /// Takes every arbiter's metrics since the last take and merges them into the totals (and
+    /// into the window open when the take was issued).
     pub(super) fn collect(
         &mut self,
         ctx: &mut Context<Self>,
         then: fn(&mut Self, Metrics, &mut Context<Self>),
     ) {
+        let window = self.issue_window_take();
         let takes = self.arbiters.iter().map(|arbiter| {
             let (tx, rx) = oneshot::channel();
             let sent = arbiter.spawn_fn(move || {
@@ -41,12 +43,15 @@ impl Coordinator {
                         second.add(share);
                     }
                     act.totals.add(&second);
+                    act.window_take_back(window, &second, ctx);
                     then(act, second, ctx);
                 }),
         );
     }
 
-    pub(super) fn on_second(&mut self, second: Metrics, _ctx: &mut Context<Self>) {
+    pub(super) fn on_second(&mut self, mut second: Metrics, _ctx: &mut Context<Self>) {
+        // What a window's boundary took since the last second belongs to this one too.
+        second.add(&std::mem::take(&mut self.carried));
         let now_s = self.elapsed_s();
         let mut point = TimelinePoint::new(now_s, &self.totals.counters, &second);
         point.planned_clients = u64::from(self.live_here);

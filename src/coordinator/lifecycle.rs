@@ -75,6 +75,9 @@ impl Coordinator {
         for handle in self.timers.drain(..) {
             ctx.cancel_future(handle);
         }
+        if !self.interrupted {
+            self.close_window_at_end(ctx);
+        }
         // Heal what the proxy still holds so the clients' close frames get through.
         if let Some(proxy) = &self.proxy {
             for index in self.active.drain(..) {

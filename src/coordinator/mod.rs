@@ -10,9 +10,11 @@ mod collect;
 mod faults;
 mod lifecycle;
 mod live;
+mod windows;
 
 pub use lifecycle::Interrupt;
 use live::LiveIds;
+pub use windows::{ClosedWindow, Judge, Judgement, WindowPlan};
 
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
@@ -94,6 +96,10 @@ pub struct Coordinator {
     interrupted: bool,
     timers: Vec<SpawnHandle>,
     done: Option<oneshot::Sender<Outcome>>,
+    /// Spans of the run judged as they close (a capacity search's steps), if any.
+    windows: Option<windows::Windows>,
+    /// Metrics a window's boundary took since the last second, for the next second's point.
+    carried: Metrics,
 }
 
 impl Coordinator {
@@ -136,12 +142,20 @@ impl Coordinator {
             interrupted: false,
             timers: Vec::new(),
             done: Some(done),
+            windows: None,
+            carried: Metrics::default(),
         }
     }
 
     /// Sends each second's progress to `tx` (dropped once the run is over).
     pub fn with_progress(mut self, tx: Option<Sender<Progress>>) -> Self {
         self.progress = tx;
+        self
+    }
+
+    /// Gathers the metrics of `plan`'s windows apart and hands each to its judge as it closes.
+    pub fn with_windows(mut self, plan: Option<WindowPlan>) -> Self {
+        self.windows = plan.map(windows::Windows::new);
         self
     }
 
@@ -174,6 +188,17 @@ impl Actor for Coordinator {
             self.timers.push(timer);
         }
         let duration = self.scenario.duration;
+        let boundaries = self
+            .windows
+            .as_ref()
+            .map(|w| w.timed_ends(duration))
+            .unwrap_or_default();
+        for (index, end) in boundaries {
+            // On the clients' clock, as the stages are: a window ends where its stage does.
+            let after = end.saturating_sub(self.started.elapsed());
+            let timer = ctx.run_later(after, move |act, ctx| act.window_boundary(index, ctx));
+            self.timers.push(timer);
+        }
         ctx.run_later(duration, |act, ctx| act.end(ctx));
     }
 }

@@ -13,7 +13,13 @@ pub fn render(report: &Report) -> String {
     let c = &report.counters;
     let mut out = String::new();
     let _ = writeln!(out, "# wschaos report: {}\n", s.name);
-    let verdict = if report.interrupted {
+    let capacity_verdict = report
+        .capacity
+        .as_ref()
+        .map(crate::capacity::report::markdown_verdict);
+    let verdict = if let Some(verdict) = &capacity_verdict {
+        verdict.as_str()
+    } else if report.interrupted {
         "**INTERRUPTED** (Ctrl-C): the figures cover the part that ran"
     } else if report.thresholds.is_empty() {
         "no thresholds"
@@ -35,6 +41,9 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    if let Some(capacity) = &report.capacity {
+        out.push_str(&crate::capacity::report::markdown(capacity));
+    }
     if !report.thresholds.is_empty() {
         let _ = writeln!(out, "## Thresholds\n");
         let _ = writeln!(out, "| threshold | measured | result |\n|---|---:|---|");

@@ -85,6 +85,10 @@ pub struct Report {
     pub shard: Option<String>,
     /// Every threshold (scenario file first, then `--threshold`), checked against this report.
     pub thresholds: Vec<ThresholdResult>,
+    /// `wschaos capacity`: the steps, each judged over its own window, and the capacity found
+    /// (absent for other runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::capacity::report::CapacityReport>,
     /// The heartbeat RTT histogram of every second (and of the drain after the end), for
     /// `heartbeat_rtt.hlog`; their sum is `histograms.heartbeat_rtt`.
     #[serde(skip)]
@@ -435,6 +439,7 @@ impl Report {
             interrupted: record.interrupted,
             shard: None,
             thresholds: Vec::new(),
+            capacity: None,
             heartbeat_rtt_intervals,
         }
     }

@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod capacity;
 mod chaos_faults;
 mod check;
 mod cli;

@@ -5,6 +5,7 @@
 //! every figure in tables. Every text from the report (scenario name, target, threshold
 //! expressions, fault kinds) goes through [`esc`], so it shows as text and never as markup.
 
+mod capacity;
 mod charts;
 mod svg;
 mod tables;
@@ -44,7 +45,10 @@ pub fn render(report: &Report) -> String {
         started = esc(&report.started_at),
         tool = esc(&report.tool),
     );
-    let (class, verdict) = if report.interrupted {
+    let capacity_verdict = report.capacity.as_ref().map(capacity::verdict);
+    let (class, verdict) = if let Some((class, verdict)) = &capacity_verdict {
+        (*class, verdict.as_str())
+    } else if report.interrupted {
         ("fail", "INTERRUPTED: the run was cut short by Ctrl-C")
     } else if report.thresholds.is_empty() {
         ("none", "no thresholds")
@@ -62,6 +66,9 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    if let Some(search) = &report.capacity {
+        capacity::section(&mut out, search);
+    }
     tables::thresholds(&mut out, report);
 
     let end_s = report.elapsed_s.max(s.duration_s).max(1.0);
