@@ -9,6 +9,8 @@
 # of the run (the first fault) around the median of that stretch: flat memory stays within +-5%.
 #
 # Usage: bench/soak.sh [CLIENTS=5000] [MINUTES=60]      (a short trial: bench/soak.sh 500 6)
+# SOAK_KEEP=DIR keeps the samples (rss.tsv) and report.json there: python3 bench/soak_rss.py
+# DIR/rss.tsv SETTLE_S DIR/report.json CLIENTS prints the analysis again.
 # Everything runs on 127.0.0.1 and stops by itself after MINUTES (+ the report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,33 +92,8 @@ wait "$tool_pid" && status=0 || status=$?
 echo "Soak: $clients clients, $minutes min, a fault every $((step_s / 60))m$((step_s % 60))s" \
   "(${kinds[*]}); command: bench/soak.sh $clients $minutes"
 echo "run exit code $status; $(grep -m1 -E 'connected|clients' "$tmp/run.out" || true)"
-python3 - "$samples" "$step_s" "$tmp/report/report.json" <<'PY'
-import json, statistics, sys
-rows = [tuple(int(x) for x in line.split()) for line in open(sys.argv[1]) if line.strip()]
-settle = int(sys.argv[2])
-print(f"{'min':>4} {'tool RSS MiB':>12} {'proxy RSS MiB':>13}")
-# One row per twelfth of the run (every 5 minutes of an hour), from the sample nearest to it.
-step = max(60, settle)
-shown = set()
-for t, tool, proxy in rows:
-    if t // step not in shown:
-        shown.add(t // step)
-        print(f"{t / 60:>4.0f} {tool / 1024:>12.1f} {proxy / 1024:>13.1f}")
-for name, col in (("tool", 1), ("proxy", 2)):
-    after = [r[col] for r in rows if r[0] >= settle and r[col] > 0]
-    if not after:
-        print(f"{name}: no samples after {settle}s")
-        continue
-    med = statistics.median(after)
-    lo, hi = min(after), max(after)
-    print(f"{name}: after {settle}s median {med / 1024:.1f} MiB, min {100 * (lo - med) / med:+.1f}%, "
-          f"max {100 * (hi - med) / med:+.1f}% ({len(after)} samples)")
-try:
-    report = json.load(open(sys.argv[3]))
-    c = report["counters"]
-    print(f"report: connected {c['clients_connected']}, reconnects {c['reconnects']}, gave up "
-          f"{c['gave_up']}, heartbeats acked {c['heartbeat_acks']}/{c['heartbeats_sent']}, "
-          f"faults {len(report['faults'])}")
-except (OSError, KeyError, ValueError) as err:
-    print(f"report: unreadable ({err})")
-PY
+python3 bench/soak_rss.py "$samples" "$step_s" "$tmp/report/report.json" "$clients"
+if [ -n "${SOAK_KEEP:-}" ]; then
+  # The samples and the report, to analyse again later (the temporary directory goes).
+  mkdir -p "$SOAK_KEEP" && cp "$samples" "$tmp/report/report.json" "$SOAK_KEEP/" || true
+fi
