@@ -62,44 +62,8 @@ pub enum Command {
     Capacity {
         /// The scenario (YAML); its thresholds judge each step.
         file: PathBuf,
-        /// Clients of the first step [default: the scenario's clients.count].
-        #[arg(long, value_name = "N")]
-        start: Option<u32>,
-        /// Clients added each step [default: --start].
-        #[arg(long, value_name = "N")]
-        step: Option<u32>,
-        /// Or: multiply the clients by F each step (rounded up).
-        #[arg(long, value_name = "F", conflicts_with = "step")]
-        factor: Option<f64>,
-        /// Largest step (the last step is this when the growth steps over it) [default: 100
-        /// steps].
-        #[arg(long, value_name = "N")]
-        max: Option<u32>,
-        /// After the search, bisect K more steps between the capacity and the first failure,
-        /// each a short run of its own.
-        #[arg(long, value_name = "K", default_value_t = 0)]
-        refine: u32,
-        /// How long each step holds its count.
-        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = hold_duration)]
-        hold: std::time::Duration,
-        /// How long each step takes to ramp to its count.
-        #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = ramp_duration)]
-        ramp: std::time::Duration,
-        /// Report directory [default: reports/<name>-<UTC timestamp>].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// A threshold checked per step after the scenario's own (repeatable).
-        #[arg(long = "threshold", value_name = "EXPR")]
-        thresholds: Vec<String>,
-        /// Override the scenario's seed.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Print nothing but errors.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Plan steps the kernel's limits cannot hold anyway (see `run --ignore-kernel-limits`).
-        #[arg(long)]
-        ignore_kernel_limits: bool,
+        #[command(flatten)]
+        options: crate::capacity::CapacityOptions,
     },
     /// Merge the reports of shards of one run into one report (thresholds re-checked on it).
     Merge {
@@ -229,12 +193,12 @@ fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
 }
 
 /// A `capacity --hold` value: above zero.
-fn hold_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn hold_duration(text: &str) -> Result<std::time::Duration, String> {
     checked_duration::<crate::scenario::value::PositiveDur>(text, "--hold").map(|d| d.0)
 }
 
 /// A `capacity --ramp` value: zero (at once) or more.
-fn ramp_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn ramp_duration(text: &str) -> Result<std::time::Duration, String> {
     checked_duration::<crate::scenario::value::Dur>(text, "--ramp").map(|d| d.0)
 }
 

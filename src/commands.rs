@@ -105,37 +105,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             &thresholds,
             json,
         ),
-        Command::Capacity {
-            file,
-            start,
-            step,
-            factor,
-            max,
-            refine,
-            hold,
-            ramp,
-            out,
-            thresholds,
-            seed,
-            quiet,
-            ignore_kernel_limits,
-        } => {
-            let options = crate::capacity::CapacityOptions {
-                start,
-                step,
-                factor,
-                max,
-                refine,
-                hold,
-                ramp,
-                out,
-                thresholds,
-                seed,
-                quiet,
-                ignore_kernel_limits,
-            };
-            Ok(crate::capacity::search(&file, &options)?.code)
-        }
+        Command::Capacity { file, options } => Ok(crate::capacity::search(&file, &options)?.code),
         Command::Merge { reports, out } => {
             let mut merged = merge_dirs(&reports)?;
             let exprs: Vec<String> = merged.thresholds.iter().map(|t| t.expr.clone()).collect();

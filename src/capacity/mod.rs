@@ -33,25 +33,45 @@ use steps::{Growth, Step};
 use verdict::{Conclusion, KernelRefusal, LocalLimits, StepResult, Verdict};
 
 /// `wschaos capacity`'s flags.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct CapacityOptions {
-    /// Clients of the first step (default: the scenario's `clients.count`).
+    /// Clients of the first step [default: the scenario's clients.count].
+    #[arg(long, value_name = "N")]
     pub start: Option<u32>,
-    /// Clients added each step (default: `start`).
+    /// Clients added each step [default: --start].
+    #[arg(long, value_name = "N")]
     pub step: Option<u32>,
-    /// Or: clients multiplied each step.
+    /// Or: multiply the clients by F each step (rounded up).
+    #[arg(long, value_name = "F", conflicts_with = "step")]
     pub factor: Option<f64>,
+    /// Largest step (the last step is this when the growth steps over it) [default: 100
+    /// steps].
+    #[arg(long, value_name = "N")]
     pub max: Option<u32>,
-    /// Bisect this many more steps between the capacity and the first failure (each a short
-    /// run of its own).
+    /// After the search, bisect K more steps between the capacity and the first failure,
+    /// each a short run of its own.
+    #[arg(long, value_name = "K", default_value_t = 0)]
     pub refine: u32,
+    /// How long each step holds its count.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::cli::hold_duration)]
     pub hold: Duration,
+    /// How long each step takes to ramp to its count.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::cli::ramp_duration)]
     pub ramp: Duration,
+    /// Report directory [default: reports/<name>-<UTC timestamp>].
+    #[arg(long)]
     pub out: Option<PathBuf>,
-    /// `--threshold`, checked per step after the scenario's own.
+    /// A threshold checked per step after the scenario's own (repeatable).
+    #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
+    /// Override the scenario's seed.
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
     pub quiet: bool,
+    /// Plan steps the kernel's limits cannot hold anyway (see `run --ignore-kernel-limits`).
+    #[arg(long)]
     pub ignore_kernel_limits: bool,
 }
 

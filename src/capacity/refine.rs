@@ -109,35 +109,7 @@ pub(super) fn apply(conclusion: &mut Conclusion, refined: &[StepResult]) {
 mod tests {
     use super::*;
     use crate::capacity::verdict::ToolLimit;
-    use crate::report::ThresholdResult;
-
-    fn step(number: usize, clients: u32, passed: bool) -> StepResult {
-        StepResult {
-            step: number,
-            clients_planned: clients,
-            clients_connected: u64::from(clients),
-            start_s: 0.0,
-            end_s: 1.0,
-            heartbeat_rtt_p50_us: 1,
-            heartbeat_rtt_p99_us: 2,
-            connect_time_p99_us: 3,
-            errors: 0,
-            connect_failures: 0,
-            reconnects: 0,
-            send_lag_p99_us: 4,
-            tool_cpu_share: None,
-            target_cpu_share: None,
-            target_rss_kib: None,
-            thresholds: vec![ThresholdResult {
-                expr: "connect.failures == 0".into(),
-                measured: if passed { 0.0 } else { 5.0 },
-                measured_display: String::new(),
-                passed,
-            }],
-            passed,
-            tool_limit: None,
-        }
-    }
+    use crate::capacity::verdict::tests::step;
 
     fn searched() -> Conclusion {
         crate::capacity::verdict::conclude(

@@ -385,4 +385,4 @@ pub fn conclude(
 
 #[cfg(test)]
 #[path = "verdict_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -9,7 +9,8 @@ fn threshold(expr: &str, measured: f64, passed: bool) -> ThresholdResult {
     }
 }
 
-fn step(number: usize, clients: u32, passed: bool) -> StepResult {
+/// A step with two thresholds, the connect failures one passing or not (also for refine's tests).
+pub(crate) fn step(number: usize, clients: u32, passed: bool) -> StepResult {
     StepResult {
         step: number,
         clients_planned: clients,
