@@ -237,15 +237,65 @@ pub fn markdown_verdict(report: &CapacityReport) -> String {
     }
 }
 
+/// How the steps grow: `+500 a step` or `x2 a step`.
+fn growth(plan: &Plan) -> String {
+    match (plan.step, plan.factor) {
+        (Some(step), _) => format!("+{step} a step"),
+        (_, Some(factor)) => format!("x{factor} a step"),
+        _ => String::new(),
+    }
+}
+
+/// The steps of the search's own run, in order (the refining runs come after them, each in a
+/// run of its own, and sit between two planned counts).
+fn run_steps(report: &CapacityReport) -> usize {
+    report
+        .steps
+        .iter()
+        .zip(&report.plan.counts)
+        .take_while(|(step, planned)| step.clients_planned == **planned)
+        .count()
+}
+
+/// The header of a capacity run's report: what was planned against what ran, so that the
+/// plan's largest count is never read as the clients that ran.
+pub fn header(report: &CapacityReport, target: &str, elapsed_s: f64) -> String {
+    let p = &report.plan;
+    let planned = p.counts.len();
+    let mut out = format!(
+        "capacity search against {target}: steps from {} clients, {}, up to {} planned \
+         ({planned} steps of {}s ramp and {}s hold)",
+        p.start,
+        growth(p),
+        p.counts.last().copied().unwrap_or(p.start),
+        p.ramp_s,
+        p.hold_s
+    );
+    let ran = run_steps(report);
+    let _ = match report.steps.get(ran.wrapping_sub(1)) {
+        _ if ran == planned && planned > 0 => {
+            write!(out, "; all {planned} steps ran, in {elapsed_s:.1}s")
+        }
+        Some(last) => write!(
+            out,
+            "; stopped after step {ran} ({} clients) at {elapsed_s:.1}s",
+            last.clients_planned
+        ),
+        None => write!(out, "; stopped before step 1 closed, at {elapsed_s:.1}s"),
+    };
+    let refining = report.steps.len() - ran;
+    if refining > 0 {
+        let runs = if refining == 1 { "run" } else { "runs" };
+        let _ = write!(out, "; then {refining} refining {runs}");
+    }
+    out
+}
+
 /// The `## Capacity` section of `summary.md`: the plan, the step table, the conclusion.
 pub fn markdown(report: &CapacityReport) -> String {
     let mut out = String::new();
     let p = &report.plan;
-    let growth = match (p.step, p.factor) {
-        (Some(step), _) => format!("+{step} a step"),
-        (_, Some(factor)) => format!("x{factor} a step"),
-        _ => String::new(),
-    };
+    let growth = growth(p);
     let _ = writeln!(
         out,
         "## Capacity\n\nSteps from {} clients, {growth}, up to {}: each ramps over {}s and holds \
@@ -280,3 +330,7 @@ pub fn markdown(report: &CapacityReport) -> String {
     }
     out
 }
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+pub(crate) mod tests;

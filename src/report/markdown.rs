@@ -30,10 +30,14 @@ pub fn render(report: &Report) -> String {
     };
     let _ = writeln!(
         out,
-        "{} clients against {} for {:.0}s (ran {:.1}s), seed {}, started {}, {}.\n\n{verdict}\n",
-        s.clients, s.target, s.duration_s, report.elapsed_s, s.seed, report.started_at, report.tool
+        "{}, seed {}, started {}, {}.\n\n{verdict}\n",
+        what_ran(report),
+        s.seed,
+        report.started_at,
+        report.tool
     );
-    if s.stages.len() > 1 {
+    // A search's stages are its steps, which its own section lays out.
+    if s.stages.len() > 1 && report.capacity.is_none() {
         let _ = writeln!(
             out,
             "Stages (from 0 clients): {}.\n",
@@ -254,10 +258,76 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// What was planned and what ran, for the head of `summary.md` and `report.html`: a capacity
+/// search says its steps (its scenario's client count is only the largest step planned).
+pub(super) fn what_ran(report: &Report) -> String {
+    let s = &report.scenario;
+    match &report.capacity {
+        Some(search) => crate::capacity::report::header(search, &s.target, report.elapsed_s),
+        None => format!(
+            "{} clients against {} for {:.0}s (ran {:.1}s)",
+            s.clients, s.target, s.duration_s, report.elapsed_s
+        ),
+    }
+}
+
 fn percent(ratio: f64) -> String {
     format!("{:.3}%", ratio * 100.0)
 }
 
 pub fn write_markdown(report: &Report, dir: &Path) -> io::Result<()> {
     super::atomic::write_atomically(&dir.join("summary.md"), render(report).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+    use crate::capacity::report::tests::search;
+    use crate::report::{Report, RunRecord, ScenarioInfo, StageInfo};
+
+    fn report(scenario: ScenarioInfo, elapsed_s: f64) -> Report {
+        let mut report = Report::new(scenario, "t0".into(), RunRecord::default(), None);
+        report.elapsed_s = elapsed_s;
+        report
+    }
+
+    #[test]
+    fn a_capacity_summary_says_what_was_planned_and_judges_its_thresholds_per_step() {
+        let mut scenario = ScenarioInfo::for_test("capacity", 9500, 665.0);
+        scenario.target = "embedded".into();
+        scenario.stages = vec![
+            StageInfo::Ramp {
+                to: 500,
+                over_s: 5.0,
+            },
+            StageInfo::Hold { hold_s: 30.0 },
+        ];
+        let mut searched = report(scenario, 105.0);
+        searched.capacity = Some(search(2));
+        let markdown = render(&searched);
+        assert!(
+            markdown.contains(
+                "capacity search against embedded: steps from 500 clients, +500 a step, up to \
+                 9500 planned (19 steps of 5s ramp and 30s hold); stopped after step 3 (1500 \
+                 clients) at 105.0s, seed 7"
+            ),
+            "{markdown}"
+        );
+        assert!(!markdown.contains("9500 clients against"), "{markdown}");
+        assert!(!markdown.contains("Stages (from 0 clients)"), "{markdown}");
+        assert!(
+            markdown.contains("Thresholds (per step):\n\n- `connect.failures == 0`\n"),
+            "{markdown}"
+        );
+        assert!(!markdown.contains("## Thresholds"), "{markdown}");
+    }
+
+    #[test]
+    fn an_ordinary_summary_keeps_its_clients_and_duration() {
+        let markdown = render(&report(ScenarioInfo::for_test("plain", 3, 2.0), 2.04));
+        assert!(
+            markdown.contains("3 clients against ws://127.0.0.1:1/ for 2s (ran 2.0s), seed 7"),
+            "{markdown}"
+        );
+    }
 }

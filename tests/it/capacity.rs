@@ -182,6 +182,11 @@ fn a_target_limited_to_300_connections_has_a_capacity_of_300() {
     assert!(html.contains("capacity 300"));
     assert!(html.contains("first failure 400"));
     assert!(html.contains("heartbeat_rtt.p99 &lt; 2s"));
+    assert!(
+        html.contains("up to 800 planned (8 steps of") && html.contains("stopped after step 4"),
+        "{html}"
+    );
+    assert!(html.contains("Judged per step"), "{html}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The capacity search in `report.html`: its verdict, a chart of heartbeat RTT p99 against the
-//! clients of each step (with the RTT thresholds and the capacity marked), and the step table.
+//! clients of each step on a log axis (with the RTT thresholds and the capacity marked), and
+//! the step table.
 
 use std::fmt::Write;
 
@@ -73,22 +74,29 @@ fn chart(report: &CapacityReport) -> String {
         .unwrap_or(1)
         .max(1);
     let limits = rtt_limits(report);
-    let y_top = report
-        .steps
-        .iter()
-        .map(|s| s.heartbeat_rtt_p99_us as f64)
-        .chain(limits.iter().map(|(limit, _)| *limit))
-        .fold(1.0, f64::max);
-    let (y_max, y_step) = y_scale(y_top * 1.1, false);
+    let (y_min, y_max) = log_span(
+        report
+            .steps
+            .iter()
+            .flat_map(|s| [s.heartbeat_rtt_p50_us, s.heartbeat_rtt_p99_us])
+            .map(|us| us as f64)
+            .chain(limits.iter().map(|(limit, _)| *limit)),
+    );
     let frame = Frame {
         x_min: 0.0,
         x_max: f64::from(x_max),
         x_log: false,
-        y_min: 0.0,
+        y_min,
         y_max,
-        y_log: false,
+        y_log: true,
     };
-    super::svg::open_chart(&mut out, &frame, y_step, "heartbeat RTT p99", tick_us);
+    super::svg::open_chart(
+        &mut out,
+        &frame,
+        1.0,
+        "heartbeat RTT p99 (log scale)",
+        tick_us,
+    );
     clients_axis(&mut out, &frame);
     for (limit, expr) in &limits {
         let y = frame.y(*limit);
@@ -119,6 +127,13 @@ fn chart(report: &CapacityReport) -> String {
     ];
     for (clients, color, label, dx, dy) in marks.into_iter().flatten() {
         let x = frame.x(f64::from(clients));
+        // A label that would run past the plot's right edge goes to the left of its line,
+        // a line lower so that it does not write over the capacity's.
+        let (dx, dy) = if dx > 0.0 && x + dx + text_width(&label) > WIDTH - RIGHT {
+            (-dx, dy + 36.0)
+        } else {
+            (dx, dy)
+        };
         let anchor = if dx < 0.0 { "end" } else { "start" };
         let _ = write!(
             out,
@@ -167,6 +182,30 @@ fn chart(report: &CapacityReport) -> String {
     legend(&mut out, &[("RTT p99", "#1f77b4"), ("RTT p50", "#aec7e8")]);
     out.push_str("</svg>\n");
     out
+}
+
+/// The log y axis's span, from the power of ten at or below the smallest value to the one at
+/// or above the largest (at least a decade): the RTTs measured and the thresholds' limits,
+/// often decades apart, all readable.
+fn log_span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (min, max) = values
+        .filter(|v| *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if max <= 0.0 {
+        return (100.0, 1000.0);
+    }
+    let y_min = 10f64.powf(min.max(1.0).log10().floor());
+    // A hair under the power of ten, so that 100ms exactly is the top and not a decade below it.
+    let y_max = 10f64.powf((max.log10() - 1e-9).ceil()).max(y_min * 10.0);
+    (y_min, y_max)
+}
+
+/// About how wide a label is drawn, in SVG units (the legend's measure for the page's 15px
+/// font).
+fn text_width(label: &str) -> f64 {
+    8.5 * label.len() as f64
 }
 
 /// The x axis: clients, with a tick at each nice step.

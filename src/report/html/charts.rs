@@ -31,12 +31,20 @@ const CAUSE_COLORS: [&str; CAUSE_COUNT] = [
 ];
 
 pub(super) fn connected(report: &Report, end_s: f64) -> String {
-    let target = f64::from(report.scenario.clients);
+    // The planned count, stage by stage (older reports without stages: the client count), over
+    // the seconds that ran: the axis is scaled to what was planned by then.
+    let planned = if report.scenario.stages.is_empty() {
+        let target = f64::from(report.scenario.clients);
+        vec![(0.0, Some(target)), (end_s, Some(target))]
+    } else {
+        planned_line(&report.scenario.stages, end_s)
+    };
     let max = report
         .timeline
         .iter()
         .map(|p| p.connected as f64)
-        .fold(target, f64::max);
+        .chain(planned.iter().filter_map(|(_, v)| *v))
+        .fold(0.0, f64::max);
     let (y_max, step) = y_scale(max, true);
     let frame = Frame::over_time(end_s, y_max);
     let mut out = String::new();
@@ -44,12 +52,6 @@ pub(super) fn connected(report: &Report, end_s: f64) -> String {
         format!("{v:.0}")
     });
     fault_bands(&mut out, &frame, &report.faults);
-    // The planned count, stage by stage (older reports without stages: the client count).
-    let planned = if report.scenario.stages.is_empty() {
-        vec![(0.0, Some(target)), (end_s, Some(target))]
-    } else {
-        planned_line(&report.scenario.stages, end_s)
-    };
     line(&mut out, &frame, &planned, "#999", true);
     let points: Vec<(f64, Option<f64>)> = std::iter::once((0.0, Some(0.0)))
         .chain(

@@ -33,14 +33,10 @@ pub fn render(report: &Report) -> String {
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>wschaos report: {name}</title><style>{STYLE}</style></head><body>\n\
-         <h1>wschaos report: {name}</h1>\n<p class=\"meta\">{clients} clients against {target} \
-         for {duration:.0}s (ran {elapsed:.1}s) &middot; seed {seed} &middot; started {started} \
-         &middot; {tool}</p>\n",
+         <h1>wschaos report: {name}</h1>\n<p class=\"meta\">{what} &middot; seed {seed} \
+         &middot; started {started} &middot; {tool}</p>\n",
         name = esc(&s.name),
-        clients = s.clients,
-        target = esc(&s.target),
-        duration = s.duration_s,
-        elapsed = report.elapsed_s,
+        what = esc(&super::markdown::what_ran(report)),
         seed = s.seed,
         started = esc(&report.started_at),
         tool = esc(&report.tool),
@@ -71,7 +67,7 @@ pub fn render(report: &Report) -> String {
     }
     tables::thresholds(&mut out, report);
 
-    let end_s = report.elapsed_s.max(s.duration_s).max(1.0);
+    let end_s = chart_end_s(report);
     let _ = writeln!(out, "<h2>Clients connected</h2>");
     out.push_str(&charts::connected(report, end_s));
     let _ = writeln!(out, "<h2>Heartbeat RTT per second</h2>");
@@ -113,6 +109,18 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// Where the time charts end: the planned duration for a run that went the whole way, the
+/// seconds that ran for one cut short (Ctrl-C) or a capacity search (it stops at the step that
+/// breaks, long before its last planned step).
+fn chart_end_s(report: &Report) -> f64 {
+    let end_s = if report.interrupted || report.capacity.is_some() {
+        report.elapsed_s
+    } else {
+        report.elapsed_s.max(report.scenario.duration_s)
+    };
+    end_s.max(1.0)
+}
+
 pub fn write_html(report: &Report, dir: &Path) -> io::Result<()> {
     super::atomic::write_atomically(&dir.join("report.html"), render(report).as_bytes())
 }
@@ -134,17 +142,4 @@ fn esc(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping() {
-        assert_eq!(esc("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
-        assert_eq!(esc("it's"), "it&#39;s");
-        assert_eq!(
-            esc("ws://httpbin/"),
-            "ws://httpbin/",
-            "plain text stays as it is"
-        );
-    }
-}
+mod tests;

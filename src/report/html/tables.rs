@@ -9,6 +9,21 @@ use crate::report::{FAULT_COLUMNS, HISTOGRAM_COLUMNS, Report, STORM_COLUMN};
 
 pub(super) fn thresholds(out: &mut String, report: &Report) {
     let _ = writeln!(out, "<h2>Thresholds</h2>");
+    if let Some(search) = &report.capacity {
+        // A search judges its thresholds per step, never over the whole run.
+        let exprs: Vec<String> = search
+            .thresholds
+            .iter()
+            .map(|expr| format!("<code>{}</code>", esc(expr)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">Judged per step, each over its own ramp and hold, not over the \
+             whole run (see the step table under Capacity above): {}.</p>",
+            exprs.join(", ")
+        );
+        return;
+    }
     if report.thresholds.is_empty() {
         let _ = writeln!(out, "<p class=\"note\">No thresholds were set.</p>");
         return;
