@@ -6,6 +6,10 @@ use std::fmt::Write;
 
 use super::job::Plan;
 
+/// The `sed -n` script that keeps a pod log's report: `run --json` prints it pretty, from a
+/// `{` line to a `}` line, the only lines that start with a brace (stderr's lines share the log).
+pub const REPORT_LINES_SED: &str = "/^{$/,/^}$/p";
+
 /// Seconds between two looks at the Job while waiting for it.
 const POLL_S: u64 = 10;
 
@@ -46,7 +50,7 @@ mkdir -p {dir}
 for i in $(seq 0 {last}); do
   pod=$({kubectl} get pods -l batch.kubernetes.io/job-name={name},batch.kubernetes.io/job-completion-index=$i \\
     --sort-by=.metadata.creationTimestamp -o name | tail -n 1)
-  {kubectl} logs \"$pod\" | sed -n '/^{{$/,/^}}$/p' > {dir}/shard-$i.json
+  {kubectl} logs \"$pod\" | sed -n '{REPORT_LINES_SED}' > {dir}/shard-$i.json
   [ -s {dir}/shard-$i.json ] || {{ echo \"shard $i: no report in $pod\" >&2; rm -f {dir}/shard-$i.json; }}
 done
 wschaos merge {dir}/shard-*.json --out reports/{name}
@@ -144,7 +148,7 @@ mod tests {
     fn the_log_filter_keeps_only_the_report() {
         let log = "warning: something\n{\n  \"a\": {\n    \"b\": 1\n  }\n}\nafter\n";
         let sed = std::process::Command::new("sed")
-            .args(["-n", "/^{$/,/^}$/p"])
+            .args(["-n", REPORT_LINES_SED])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn();

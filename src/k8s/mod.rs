@@ -4,7 +4,7 @@
 //! (`names`), the typed objects (`manifest`) and the kubectl commands that apply, wait,
 //! collect and merge (`follow_up`). Nothing here talks to a cluster: it prints text.
 
-mod follow_up;
+pub mod follow_up;
 pub mod job;
 mod manifest;
 pub mod names;
