@@ -74,6 +74,15 @@ pub enum Command {
         #[arg(long, default_value = "reports/merged")]
         out: PathBuf,
     },
+    /// Print Kubernetes manifests (YAML, on stdout) that run the scenario as an Indexed Job of
+    /// N pods, one shard each, starting together; the commands that apply them, wait, collect
+    /// the reports and merge them go to stderr.
+    K8s {
+        /// The scenario (YAML); validated as `check` does.
+        file: PathBuf,
+        #[command(flatten)]
+        options: crate::k8s::K8sOptions,
+    },
     /// Compare two runs figure by figure; exit code 1 on a regression beyond the tolerance.
     Compare {
         /// The baseline: a report directory or its report.json.
@@ -202,7 +211,10 @@ pub(crate) fn ramp_duration(text: &str) -> Result<std::time::Duration, String> {
     checked_duration::<crate::scenario::value::Dur>(text, "--ramp").map(|d| d.0)
 }
 
-fn checked_duration<T: crate::scenario::value::Value>(text: &str, path: &str) -> Result<T, String> {
+pub(crate) fn checked_duration<T: crate::scenario::value::Value>(
+    text: &str,
+    path: &str,
+) -> Result<T, String> {
     use crate::scenario::value::Written;
     let written = Written {
         text,

@@ -53,6 +53,8 @@ pub enum Error {
     Proxy(String),
     #[error(transparent)]
     Capacity(#[from] crate::capacity::CapacityError),
+    #[error(transparent)]
+    K8s(#[from] crate::k8s::K8sError),
 }
 
 impl Error {
@@ -111,6 +113,10 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             let exprs: Vec<String> = merged.thresholds.iter().map(|t| t.expr.clone()).collect();
             let thresholds = parse_thresholds(&exprs)?;
             finish_report(&mut merged, &out, &thresholds, None, false, false)
+        }
+        Command::K8s { file, options } => {
+            crate::k8s::command(&file, &options)?;
+            Ok(exit::OK)
         }
         Command::Compare {
             base,

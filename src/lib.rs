@@ -9,6 +9,7 @@ pub mod commands;
 pub mod coordinator;
 pub mod cpu;
 pub mod fd_limit;
+pub mod k8s;
 pub mod kernel_limits;
 pub mod memory;
 pub mod metrics;

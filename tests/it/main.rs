@@ -18,6 +18,7 @@ mod fuzz_corpus;
 mod heartbeat;
 mod hostile;
 mod interrupt;
+mod k8s;
 mod keepalive;
 mod kernel_limits;
 mod max_conns;
