@@ -183,8 +183,11 @@ impl Actor for Coordinator {
         let collector =
             ctx.run_interval(COLLECT_EVERY, |act, ctx| act.collect(ctx, Self::on_second));
         self.timers.push(collector);
+        // On the clients' clock too: a process that joined a run late (`--start-at` passed)
+        // applies the faults already due at once.
         for (index, fault) in self.scenario.faults.clone().into_iter().enumerate() {
-            let timer = ctx.run_later(fault.at, move |act, ctx| act.apply(index, fault, ctx));
+            let after = fault.at.saturating_sub(self.started.elapsed());
+            let timer = ctx.run_later(after, move |act, ctx| act.apply(index, fault, ctx));
             self.timers.push(timer);
         }
         let duration = self.scenario.duration;
@@ -199,6 +202,9 @@ impl Actor for Coordinator {
             let timer = ctx.run_later(after, move |act, ctx| act.window_boundary(index, ctx));
             self.timers.push(timer);
         }
-        ctx.run_later(duration, |act, ctx| act.end(ctx));
+        ctx.run_later(
+            duration.saturating_sub(self.started.elapsed()),
+            |act, ctx| act.end(ctx),
+        );
     }
 }

@@ -33,6 +33,9 @@ pub fn render(report: &Report) -> String {
         "{} clients against {} for {:.0}s (ran {:.1}s), seed {}, started {}, {}.\n\n{verdict}\n",
         s.clients, s.target, s.duration_s, report.elapsed_s, s.seed, report.started_at, report.tool
     );
+    for note in super::summary::run_notes(report) {
+        let _ = writeln!(out, "**{note}**\n");
+    }
     if s.stages.len() > 1 {
         let _ = writeln!(
             out,
