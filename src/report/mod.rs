@@ -23,7 +23,7 @@ pub use causes::{CAUSE_COUNT, DISCONNECT_CAUSES, DisconnectCause, DisconnectsByC
 pub use faults::{
     FAULT_COLUMNS, FaultHistograms, FaultRecord, Percentiles, Recovery, STORM_COLUMN, Storm,
 };
-pub use hlog::{IntervalSpill, RttInterval};
+pub use hlog::{IntervalSpill, RttInterval, parse as parse_hlog};
 pub use json::write_json;
 pub use load_generator::{CPU_SATURATED_SHARE, LoadGenerator, Reason, ToolRecord};
 pub use merge::{Coverage, MergeError, MergeOptions, merge, read_all};

@@ -21,6 +21,7 @@ mod interrupt;
 mod keepalive;
 mod kernel_limits;
 mod max_conns;
+mod merge;
 mod messages;
 mod node_tls;
 mod on_open;
