@@ -390,7 +390,7 @@ fn shards_takes_its_index_from_job_completion_index_or_refuses() {
 #[test]
 fn start_at_ahead_waits_for_it_and_behind_joins_late() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = embedded_scenario_file(dir.path(), "late", "2500ms", 4, "seed: 1\n");
+    let file = embedded_scenario_file(dir.path(), "late", "4s", 4, "seed: 1\n");
     let ahead = instant_from_now(1500);
     let behind = instant_from_now(-1000);
     let early = run_command(&file, &dir.path().join("early"))

@@ -164,10 +164,7 @@ pub fn merge(reports: &[(PathBuf, Report)], options: MergeOptions) -> Result<Rep
     merged.joined_late_s = all.iter().filter_map(|r| r.joined_late_s).reduce(f64::max);
     let intervals = timeline::merge_intervals(&all, &offsets);
     merged.timeline = timeline::merge_timeline(&all, &offsets, &intervals);
-    merged.heartbeat_rtt_intervals = intervals
-        .values()
-        .map(timeline::MergedInterval::to_interval)
-        .collect();
+    merged.heartbeat_rtt_intervals = intervals.into_values().map(|m| m.interval).collect();
     // Against the connections of every shard together, from the highest CPU any shard saw.
     merged.target = all
         .iter()

@@ -7,8 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use hdrhistogram::Histogram;
-
 use crate::report::{Report, RttInterval, TimelinePoint};
 
 /// Seconds from the earliest shard's start to each shard's (0 where `started_at` cannot be
@@ -62,56 +60,48 @@ fn seconds(offset_s: f64, times_s: impl Iterator<Item = f64>) -> Vec<i64> {
 
 /// The shards' RTT intervals added second by second (by where each interval ends), as the
 /// fleet's `heartbeat_rtt.hlog`: their total is the merged `heartbeat_rtt` histogram. Keyed by
-/// second.
+/// second. One second is decoded at a time (a full histogram is ~190 KB; an hour of them would
+/// not fit), and kept compact.
 pub fn merge_intervals(reports: &[&Report], offsets_s: &[f64]) -> BTreeMap<i64, MergedInterval> {
-    let mut merged: BTreeMap<i64, MergedInterval> = BTreeMap::new();
-    for (report, &offset) in reports.iter().zip(offsets_s) {
+    // Where each second's intervals are: (report, interval) pairs.
+    let mut by_second: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
+    for (r, (report, &offset)) in reports.iter().zip(offsets_s).enumerate() {
         let intervals = &report.heartbeat_rtt_intervals;
         let keys = seconds(offset, intervals.iter().map(RttInterval::end_s));
-        for (interval, key) in intervals.iter().zip(keys) {
-            let Some(h) = interval.histogram() else {
-                continue;
-            };
-            let start = offset + interval.start_s;
-            let end = offset + interval.end_s();
-            match merged.get_mut(&key) {
-                Some(m) => {
-                    // Same bounds everywhere (the run's histogram): cannot fail.
-                    let _ = m.histogram.add(&h);
-                    m.start_s = m.start_s.min(start);
-                    m.end_s = m.end_s.max(end);
-                }
-                None => {
-                    merged.insert(
-                        key,
-                        MergedInterval {
-                            start_s: start,
-                            end_s: end,
-                            histogram: h,
-                        },
-                    );
-                }
-            }
+        for (i, key) in keys.into_iter().enumerate() {
+            by_second.entry(key).or_default().push((r, i));
         }
     }
-    merged
+    by_second
+        .into_iter()
+        .map(|(key, places)| {
+            let mut sum = crate::metrics::histogram();
+            let (mut start_s, mut end_s) = (f64::INFINITY, f64::NEG_INFINITY);
+            for (r, i) in places {
+                let interval = &reports[r].heartbeat_rtt_intervals[i];
+                if let Some(h) = interval.histogram() {
+                    // Same bounds everywhere (the run's histogram): cannot fail.
+                    let _ = sum.add(&h);
+                }
+                start_s = start_s.min(offsets_s[r] + interval.start_s);
+                end_s = end_s.max(offsets_s[r] + interval.end_s());
+            }
+            let start_s = start_s.max(0.0);
+            let merged = MergedInterval {
+                p50_us: sum.value_at_quantile(0.5),
+                p99_us: sum.value_at_quantile(0.99),
+                interval: RttInterval::of(Some(&sum), start_s, end_s - start_s),
+            };
+            (key, merged)
+        })
+        .collect()
 }
 
-/// One second of the fleet's heartbeat RTTs.
+/// One second of the fleet's heartbeat RTTs, compact, with the percentiles the timeline shows.
 pub struct MergedInterval {
-    pub start_s: f64,
-    pub end_s: f64,
-    pub histogram: Histogram<u64>,
-}
-
-impl MergedInterval {
-    pub fn to_interval(&self) -> RttInterval {
-        RttInterval::of(
-            Some(&self.histogram),
-            self.start_s.max(0.0),
-            self.end_s - self.start_s.max(0.0),
-        )
-    }
+    pub interval: RttInterval,
+    pub p50_us: u64,
+    pub p99_us: u64,
 }
 
 /// Second by second: counts and gauges add up over the shards; RTT percentiles come from the
@@ -137,8 +127,8 @@ pub fn merge_timeline(
     }
     for (key, point) in &mut merged {
         if let Some(interval) = intervals.get(key) {
-            point.heartbeat_rtt_p50_us = interval.histogram.value_at_quantile(0.5);
-            point.heartbeat_rtt_p99_us = interval.histogram.value_at_quantile(0.99);
+            point.heartbeat_rtt_p50_us = interval.p50_us;
+            point.heartbeat_rtt_p99_us = interval.p99_us;
         }
     }
     merged.into_values().collect()
