@@ -292,6 +292,7 @@ async fn run_in_system(
     .with_progress(options.progress.clone())
     .with_windows(windows)
     .with_target_meter(target_meter)
+    .joined_late(Duration::from_secs_f64(joined_late_s.unwrap_or(0.0)))
     .start();
     let stopped_by = Rc::new(Cell::new(None));
     actix_rt::spawn(watch_signals(signals, coordinator, stopped_by.clone()));
