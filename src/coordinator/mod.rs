@@ -212,9 +212,8 @@ impl Actor for Coordinator {
             let timer = ctx.run_later(after, move |act, ctx| act.window_boundary(index, ctx));
             self.timers.push(timer);
         }
-        ctx.run_later(
-            duration.saturating_sub(self.started.elapsed()),
-            |act, ctx| act.end(ctx),
-        );
+        ctx.run_later(duration.saturating_sub(self.joined_late), |act, ctx| {
+            act.end(ctx)
+        });
     }
 }
