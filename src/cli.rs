@@ -33,9 +33,26 @@ pub enum Command {
         /// Run only clients i, i+n, ... of the scenario (`i/n`), e.g. one pod of n.
         #[arg(long, value_name = "i/n")]
         shard: Option<Shard>,
-        /// Run N shard processes of this scenario and merge their reports.
-        #[arg(long, value_name = "N", conflicts_with = "shard")]
+        /// Run shard JOB_COMPLETION_INDEX of N (the index from that environment variable, as a
+        /// Kubernetes Indexed Job sets it): the same as --shard JOB_COMPLETION_INDEX/N.
+        #[arg(long, value_name = "N", conflicts_with = "shard",
+              value_parser = clap::value_parser!(u32).range(1..))]
+        shards: Option<u32>,
+        /// Run N shard processes of this scenario (each as a pod of an Indexed Job would run:
+        /// --shards N, JOB_COMPLETION_INDEX, one --start-at) and merge their reports.
+        #[arg(long, value_name = "N", conflicts_with_all = ["shard", "shards"])]
         procs: Option<u32>,
+        /// Wait until this instant (RFC 3339, e.g. 2025-06-01T12:00:00Z) before starting the
+        /// clients; the run's clock counts from it, so shards started at different moments share
+        /// one timeline. The target and proxy are set up before. A process that gets here after
+        /// the instant joins late: its clients and faults due by then start at once, and its
+        /// report says `joined_late_s`.
+        #[arg(long, value_name = "RFC3339", value_parser = crate::shards::start::parse_start_at)]
+        start_at: Option<time::OffsetDateTime>,
+        /// --start-at now plus this duration (e.g. 30s).
+        #[arg(long, value_name = "DURATION", conflicts_with = "start_at",
+              value_parser = crate::shards::start::parse_start_in)]
+        start_in: Option<std::time::Duration>,
         /// A pass/fail criterion checked after the scenario's own, e.g. "heartbeat_rtt.p99 < 50ms"
         /// (repeatable). Exit code 1 when one fails.
         #[arg(long = "threshold", value_name = "EXPR")]
@@ -73,6 +90,21 @@ pub enum Command {
         /// Where the merged report goes.
         #[arg(long, default_value = "reports/merged")]
         out: PathBuf,
+        /// A pass/fail criterion checked on the merged report after the shards' own (the
+        /// scenario's and their --threshold), e.g. "heartbeat_rtt.p99 < 50ms" (repeatable).
+        /// Exit code 1 when one fails.
+        #[arg(long = "threshold", value_name = "EXPR")]
+        thresholds: Vec<String>,
+        /// Merge the shards given even when some of the run's are missing; the report is marked
+        /// `partial` with the missing indexes (without it a missing shard is an error, exit 2).
+        #[arg(long)]
+        allow_partial: bool,
+        /// Print the merged report.json to stdout (and nothing else there).
+        #[arg(long)]
+        json: bool,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Print Kubernetes manifests (YAML, on stdout) that run the scenario as an Indexed Job of
     /// N pods, one shard each, starting together; the commands that apply them, wait, collect

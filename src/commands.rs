@@ -10,7 +10,7 @@ use crate::cli::{Cli, Command};
 use crate::kernel_limits;
 use crate::progress::TerminalProgress;
 use crate::report::compare::{self, CompareError};
-use crate::report::{Report, Threshold, render_summary};
+use crate::report::{MergeOptions, Report, Threshold, render_summary};
 use crate::run::{RunError, RunOptions, default_report_dir, run_unwritten};
 use crate::scenario::{self, Push, ScenarioError};
 use crate::server::EmbeddedServer;
@@ -87,7 +87,10 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             seed,
             quiet,
             shard,
+            shards,
             procs,
+            start_at,
+            start_in,
             thresholds,
             json,
             ignore_kernel_limits,
@@ -97,9 +100,16 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             RunOptions {
                 out,
                 seed,
-                shard,
+                shard: match shards {
+                    Some(count) => Some(
+                        crate::shards::start::shard_from_env(count).map_err(ShardError::Index)?,
+                    ),
+                    None => shard,
+                },
                 ignore_kernel_limits,
                 target_pid,
+                start_at: start_at
+                    .or_else(|| start_in.map(|d| time::OffsetDateTime::now_utc() + d)),
                 ..RunOptions::default()
             },
             procs,
@@ -108,11 +118,24 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             json,
         ),
         Command::Capacity { file, options } => Ok(crate::capacity::search(&file, &options)?.code),
-        Command::Merge { reports, out } => {
-            let mut merged = merge_dirs(&reports)?;
-            let exprs: Vec<String> = merged.thresholds.iter().map(|t| t.expr.clone()).collect();
+        Command::Merge {
+            reports,
+            out,
+            thresholds,
+            allow_partial,
+            json,
+            quiet,
+        } => {
+            let mut merged = merge_dirs(&reports, MergeOptions { allow_partial })?;
+            // The shards' own thresholds (the scenario's and their --threshold), then the new.
+            let mut exprs: Vec<String> = merged.thresholds.iter().map(|t| t.expr.clone()).collect();
+            for expr in thresholds {
+                if !exprs.contains(&expr) {
+                    exprs.push(expr);
+                }
+            }
             let thresholds = parse_thresholds(&exprs)?;
-            finish_report(&mut merged, &out, &thresholds, None, false, false)
+            finish_report(&mut merged, &out, &thresholds, None, quiet, json)
         }
         Command::K8s { file, options } => {
             crate::k8s::command(&file, &options)?;
@@ -247,7 +270,14 @@ fn run_command(
         let dir = options
             .out
             .unwrap_or_else(|| default_report_dir(&scenario.name));
-        let mut merged = run_procs(file, procs, seed, &dir, options.ignore_kernel_limits)?;
+        let mut merged = run_procs(
+            file,
+            procs,
+            seed,
+            &dir,
+            options.ignore_kernel_limits,
+            options.start_at,
+        )?;
         return finish_report(
             &mut merged.report,
             &dir,

@@ -49,6 +49,8 @@ pub struct RunOptions {
     pub ignore_kernel_limits: bool,
     /// Sample this process tree as the target (`--target-pid`), instead of a `target.command`.
     pub target_pid: Option<i32>,
+    /// Start the clients at this instant (`--start-at`): the run's clock counts from it.
+    pub start_at: Option<time::OffsetDateTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +248,11 @@ async fn run_in_system(
         Compression::None => endpoint,
         Compression::Deflate => endpoint.offering_deflate(),
     };
+    // Everything is set up: wait for the common start, if there is one.
+    let (started_at, clock_start, joined_late_s) = match options.start_at {
+        None => (started_at, Instant::now(), None),
+        Some(at) => wait_for_start(at, &mut signals).await?,
+    };
     let client_cfg = ClientConfig {
         endpoint,
         connect_timeout: scenario.clients.connect_timeout,
@@ -255,7 +262,7 @@ async fn run_in_system(
         source_ips: scenario.clients.source_ips.clone(),
         close_grace: CLOSE_GRACE,
         seed: scenario.seed,
-        started: Instant::now(),
+        started: clock_start,
         identify: proxy.is_some(),
         tcp_keepalive: scenario.clients.tcp_keepalive,
         send_buffer: scenario.clients.send_buffer_bytes,
@@ -265,6 +272,7 @@ async fn run_in_system(
         stream: scenario.clients.stream.clone(),
     }
     .shared();
+    let scenario_hash = crate::shards::start::scenario_hash(&scenario);
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
@@ -284,6 +292,7 @@ async fn run_in_system(
     .with_progress(options.progress.clone())
     .with_windows(windows)
     .with_target_meter(target_meter)
+    .joined_late(Duration::from_secs_f64(joined_late_s.unwrap_or(0.0)))
     .start();
     let stopped_by = Rc::new(Cell::new(None));
     actix_rt::spawn(watch_signals(signals, coordinator, stopped_by.clone()));
@@ -297,6 +306,8 @@ async fn run_in_system(
     let target_failures = std::mem::take(&mut outcome.target_failures);
     let mut report = build_report(&scenario, &url, started_at, outcome).await;
     report.shard = options.shard.map(|s| format!("{}/{}", s.index, s.count));
+    report.scenario_hash = Some(scenario_hash);
+    report.joined_late_s = joined_late_s;
     report.evaluate(&thresholds);
     Ok(Finished {
         report,
@@ -304,6 +315,38 @@ async fn run_in_system(
         stopped_by: stopped_by.get(),
         target_failures,
     })
+}
+
+/// Waits until `at` (a stop signal meanwhile ends the run before it starts). Returns the run's
+/// start (`at`), the clock's start on this process's monotonic clock (in the past when this
+/// process is late), and how late it is, if it is.
+async fn wait_for_start(
+    at: time::OffsetDateTime,
+    signals: &mut StopSignals,
+) -> Result<(time::OffsetDateTime, Instant, Option<f64>), RunError> {
+    use crate::shards::start::{lateness, rfc3339};
+    let late = match lateness(at, time::OffsetDateTime::now_utc()) {
+        Ok(ahead) => {
+            tokio::select! {
+                () = tokio::time::sleep(ahead) => {}
+                signal = signals.recv() => return Err(RunError::Stopped(signal)),
+            }
+            None
+        }
+        Err(late) => {
+            tracing::warn!(
+                "joining late: the run started at {} ({:.1}s ago)",
+                rfc3339(at),
+                late.as_secs_f64()
+            );
+            Some(late)
+        }
+    };
+    // The sleep ends on the monotonic clock; what is left over (a few ms) counts as well.
+    let behind = lateness(at, time::OffsetDateTime::now_utc()).err();
+    let now = Instant::now();
+    let clock_start = behind.and_then(|b| now.checked_sub(b)).unwrap_or(now);
+    Ok((at, clock_start, late.map(|l| l.as_secs_f64())))
 }
 
 /// What to sample of the target's own cost: the `--target-pid` tree, else a `target.command`'s

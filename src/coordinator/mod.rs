@@ -100,6 +100,9 @@ pub struct Coordinator {
     windows: Option<windows::Windows>,
     /// Metrics a window's boundary took since the last second, for the next second's point.
     carried: Metrics,
+    /// How long after the run's start (`--start-at`) this process got to start it: the
+    /// clients' clock is that much ahead, and the faults and the end come that much sooner.
+    joined_late: Duration,
 }
 
 impl Coordinator {
@@ -144,7 +147,14 @@ impl Coordinator {
             done: Some(done),
             windows: None,
             carried: Metrics::default(),
+            joined_late: Duration::ZERO,
         }
+    }
+
+    /// This process joins a run that started `by` ago (`run --start-at`, late).
+    pub fn joined_late(mut self, by: Duration) -> Self {
+        self.joined_late = by;
+        self
     }
 
     /// Sends each second's progress to `tx` (dropped once the run is over).
@@ -183,8 +193,11 @@ impl Actor for Coordinator {
         let collector =
             ctx.run_interval(COLLECT_EVERY, |act, ctx| act.collect(ctx, Self::on_second));
         self.timers.push(collector);
+        // A process that joined a run late (`--start-at` passed) applies the faults already
+        // due at once.
         for (index, fault) in self.scenario.faults.clone().into_iter().enumerate() {
-            let timer = ctx.run_later(fault.at, move |act, ctx| act.apply(index, fault, ctx));
+            let after = fault.at.saturating_sub(self.joined_late);
+            let timer = ctx.run_later(after, move |act, ctx| act.apply(index, fault, ctx));
             self.timers.push(timer);
         }
         let duration = self.scenario.duration;
@@ -199,6 +212,8 @@ impl Actor for Coordinator {
             let timer = ctx.run_later(after, move |act, ctx| act.window_boundary(index, ctx));
             self.timers.push(timer);
         }
-        ctx.run_later(duration, |act, ctx| act.end(ctx));
+        ctx.run_later(duration.saturating_sub(self.joined_late), |act, ctx| {
+            act.end(ctx)
+        });
     }
 }

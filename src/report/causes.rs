@@ -244,7 +244,8 @@ mod tests {
             (dir.path().to_path_buf(), read.clone()),
             (dir.path().to_path_buf(), read),
         ];
-        let merged = crate::report::merge(&shards).expect("merge");
+        let merged =
+            crate::report::merge(&shards, crate::report::MergeOptions::default()).expect("merge");
         assert_eq!(
             merged.timeline[1]
                 .disconnects_by_cause

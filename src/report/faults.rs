@@ -38,6 +38,25 @@ pub struct FaultRecord {
     /// Connection attempts (all clients) per 100 ms from the fault's start until the last
     /// client that noticed was back.
     pub storm: Option<Storm>,
+    /// The histograms behind `detection_us`, `recovery_us` and `reconnect_attempts`, for an
+    /// exact merge of shards (absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histograms: Option<FaultHistograms>,
+}
+
+/// A fault's histograms, each HdrHistogram V2 + DEFLATE, base64 (as a report histogram's
+/// `hdr`); absent where nothing was recorded.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FaultHistograms {
+    /// Fault start -> the client declared its connection dead, microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<String>,
+    /// Fault start -> the client was open again, microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopen: Option<String>,
+    /// Connect attempts each client needed to get back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -49,8 +68,8 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(h: &Option<Histogram<u64>>) -> Option<Self> {
-        let h = h.as_ref().filter(|h| !h.is_empty())?;
+    fn of(h: Option<&Histogram<u64>>) -> Option<Self> {
+        let h = h.filter(|h| !h.is_empty())?;
         Some(Self {
             p50: h.value_at_quantile(0.5),
             p99: h.value_at_quantile(0.99),
@@ -69,12 +88,16 @@ pub struct Recovery {
     pub all: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Storm {
     pub window_s: f64,
     pub attempts: u64,
     pub peak_per_100ms: u32,
     pub mean_per_100ms: f64,
+    /// Attempts in each 100 ms window of `window_s`, in order, for an exact merge of shards
+    /// (absent in older reports).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_100ms: Vec<u32>,
 }
 
 /// Column titles of the per-fault table (terminal, Markdown, HTML), matching [`FaultRecord::cells`].
@@ -117,7 +140,7 @@ impl FaultRecord {
             us(rec.and_then(|r| r.all)),
             self.push_missed
                 .map_or_else(|| "-".to_string(), |n| n.to_string()),
-            self.storm.map_or_else(
+            self.storm.as_ref().map_or_else(
                 || "-".to_string(),
                 |s| format!("{}/{:.0}", s.peak_per_100ms, s.mean_per_100ms),
             ),
@@ -140,6 +163,7 @@ impl FaultRecord {
             recovery_us: None,
             reconnect_attempts: None,
             storm: None,
+            histograms: None,
         }
     }
 
@@ -150,9 +174,43 @@ impl FaultRecord {
         self.noticed = share.noticed;
         self.reopened = share.reopened;
         self.messages_lost = share.messages_lost;
-        self.detection_us = Percentiles::of(&share.detection);
-        self.reconnect_attempts = Percentiles::of(&share.attempts);
+        let encode = |h: &Option<Histogram<u64>>| {
+            h.as_ref()
+                .filter(|h| !h.is_empty())
+                .map(super::encode_histogram)
+        };
+        self.histograms = Some(FaultHistograms {
+            detection: encode(&share.detection),
+            reopen: encode(&share.reopen),
+            attempts: encode(&share.attempts),
+        });
+        self.summarise(
+            share.detection.as_ref(),
+            share.reopen.as_ref(),
+            share.attempts.as_ref(),
+        );
         let Some(reopen) = share.reopen.as_ref().filter(|h| !h.is_empty()) else {
+            return;
+        };
+        let window = ATTEMPT_WINDOW.as_secs_f64();
+        let first = (self.started_s / window) as usize;
+        let last = ((self.started_s + reopen.max() as f64 / 1e6) / window) as usize;
+        let counts: Vec<u32> = (first..=last).map(|w| attempts.at(w)).collect();
+        self.storm = Some(Storm::of(counts));
+    }
+
+    /// The percentiles of the fault's histograms (`noticed` and `reopened` already set): what a
+    /// run and a merge of shards both say.
+    pub fn summarise(
+        &mut self,
+        detection: Option<&Histogram<u64>>,
+        reopen: Option<&Histogram<u64>>,
+        attempts: Option<&Histogram<u64>>,
+    ) {
+        self.detection_us = Percentiles::of(detection);
+        self.reconnect_attempts = Percentiles::of(attempts);
+        self.recovery_us = None;
+        let Some(reopen) = reopen.filter(|h| !h.is_empty()) else {
             return;
         };
         // Shares of the clients that noticed, not only of those that came back.
@@ -166,16 +224,21 @@ impl FaultRecord {
             p99: at_share(0.99),
             all: at_share(1.0),
         });
+    }
+}
+
+impl Storm {
+    /// The storm of these 100 ms windows' attempt counts (at least one window).
+    pub fn of(per_100ms: Vec<u32>) -> Self {
         let window = ATTEMPT_WINDOW.as_secs_f64();
-        let first = (self.started_s / window) as usize;
-        let last = ((self.started_s + reopen.max() as f64 / 1e6) / window) as usize;
-        let counts: Vec<u32> = (first..=last).map(|w| attempts.at(w)).collect();
-        let total: u64 = counts.iter().map(|n| u64::from(*n)).sum();
-        self.storm = Some(Storm {
-            window_s: counts.len() as f64 * window,
+        let windows = per_100ms.len().max(1);
+        let total: u64 = per_100ms.iter().map(|n| u64::from(*n)).sum();
+        Self {
+            window_s: windows as f64 * window,
             attempts: total,
-            peak_per_100ms: counts.iter().copied().max().unwrap_or(0),
-            mean_per_100ms: total as f64 / counts.len() as f64,
-        });
+            peak_per_100ms: per_100ms.iter().copied().max().unwrap_or(0),
+            mean_per_100ms: total as f64 / windows as f64,
+            per_100ms,
+        }
     }
 }

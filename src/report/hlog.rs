@@ -224,6 +224,36 @@ pub fn render(report: &Report) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The intervals of a log [`render`] wrote (times relative to its base time), or why it is not
+/// one.
+pub fn parse(text: &[u8]) -> Result<Vec<RttInterval>, String> {
+    use base64::Engine;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let mut intervals = Vec::new();
+    for entry in IntervalLogIterator::new(text) {
+        let entry = entry.map_err(|e| format!("not an HdrHistogram interval log: {e:?}"))?;
+        let LogEntry::Interval(interval) = entry else {
+            continue;
+        };
+        let start_s = interval.start_timestamp().as_secs_f64();
+        let v2 = base64::engine::general_purpose::STANDARD
+            .decode(interval.encoded_histogram())
+            .map_err(|e| format!("the interval at {start_s:.3}s: {e}"))?;
+        let parsed = RttInterval {
+            start_s,
+            duration_s: interval.duration().as_secs_f64(),
+            v2,
+        };
+        if parsed.histogram().is_none() {
+            return Err(format!(
+                "the interval at {start_s:.3}s is not a valid histogram"
+            ));
+        }
+        intervals.push(parsed);
+    }
+    Ok(intervals)
+}
+
 pub fn write_hlog(report: &Report, dir: &Path) -> io::Result<()> {
     super::atomic::write_atomically(&dir.join("heartbeat_rtt.hlog"), &render(report)?)
 }
@@ -267,6 +297,29 @@ mod tests {
             back[7].histogram().expect("decodes").max(),
             hist(&[56_000]).max()
         );
+    }
+
+    #[test]
+    fn a_written_log_parses_back_into_its_intervals() {
+        let mut report = Report::new(
+            super::super::ScenarioInfo::for_test("log", 1, 2.0),
+            "2024-01-01T00:00:00Z".into(),
+            super::super::RunRecord::default(),
+            None,
+        );
+        report.heartbeat_rtt_intervals = vec![
+            RttInterval::of(Some(&hist(&[100, 200])), 0.0, 1.0),
+            RttInterval::of(Some(&hist(&[])), 1.0, 1.0),
+            RttInterval::of(Some(&hist(&[300])), 2.0, 0.25),
+        ];
+        let back = parse(&render(&report).expect("render")).expect("parse");
+        assert_eq!(back.len(), 3);
+        for (a, b) in back.iter().zip(&report.heartbeat_rtt_intervals) {
+            assert_eq!(a.start_s, b.start_s);
+            assert_eq!(a.duration_s, b.duration_s);
+            assert_eq!(a.histogram(), b.histogram());
+        }
+        assert!(parse(b"1.0,1.0,5.0,notbase64!!\n").is_err());
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub fn render(report: &Report) -> String {
         report.started_at,
         report.tool
     );
+    for note in super::summary::run_notes(report) {
+        let _ = writeln!(out, "**{note}**\n");
+    }
     // A search's stages are its steps, which its own section lays out.
     if s.stages.len() > 1 && report.capacity.is_none() {
         let _ = writeln!(

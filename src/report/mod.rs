@@ -20,11 +20,13 @@ mod target_cost;
 pub mod threshold;
 
 pub use causes::{CAUSE_COUNT, DISCONNECT_CAUSES, DisconnectCause, DisconnectsByCause};
-pub use faults::{FAULT_COLUMNS, FaultRecord, Percentiles, Recovery, STORM_COLUMN, Storm};
-pub use hlog::{IntervalSpill, RttInterval};
+pub use faults::{
+    FAULT_COLUMNS, FaultHistograms, FaultRecord, Percentiles, Recovery, STORM_COLUMN, Storm,
+};
+pub use hlog::{IntervalSpill, RttInterval, parse as parse_hlog};
 pub use json::write_json;
 pub use load_generator::{CPU_SATURATED_SHARE, LoadGenerator, Reason, ToolRecord};
-pub use merge::{MergeError, merge, read_all};
+pub use merge::{Coverage, MergeError, MergeOptions, merge, read_all};
 pub use read::ReadError;
 pub use summary::{human_us, print_summary, render as render_summary};
 pub use target_cost::{MIN_CONNECTED_SPREAD, TargetCost, least_squares};
@@ -83,6 +85,21 @@ pub struct Report {
     /// run or a merged one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// A hash of the scenario as this run read it (seed included): shards of one run share it,
+    /// and `merge` refuses reports whose hashes differ (absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_hash: Option<String>,
+    /// `run --start-at`: how many seconds after the common instant this process got to start
+    /// (its clock still counts from the instant: it joined a run already going). Absent when
+    /// it started on time or without `--start-at`; a merge keeps the latest shard's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_late_s: Option<f64>,
+    /// `merge --allow-partial` merged fewer shards than the run had: the figures cover only
+    /// the shards present; `missing_shards` lists the absent indexes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_shards: Vec<u32>,
     /// Every threshold (scenario file first, then `--threshold`), checked against this report.
     pub thresholds: Vec<ThresholdResult>,
     /// `wschaos capacity`: the steps, each judged over its own window, and the capacity found
@@ -219,9 +236,6 @@ impl HistogramSummary {
                 &empty_histogram
             }
         };
-        let mut bytes = Vec::new();
-        // Serialising into a Vec cannot fail for a valid histogram.
-        let _ = V2DeflateSerializer::new().serialize(h, &mut bytes);
         let empty = h.is_empty();
         Self {
             count: h.len(),
@@ -232,9 +246,28 @@ impl HistogramSummary {
             p99: h.value_at_quantile(0.99),
             p99_9: h.value_at_quantile(0.999),
             max: h.max(),
-            hdr: base64::engine::general_purpose::STANDARD.encode(bytes),
+            hdr: encode_histogram(h),
         }
     }
+}
+
+/// A histogram as a report stores it: HdrHistogram V2 + DEFLATE, base64.
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    // Serialising into a Vec cannot fail for a valid histogram.
+    let _ = V2DeflateSerializer::new().serialize(h, &mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The histogram of [`encode_histogram`]'s text, or why it is not one.
+pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
+    use hdrhistogram::serialization::Deserializer;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| e.to_string())?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("{e:?}"))
 }
 
 impl HistogramSummary {
@@ -438,6 +471,10 @@ impl Report {
             server,
             interrupted: record.interrupted,
             shard: None,
+            scenario_hash: None,
+            joined_late_s: None,
+            partial: false,
+            missing_shards: Vec::new(),
             thresholds: Vec::new(),
             capacity: None,
             heartbeat_rtt_intervals,

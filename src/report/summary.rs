@@ -13,6 +13,25 @@ pub fn human_us(us: u64) -> String {
     }
 }
 
+/// What a reader must know about how much of the run the figures cover: a merge without some
+/// shards, a process that joined a run already going (`--start-at`).
+pub(super) fn run_notes(report: &Report) -> Vec<String> {
+    let mut notes = Vec::new();
+    if report.partial {
+        notes.push(format!(
+            "PARTIAL: merged without shard {}: the figures cover only the shards present",
+            super::merge::list_shards(&report.missing_shards)
+        ));
+    }
+    if let Some(late_s) = report.joined_late_s {
+        notes.push(format!(
+            "joined late: started {late_s:.1}s after the common start (--start-at); its clients \
+             and faults due by then began at once"
+        ));
+    }
+    notes
+}
+
 pub fn render(report: &Report) -> String {
     let c = &report.counters;
     let mut out = String::new();
@@ -33,6 +52,9 @@ pub fn render(report: &Report) -> String {
     );
     if s.tls_insecure {
         let _ = writeln!(out, "{}", crate::run::INSECURE_WARNING);
+    }
+    for note in run_notes(report) {
+        let _ = writeln!(out, "{note}");
     }
     if let Some(line) = report.load_generator.as_ref().and_then(|t| t.headline()) {
         let _ = writeln!(out, "{line}");

@@ -1,15 +1,17 @@
-//! Past one process: a shard runs clients i, i+n, ... of a scenario (`--shard i/n`);
-//! `wschaos run --procs N` runs N shard processes of itself and merges their reports (`procs`);
-//! `wschaos merge` does the merge alone (for shards that ran elsewhere, e.g. the pods of a
-//! Kubernetes Indexed Job).
+//! Past one process: a shard runs clients i, i+n, ... of a scenario (`--shard i/n`, or
+//! `--shards N` with the index from `JOB_COMPLETION_INDEX`), from a common instant
+//! (`--start-at`, `start`); `wschaos run --procs N` runs N shard processes of itself exactly as
+//! the pods of a Kubernetes Indexed Job would run, and merges their reports (`procs`);
+//! `wschaos merge` does the merge alone (for shards that ran elsewhere).
 
 mod procs;
+pub mod start;
 
 pub use procs::{Merged, run_procs};
 
 use std::path::PathBuf;
 
-use crate::report::{MergeError, Report, merge, read_all};
+use crate::report::{MergeError, MergeOptions, Report, merge, read_all};
 
 /// Which clients this process runs: client ids `index`, `index + count`, ... (`--shard i/n`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +63,12 @@ pub enum ShardError {
     Failed { index: u32, code: Option<i32> },
     #[error(transparent)]
     Merge(#[from] MergeError),
+    /// `--shards N` without a usable `JOB_COMPLETION_INDEX`.
+    #[error("{0}")]
+    Index(String),
 }
 
 /// `wschaos merge`: reads shard reports and merges them.
-pub fn merge_dirs(inputs: &[PathBuf]) -> Result<Report, ShardError> {
-    Ok(merge(&read_all(inputs)?)?)
+pub fn merge_dirs(inputs: &[PathBuf], options: MergeOptions) -> Result<Report, ShardError> {
+    Ok(merge(&read_all(inputs)?, options)?)
 }

@@ -1,17 +1,25 @@
-//! `wschaos run --procs N`: N child processes of this executable, each `--shard i/N` with its
-//! report in `shard-<i>`, waited for and merged. A stop signal to this process is passed on to
+//! `wschaos run --procs N`: N child processes of this executable started exactly as the pods
+//! of an Indexed Job are (`--shards N` with `JOB_COMPLETION_INDEX=i` in the environment, a
+//! common `--start-at` a moment ahead), each with its report in `shard-<i>`, waited for and
+//! merged by the same code as `wschaos merge`. A stop signal to this process is passed on to
 //! every shard, so each ends early and writes its report, and the merge is marked interrupted.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use time::OffsetDateTime;
+
 use super::ShardError;
-use crate::report::{Report, merge, read_all};
+use super::start::{INDEX_VAR, rfc3339};
+use crate::report::{MergeOptions, Report, merge, read_all};
 use crate::signals::{StopSignal, StopSignals};
 
 /// How often the shards are checked for having exited.
 const POLL_EVERY: Duration = Duration::from_millis(100);
+/// How far ahead of now the shards' common start is set (without `--start-at`): time for each
+/// to start its process and its target. One that needs longer joins late and says so.
+const START_AHEAD: Duration = Duration::from_millis(1500);
 
 /// The shards' merged report, and the signal that stopped the run early, if one did.
 pub struct Merged {
@@ -22,14 +30,17 @@ pub struct Merged {
 /// Runs `procs` shards of `file` as child processes with reports in `dir/shard-<i>` and
 /// returns their merge (the caller checks thresholds and writes it). `seed` must be fixed so all
 /// shards agree on the run.
-/// `ignore_kernel_limits` is passed on to every shard.
+/// `ignore_kernel_limits` is passed on to every shard. The shards start together at `start_at`,
+/// or a moment from now.
 pub fn run_procs(
     file: &Path,
     procs: u32,
     seed: u64,
     dir: &Path,
     ignore_kernel_limits: bool,
+    start_at: Option<OffsetDateTime>,
 ) -> Result<Merged, ShardError> {
+    let start_at = start_at.unwrap_or_else(|| OffsetDateTime::now_utc() + START_AHEAD);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -38,27 +49,33 @@ pub fn run_procs(
         // Listening before the shards start: a signal from now on reaches them through here.
         let signals =
             StopSignals::listen().map_err(|source| ShardError::Spawn { index: 0, source })?;
-        let mut shards = Shards::start(file, procs, seed, dir, ignore_kernel_limits)?;
+        let shared = SharedArgs {
+            seed,
+            start_at,
+            ignore_kernel_limits,
+        };
+        let mut shards = Shards::start(file, procs, dir, &shared)?;
         shards.wait_all(signals).await
     })?;
     let paths: Vec<PathBuf> = (0..procs).map(|i| dir.join(format!("shard-{i}"))).collect();
     Ok(Merged {
-        report: merge(&read_all(&paths)?)?,
+        report: merge(&read_all(&paths)?, MergeOptions::default())?,
         stopped_by,
     })
+}
+
+/// What every shard is given alike.
+struct SharedArgs {
+    seed: u64,
+    start_at: OffsetDateTime,
+    ignore_kernel_limits: bool,
 }
 
 /// The running shard processes; dropping it kills those still running.
 struct Shards(Vec<(u32, Child)>);
 
 impl Shards {
-    fn start(
-        file: &Path,
-        procs: u32,
-        seed: u64,
-        dir: &Path,
-        ignore_kernel_limits: bool,
-    ) -> Result<Self, ShardError> {
+    fn start(file: &Path, procs: u32, dir: &Path, shared: &SharedArgs) -> Result<Self, ShardError> {
         use std::os::unix::process::CommandExt;
         let exe =
             std::env::current_exe().map_err(|source| ShardError::Spawn { index: 0, source })?;
@@ -67,20 +84,24 @@ impl Shards {
             // Each shard in its own process group: a terminal's Ctrl-C (or a signal to this
             // group) reaches only this process, which passes it on once to every shard. A
             // shard that got it twice would take the second as "quit now" and write no report.
+            // The index comes as an Indexed Job gives it to its pods: in the environment.
             let mut command = Command::new(&exe);
             command
                 .arg("run")
                 .arg(file)
-                .arg("--shard")
-                .arg(format!("{index}/{procs}"))
+                .arg("--shards")
+                .arg(procs.to_string())
+                .env(INDEX_VAR, index.to_string())
+                .arg("--start-at")
+                .arg(rfc3339(shared.start_at))
                 .arg("--seed")
-                .arg(seed.to_string())
+                .arg(shared.seed.to_string())
                 .arg("--out")
                 .arg(dir.join(format!("shard-{index}")))
                 .arg("--quiet")
                 .stdin(Stdio::null())
                 .process_group(0);
-            if ignore_kernel_limits {
+            if shared.ignore_kernel_limits {
                 command.arg("--ignore-kernel-limits");
             }
             crate::signals::die_with_parent(&mut command);

@@ -22,6 +22,7 @@ mod k8s;
 mod keepalive;
 mod kernel_limits;
 mod max_conns;
+mod merge;
 mod messages;
 mod node_tls;
 mod on_open;

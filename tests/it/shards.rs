@@ -26,6 +26,10 @@ fn procs_runs_shards_and_merges_histograms_and_counters() {
     assert_eq!(shards[1]["counters"]["clients_started"], 20);
     assert_eq!(merged["counters"]["clients_connected"], 41);
     assert_eq!(shards[0]["scenario"]["seed"], shards[1]["scenario"]["seed"]);
+    // Started as an Indexed Job's pods: one common start, the index from the environment.
+    assert_eq!(shards[0]["started_at"], shards[1]["started_at"]);
+    assert_eq!(merged["started_at"], shards[0]["started_at"]);
+    assert_eq!(shards[1]["shard"], "1/2");
     let count = |r: &serde_json::Value| {
         r["histograms"]["heartbeat_rtt"]["count"]
             .as_u64()

@@ -26,7 +26,7 @@ fn storm(jitter: Jitter) -> Storm {
     let kill = &report.faults[0];
     assert_eq!(kill.noticed, 1000, "{kill:?}");
     assert_eq!(kill.reopened, 1000, "{kill:?}");
-    kill.storm.expect("storm measured")
+    kill.storm.clone().expect("storm measured")
 }
 
 #[test]
