@@ -342,8 +342,7 @@ fn print_outcome(
     json: bool,
 ) -> Result<u8, Error> {
     if json {
-        let text =
-            serde_json::to_string_pretty(report).map_err(|e| Error::Output(e.to_string()))?;
+        let text = crate::report::json_for_stdout(report).map_err(Error::Output)?;
         println!("{text}");
         if !quiet {
             eprint!("{}", render_summary(report));

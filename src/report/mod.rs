@@ -24,7 +24,7 @@ pub use faults::{
     FAULT_COLUMNS, FaultHistograms, FaultRecord, Percentiles, Recovery, STORM_COLUMN, Storm,
 };
 pub use hlog::{IntervalSpill, RttInterval, parse as parse_hlog};
-pub use json::write_json;
+pub use json::{json_for_stdout, write_json};
 pub use load_generator::{CPU_SATURATED_SHARE, LoadGenerator, Reason, ToolRecord};
 pub use merge::{Coverage, MergeError, MergeOptions, merge, read_all};
 pub use read::ReadError;
@@ -110,6 +110,10 @@ pub struct Report {
     /// `heartbeat_rtt.hlog`; their sum is `histograms.heartbeat_rtt`.
     #[serde(skip)]
     pub heartbeat_rtt_intervals: Vec<RttInterval>,
+    /// A shard's `heartbeat_rtt.hlog` text, carried inside the JSON it prints with `--json`,
+    /// so that output alone (a pod's log) is enough for an exact merge. Never in report.json.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_rtt_hlog: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -478,6 +482,7 @@ impl Report {
             thresholds: Vec::new(),
             capacity: None,
             heartbeat_rtt_intervals,
+            heartbeat_rtt_hlog: None,
         }
     }
 

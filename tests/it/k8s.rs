@@ -422,6 +422,21 @@ fn a_filtered_pod_log_is_a_report_merge_reads() {
     )
     .expect("JSON");
     assert_eq!(report["scenario"]["clients"], 4, "{report}");
+    // The per-second RTT came through the logs too: the merged hlog adds up to the merged
+    // heartbeat RTT, and the carried text stays out of the merged report.json.
+    let hlog = std::fs::read(merged.join("heartbeat_rtt.hlog")).expect("merged hlog");
+    let intervals = wschaos::report::parse_hlog(&hlog).expect("hlog parses");
+    let in_intervals: u64 = intervals
+        .iter()
+        .filter_map(|i| i.histogram())
+        .map(|h| h.len())
+        .sum();
+    let rtt_count = report["histograms"]["heartbeat_rtt"]["count"]
+        .as_u64()
+        .expect("heartbeat_rtt count");
+    assert!(rtt_count > 0, "{report}");
+    assert_eq!(in_intervals, rtt_count);
+    assert!(report.get("heartbeat_rtt_hlog").is_none(), "{report}");
 }
 
 /// `sed -n SCRIPT` over `log`, as the printed collection loop runs it.

@@ -73,6 +73,13 @@ pub fn read_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Report)>, MergeError>
 /// The intervals of the `heartbeat_rtt.hlog` beside the report at `path` (none needed when the
 /// report has no heartbeat RTT).
 fn read_intervals(path: &Path, report: &Report) -> Result<Vec<RttInterval>, MergeError> {
+    if let Some(text) = &report.heartbeat_rtt_hlog {
+        // A shard's `--json` output (a pod's log) carries its hlog inside.
+        return super::hlog::parse(text.as_bytes()).map_err(|reason| MergeError::Hlog {
+            path: path.to_path_buf(),
+            reason,
+        });
+    }
     let dir = if path.is_dir() {
         path
     } else {
@@ -117,6 +124,7 @@ pub fn merge(reports: &[(PathBuf, Report)], options: MergeOptions) -> Result<Rep
     let offsets = timeline::offsets_s(&all);
     let mut merged = first.clone();
     merged.shard = None;
+    merged.heartbeat_rtt_hlog = None;
     merged.partial = !coverage.missing.is_empty();
     merged.missing_shards = coverage.missing;
     let mut counters = Counters::default();
