@@ -234,7 +234,8 @@ impl LoadGenerator {
     }
 }
 
-fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+/// The larger of two readings either of which may be missing.
+pub(super) fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),

@@ -211,27 +211,5 @@ fn text_width(label: &str) -> f64 {
 /// The x axis: clients, with a tick at each nice step.
 fn clients_axis(out: &mut String, frame: &Frame) {
     let (_, step) = y_scale(frame.x_max, true);
-    let mut v = 0.0;
-    while v <= frame.x_max + 1e-9 {
-        let x = frame.x(v);
-        let _ = write!(
-            out,
-            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#444\"/>\
-             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#444\">{v:.0}</text>",
-            HEIGHT - BOTTOM,
-            HEIGHT - BOTTOM + 5.0,
-            HEIGHT - BOTTOM + 22.0,
-        );
-        v += step;
-    }
-    let _ = write!(
-        out,
-        "<line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{b:.1}\" stroke=\"#444\"/>\
-         <line x1=\"{LEFT}\" y1=\"{b:.1}\" x2=\"{r:.1}\" y2=\"{b:.1}\" stroke=\"#444\"/>\
-         <text x=\"{c:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#444\">clients (step)</text>",
-        HEIGHT - 6.0,
-        b = HEIGHT - BOTTOM,
-        r = WIDTH - RIGHT,
-        c = (LEFT + WIDTH - RIGHT) / 2.0,
-    );
+    super::svg::x_axis(out, frame, step, "clients (step)", |v| format!("{v:.0}"));
 }

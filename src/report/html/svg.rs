@@ -141,9 +141,21 @@ pub(super) fn open_chart(
 
 pub(super) fn time_axis(out: &mut String, frame: &Frame) {
     let step = nice_step(frame.x_max - frame.x_min, 10.0).max(1.0);
-    let mut t = 0.0;
-    while t <= frame.x_max + 1e-9 {
-        let x = frame.x(t);
+    x_axis(out, frame, step, "time since start", time_label);
+}
+
+/// An x axis from 0 to the frame's end: a tick and its label every `step`, the axis lines and
+/// `x_label` under them.
+pub(super) fn x_axis(
+    out: &mut String,
+    frame: &Frame,
+    step: f64,
+    x_label: &str,
+    label: impl Fn(f64) -> String,
+) {
+    let mut v = 0.0;
+    while v <= frame.x_max + 1e-9 {
+        let x = frame.x(v);
         let _ = write!(
             out,
             "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#444\"/>\
@@ -151,11 +163,11 @@ pub(super) fn time_axis(out: &mut String, frame: &Frame) {
             HEIGHT - BOTTOM,
             HEIGHT - BOTTOM + 5.0,
             HEIGHT - BOTTOM + 22.0,
-            time_label(t)
+            label(v)
         );
-        t += step;
+        v += step;
     }
-    axis_lines(out, "time since start");
+    axis_lines(out, x_label);
 }
 
 fn time_label(t: f64) -> String {

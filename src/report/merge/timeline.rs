@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::report::load_generator::max_of;
 use crate::report::{Report, RttInterval, TimelinePoint};
 
 /// Seconds from the earliest shard's start to each shard's (0 where `started_at` cannot be
@@ -155,13 +156,6 @@ fn absorb(p: &mut TimelinePoint, q: &TimelinePoint) {
     // Shards that sample a target sample the same one: the highest reading.
     p.target_cpu_share = max_of(p.target_cpu_share, q.target_cpu_share);
     p.target_rss_kib = p.target_rss_kib.max(q.target_rss_kib);
-}
-
-fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 #[cfg(test)]
