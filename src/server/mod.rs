@@ -66,7 +66,8 @@ pub struct ServerCounts {
     pub pongs: u64,
     /// WebSocket connections open right now.
     pub open: u64,
-    /// Push mode: messages pushed (replays included).
+    /// Push mode: messages pushed (replays included), counted when a connection takes them
+    /// for its socket: what a connection that ended first never sent is not counted.
     #[serde(default)]
     pub pushed: u64,
     /// Push mode: of those, messages replayed to connections that asked with `?since=`.

@@ -90,6 +90,9 @@ impl PushStream {
 #[derive(Default)]
 pub struct Outbox {
     frames: RefCell<BytesMut>,
+    /// Messages in `frames`: counted as pushed only once the connection's task takes them for
+    /// its socket (a connection that ends first never sends them).
+    messages: Cell<u64>,
     /// The connection's task, to wake when frames are queued.
     waker: RefCell<Option<Waker>>,
 }
@@ -99,7 +102,8 @@ const OUTBOX_LIMIT: usize = 64 * 1024;
 
 impl Outbox {
     /// Moves the queued frames onto the end of `out`; remembers `waker` for the next ones.
-    pub fn take_into(&self, out: &mut BytesMut, waker: &Waker) {
+    /// Returns how many messages moved.
+    pub fn take_into(&self, out: &mut BytesMut, waker: &Waker) -> u64 {
         let mut frames = self.frames.borrow_mut();
         if !frames.is_empty() {
             out.extend_from_slice(&frames);
@@ -110,6 +114,7 @@ impl Outbox {
         if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
             *slot = Some(waker.clone());
         }
+        self.messages.take()
     }
 
     /// Queues a text frame unless the outbox is full.
@@ -119,6 +124,7 @@ impl Outbox {
             return false;
         }
         Parser::write_message(&mut frames, text, OpCode::Text, true, false);
+        self.messages.set(self.messages.get() + 1);
         true
     }
 
@@ -226,7 +232,6 @@ impl PushWorker {
             }
             true
         });
-        bump_by(&self.stats.pushed, pushed);
         bump_by(&self.stats.push_replayed, replayed);
         bump_by(&self.stats.push_missed, missed);
     }

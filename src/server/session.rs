@@ -292,7 +292,8 @@ impl Session {
     fn poll_echo(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         loop {
             if let Some(outbox) = &self.outbox {
-                outbox.take_into(&mut self.out, cx.waker());
+                let taken = outbox.take_into(&mut self.out, cx.waker());
+                super::bump_by(&self.stats.pushed, taken);
             }
             if let Poll::Ready(Err(_)) = self.poll_write_out(cx) {
                 return Poll::Ready(End::Gone);
