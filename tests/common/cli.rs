@@ -16,6 +16,25 @@ pub fn wschaos() -> Command {
 }
 
 /// `wschaos run FILE --out DIR`, for more arguments and a way to run it.
+/// Starts `command` with its descriptor limit (soft and hard) at `limit`: a run that runs out.
+pub fn with_descriptor_limit(command: &mut Command, limit: u64) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe and the closure allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            let rlimit = libc::rlimit {
+                rlim_cur: limit as libc::rlim_t,
+                rlim_max: limit as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
 pub fn run_command(file: &Path, out_dir: &Path) -> Command {
     let mut command = wschaos();
     command.arg("run").arg(file).arg("--out").arg(out_dir);

@@ -3,7 +3,6 @@
 //! target's, and bad input exits 2.
 
 use std::cell::RefCell;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::rc::Rc;
@@ -306,24 +305,7 @@ fn each_step_is_judged_over_its_own_window_so_a_slow_first_step_leaves_the_next_
 
 /// Soft and hard descriptor limit of the child: room for 200 clients of an in-process target
 /// (two descriptors each), not for 300.
-const NOFILE: libc::rlim_t = 560;
-
-fn with_descriptor_limit(command: &mut Command) -> &mut Command {
-    // SAFETY: setrlimit is async-signal-safe and the closure allocates nothing.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: NOFILE,
-                rlim_max: NOFILE,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    command
-}
+const NOFILE: u64 = 560;
 
 #[test]
 fn a_step_past_the_tools_own_descriptors_is_a_tool_limit_not_a_capacity() {
@@ -334,7 +316,7 @@ fn a_step_past_the_tools_own_descriptors_is_a_tool_limit_not_a_capacity() {
     // Planned: the kernel-limit preflight cuts the plan before the step of 300.
     let out = dir.path().join("planned");
     let (stdout, _) = exits(
-        with_descriptor_limit(&mut capacity(&file, &out)).args(steps_of_100),
+        with_descriptor_limit(&mut capacity(&file, &out), NOFILE).args(steps_of_100),
         3,
     );
     assert!(stdout.contains("TOOL LIMIT REACHED"), "{stdout}");
@@ -356,7 +338,7 @@ fn a_step_past_the_tools_own_descriptors_is_a_tool_limit_not_a_capacity() {
     // Run anyway: the step of 300 runs out of descriptors, and the tool says it was itself.
     let out = dir.path().join("ran");
     let (stdout, _) = exits(
-        with_descriptor_limit(&mut capacity(&file, &out))
+        with_descriptor_limit(&mut capacity(&file, &out), NOFILE)
             .args(steps_of_100)
             .arg("--ignore-kernel-limits"),
         3,

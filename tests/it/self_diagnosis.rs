@@ -1,8 +1,6 @@
 //! Self-diagnosis: every report says whether the load generator itself was the bottleneck
 //! (`load_generator` in report.json, the per-second `tool_cpu_share`, `tool.saturated`).
 
-use std::os::unix::process::CommandExt;
-
 use crate::common::*;
 
 const NOT_SATURATED: &str = "tool.saturated == 0";
@@ -61,7 +59,7 @@ fn a_small_run_is_not_saturated_and_reports_its_cpu() {
 
 /// Soft and hard descriptor limit of the child: below what 200 clients need, so wschaos (which
 /// raises its soft limit to the hard one) runs out of descriptors itself.
-const NOFILE: libc::rlim_t = 64;
+const NOFILE: u64 = 64;
 
 #[test]
 fn running_out_of_descriptors_saturates_the_tool_and_fails_the_threshold() {
@@ -78,19 +76,7 @@ fn running_out_of_descriptors_saturates_the_tool_and_fails_the_threshold() {
     // The kernel-capacity preflight would refuse the run (tests/it/kernel_limits.rs): this
     // test is about what running out looks like.
     command.args(["--threshold", NOT_SATURATED, "--ignore-kernel-limits"]);
-    // SAFETY: setrlimit is async-signal-safe and the closure allocates nothing.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: NOFILE,
-                rlim_max: NOFILE,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    with_descriptor_limit(&mut command, NOFILE);
     let (stdout, _) = exits(&mut command, 1);
     assert!(stdout.contains(HEADLINE), "{stdout}");
     assert!(
