@@ -17,13 +17,8 @@ start=${1:-2000}
 step=${2:-2000}
 max=${3:-30000}
 hold=${4:-30s}
-if [ -n "${WSCHAOS_BIN:-}" ]; then
-  bin=$WSCHAOS_BIN
-else
-  cargo build --release --quiet --bin wschaos
-  bin="${CARGO_TARGET_DIR:-target}/release/wschaos"
-fi
 source bench/lib.sh
+wschaos_bin
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$tmp/capacity-serve.yaml" <<EOF

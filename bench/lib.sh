@@ -8,6 +8,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Sets $bin: WSCHAOS_BIN if given (another build: a copy, so a rebuild during a long run does
+# not swap it), else the release build, built now.
+wschaos_bin() {
+  if [ -n "${WSCHAOS_BIN:-}" ]; then
+    bin=$WSCHAOS_BIN
+  else
+    cargo build --release --quiet --bin wschaos
+    bin="${CARGO_TARGET_DIR:-target}/release/wschaos"
+  fi
+}
+
 # Starts PROGRAM ARGS in the background and sets $addr to the address it prints on line 1.
 start() {
   local out="$tmp/$(basename "$1")-${#pids[@]}.out"

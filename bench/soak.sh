@@ -17,14 +17,8 @@ cd "$(dirname "$0")/.."
 
 clients=${1:-5000}
 minutes=${2:-60}
-# WSCHAOS_BIN runs another build (a copy, so a rebuild during the hour does not swap it).
-if [ -n "${WSCHAOS_BIN:-}" ]; then
-  bin=$WSCHAOS_BIN
-else
-  cargo build --release --quiet --bin wschaos
-  bin="${CARGO_TARGET_DIR:-target}/release/wschaos"
-fi
 source bench/lib.sh
+wschaos_bin
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
