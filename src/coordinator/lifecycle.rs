@@ -103,10 +103,12 @@ impl Coordinator {
     fn finish(&mut self, ctx: &mut Context<Self>) {
         let Some(done) = self.done.take() else { return };
         let follows_stream = self.scenario.clients.stream.is_some();
+        let untouched = crate::metrics::FaultShare::default();
         for record in &mut self.faults {
-            if let Some(share) = self.totals.faults.get(record.index) {
-                record.complete(share, &self.totals.attempts, follows_stream);
-            }
+            // A fault no client of this shard recorded still gets its (empty) histograms, so
+            // a merge adds every shard's instead of falling back to percentiles.
+            let share = self.totals.faults.get(record.index).unwrap_or(&untouched);
+            record.complete(share, &self.totals.attempts, follows_stream);
         }
         let all_connected_s = self
             .totals

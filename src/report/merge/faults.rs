@@ -58,7 +58,8 @@ fn merge_one(same: &[(&PathBuf, &FaultRecord, f64)]) -> Result<FaultRecord, Merg
             (a, b) => a.or(b),
         };
     }
-    if same.iter().all(|(_, f, _)| f.histograms.is_some()) {
+    // A shard's record without histograms is an older report's unless another has them.
+    if same.iter().any(|(_, f, _)| f.histograms.is_some()) {
         let histograms = add_histograms(same)?;
         fault.summarise(
             histograms[0].as_ref(),
