@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::procfs;
+use super::procfs::{self, ProcessStat, read_stat};
 use crate::report::TargetRecord;
 
 /// How often the list of the target's processes is looked up again without a reason to.
@@ -42,38 +42,6 @@ pub struct TargetSample {
     pub cpu_share: Option<f64>,
     /// Resident memory of all its processes together.
     pub rss_kib: u64,
-}
-
-/// What one process's `/proc/<pid>/stat` says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ProcessStat {
-    /// Clock ticks since boot when it started: with the pid, tells a reused pid apart.
-    started: u64,
-    /// User + system CPU, in clock ticks.
-    cpu_ticks: u64,
-    rss_pages: u64,
-    zombie: bool,
-}
-
-/// Parses a `/proc/<pid>/stat` line.
-fn parse_stat(text: &str) -> Option<ProcessStat> {
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    let rest = text.get(text.rfind(')')? + 1..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields after the comm, counted from 0: state, ..., utime 11, stime 12, starttime 19,
-    // rss 21 (proc(5) numbers them 3, 14, 15, 22, 24).
-    let number = |i: usize| fields.get(i)?.parse::<u64>().ok();
-    let state = *fields.first()?;
-    Some(ProcessStat {
-        started: number(19)?,
-        cpu_ticks: number(11)? + number(12)?,
-        rss_pages: number(21)?,
-        zombie: state == "Z" || state == "X",
-    })
-}
-
-fn read_stat(pid: i32) -> Option<ProcessStat> {
-    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// Whether `pid` is a live process (not a zombie) this user can see.
@@ -214,6 +182,7 @@ impl TargetMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::procfs::parse_stat;
 
     #[test]
     fn a_stat_line_gives_cpu_ticks_start_and_resident_pages() {
@@ -223,6 +192,7 @@ mod tests {
         assert_eq!(
             parse_stat(line),
             Some(ProcessStat {
+                ppid: 1,
                 started: 123_456,
                 cpu_ticks: 100,
                 rss_pages: 2560,

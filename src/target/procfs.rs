@@ -9,10 +9,17 @@ use std::collections::{HashMap, HashSet};
 /// The environment variable that marks a target's processes (`<wschaos pid>-<n>`).
 pub const MARKER: &str = "WSCHAOS_TARGET";
 
-/// What /proc/<pid>/stat says about a process.
-struct Stat {
-    ppid: i32,
-    zombie: bool,
+/// What one process's `/proc/<pid>/stat` says (the process tree here, the target's cost in
+/// `cost.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ProcessStat {
+    pub ppid: i32,
+    /// Clock ticks since boot when it started: with the pid, tells a reused pid apart.
+    pub started: u64,
+    /// User + system CPU, in clock ticks.
+    pub cpu_ticks: u64,
+    pub rss_pages: u64,
+    pub zombie: bool,
 }
 
 fn pids() -> Vec<i32> {
@@ -24,17 +31,26 @@ fn pids() -> Vec<i32> {
         .collect()
 }
 
-fn stat(pid: i32) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// Parses a `/proc/<pid>/stat` line.
+pub(super) fn parse_stat(text: &str) -> Option<ProcessStat> {
     // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some(Stat {
-        ppid,
+    let rest = text.get(text.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields after the comm, counted from 0: state, ppid 1, ..., utime 11, stime 12,
+    // starttime 19, rss 21 (proc(5) numbers them 3, 4, 14, 15, 22, 24).
+    let number = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    let state = *fields.first()?;
+    Some(ProcessStat {
+        ppid: fields.get(1)?.parse().ok()?,
+        started: number(19)?,
+        cpu_ticks: number(11)? + number(12)?,
+        rss_pages: number(21)?,
         zombie: state == "Z" || state == "X",
     })
+}
+
+pub(super) fn read_stat(pid: i32) -> Option<ProcessStat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 fn carries_marker(pid: i32, entry: &[u8]) -> bool {
@@ -64,7 +80,7 @@ fn tree_of(root: Option<i32>, marker: Option<&str>) -> Vec<i32> {
         if pid == me {
             continue;
         }
-        let Some(stat) = stat(pid) else { continue };
+        let Some(stat) = read_stat(pid) else { continue };
         if stat.zombie {
             continue;
         }
@@ -86,7 +102,7 @@ fn tree_of(root: Option<i32>, marker: Option<&str>) -> Vec<i32> {
             }
         }
     }
-    found.extend(root.filter(|r| stat(*r).is_some_and(|s| !s.zombie)));
+    found.extend(root.filter(|r| read_stat(*r).is_some_and(|s| !s.zombie)));
     let mut members: Vec<i32> = found.into_iter().collect();
     members.sort_unstable();
     members
