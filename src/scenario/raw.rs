@@ -291,7 +291,8 @@ pub struct RawStage {
 #[serde(deny_unknown_fields)]
 pub struct RawStream {
     /// Required. `/field` (a top-level field of a JSON text frame) or `bytes N..N+8` (a
-    /// big-endian u64 of a binary frame).
+    /// big-endian u64 of a binary frame). With `target.protocol: graphql-ws`: a field of the
+    /// subscription's result (the value of the one root field of a `next` message's data).
     pub seq: Spanned<String>,
     /// Default: none (no `push_latency`). The same kind of place as `seq`; microseconds since
     /// the UNIX epoch.

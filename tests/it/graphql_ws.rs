@@ -350,3 +350,44 @@ fn server_pings_are_answered_and_a_message_that_is_not_graphql_ws_closes_with_44
         .collect();
     assert!(closes.contains(&Some(4400)), "{closes:?}");
 }
+
+#[test]
+fn a_subscription_the_server_refuses_counts_an_error_and_the_connection_stays() {
+    let server = TestServer::start(Behaviour {
+        replies: vec![
+            (
+                r#"{"type":"connection_init""#,
+                r#"{"type":"connection_ack"}"#,
+            ),
+            (
+                // The subscribe message (its keys in order: id, payload, type).
+                r#"{"id":"1","payload""#,
+                r#"{"id":"1","type":"error","payload":[{"message":"no such field"}]}"#,
+            ),
+            (r#"{"type":"ping""#, r#"{"type":"pong"}"#),
+        ],
+        ..Behaviour::default()
+    });
+    let report = run(
+        &format!("ws://{}/", server.addr),
+        &graphql("  graphql_ws: {subscribe: {query: 'subscription { nothing }'}}\n"),
+        "1s",
+        "",
+    );
+    let c = &report.counters;
+    assert_eq!(
+        (c.graphql_ws_errors, c.graphql_ws_completes),
+        (4, 0),
+        "{c:?}"
+    );
+    assert_eq!((c.disconnects(), c.push_received), (0, 0), "{c:?}");
+    assert!(c.heartbeat_acks > 0, "{c:?}");
+    // The subscription ended: no complete for it at the close.
+    let completes = server
+        .connections()
+        .iter()
+        .flat_map(|conn| conn.received.clone())
+        .filter(|r| matches!(r, Received::Text(t) if t.contains(r#""type":"complete""#)))
+        .count();
+    assert_eq!(completes, 0);
+}

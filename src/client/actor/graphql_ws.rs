@@ -48,12 +48,15 @@ impl Client {
         let Some(graphql) = conn.graphql.as_mut() else {
             return;
         };
+        // graphql-ws messages are text: a binary frame is no message of it.
         let data = match frame {
-            Frame::Text(data) => data,
-            Frame::Binary(_) => return self.invalid_message("a binary frame", ctx),
+            Frame::Text(data) => Some(data),
+            Frame::Binary(_) => None,
             _ => return,
         };
-        let message = graphql_ws::read(wire, &data);
+        let message = data
+            .as_deref()
+            .map_or(Message::Invalid, |text| graphql_ws::read(wire, text));
         if !graphql.acked {
             match message {
                 Message::ConnectionAck => {
@@ -74,7 +77,9 @@ impl Client {
                 Message::Pong { .. } => {}
                 other => {
                     warn_no_ack_once(&other);
-                    close_invalid(conn);
+                    if open {
+                        close_invalid(conn);
+                    }
                     self.lost(Cause::NoConnectionAck, ctx);
                 }
             }
@@ -112,9 +117,10 @@ impl Client {
     }
 
     /// The server's `ping` on the open connection: a `pong` at once.
+    /// (Not after our close frame: nothing is sent then.)
     fn answer_ping(&mut self, ctx: &mut Context<Self>) {
-        tally::server_pinged();
         if let Some(conn) = self.live() {
+            tally::server_pinged();
             conn.writer.queue(OpCode::Text, PONG);
             self.flush(ctx);
         }
