@@ -227,7 +227,7 @@ mod tests {
 
         let terminal = crate::report::summary::render(&report);
         assert!(
-            terminal.contains("  send timeout 1  handshake rejected 0\n"),
+            terminal.contains("  send timeout 1  handshake rejected 0  no connection_ack 0\n"),
             "{terminal}"
         );
         assert!(
