@@ -83,6 +83,10 @@ counters! {
     disconnects_handshake_rejected,
     /// Open connections closed on purpose (close 1000) at the end of the run.
     closed_manually,
+    /// graphql-ws: open connections whose server did not acknowledge `connection_init`: it
+    /// sent another message first (a server that does not speak graphql-ws) or nothing within
+    /// `connect_timeout`.
+    disconnects_no_connection_ack,
     /// Successful re-opens after a lost connection.
     reconnects,
     /// Lost connections whose reconnect was still pending (backoff or connecting) when the
@@ -125,6 +129,12 @@ counters! {
     /// Failed attempts the server answered with an HTTP status instead of 101 Switching
     /// Protocols: it refused the upgrade (503 from a server at its connection limit, 401, 429).
     connect_failures_rejected,
+    /// graphql-ws: `error` messages for the subscription (the server refused or ended it).
+    graphql_ws_errors,
+    /// graphql-ws: `complete` messages for the subscription (the server ended it).
+    graphql_ws_completes,
+    /// graphql-ws: the server's own `ping` messages, each answered with a `pong`.
+    graphql_ws_server_pings,
 }
 
 impl Counters {
@@ -138,6 +148,7 @@ impl Counters {
             + self.disconnects_dropped
             + self.disconnects_send_timeout
             + self.disconnects_handshake_rejected
+            + self.disconnects_no_connection_ack
     }
 
     /// Connections open right now, if these are run totals.
@@ -168,6 +179,8 @@ pub struct Histograms {
     pub send_lag_message: Option<Histogram<u64>>,
     /// A pushed message's `sent_at` (the server's clock) -> received (the client's clock).
     pub push_latency: Option<Histogram<u64>>,
+    /// graphql-ws: `connection_init` sent -> `connection_ack` received.
+    pub connection_ack_time: Option<Histogram<u64>>,
 }
 
 /// An empty histogram with the bounds every histogram of a run shares.
@@ -177,7 +190,7 @@ pub fn histogram() -> Histogram<u64> {
 
 impl Histograms {
     /// Names and histograms, in report order.
-    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 12] {
+    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 13] {
         [
             ("connect_time", self.connect_time.as_ref()),
             ("tcp_connect_time", self.tcp_connect_time.as_ref()),
@@ -191,6 +204,7 @@ impl Histograms {
             ("send_lag_heartbeat", self.send_lag_heartbeat.as_ref()),
             ("send_lag_message", self.send_lag_message.as_ref()),
             ("push_latency", self.push_latency.as_ref()),
+            ("connection_ack_time", self.connection_ack_time.as_ref()),
         ]
     }
 
@@ -208,6 +222,7 @@ impl Histograms {
             (&mut self.send_lag_heartbeat, &other.send_lag_heartbeat),
             (&mut self.send_lag_message, &other.send_lag_message),
             (&mut self.push_latency, &other.push_latency),
+            (&mut self.connection_ack_time, &other.connection_ack_time),
         ] {
             if let Some(theirs) = theirs {
                 // Same bounds on both sides, and values are clamped on record: cannot fail.

@@ -16,7 +16,8 @@
 //! transition sets or clears them. What each event counts is in `tally`; the messages the actor
 //! takes are in `commands`; sending heartbeats and messages and writing them out is in
 //! `actor/outbound.rs`; the `on_open` frames that precede them in `actor/on_open.rs`; what a
-//! frame from the server means (ack, echo, ping, close) in `actor/inbound.rs`.
+//! frame from the server means (ack, echo, ping, close) in `actor/inbound.rs`, and on a
+//! graphql-ws connection in `actor/graphql_ws.rs`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ use super::stream::{StreamCarry, StreamConn};
 use super::tally::{self, Cause, Reopen};
 use crate::scenario::DropMode;
 
+mod graphql_ws;
 mod inbound;
 mod on_open;
 mod outbound;
@@ -243,9 +245,15 @@ impl Client {
             unwritten: VecDeque::new(),
             awaiting_answer: None,
             stream: StreamConn::default(),
+            graphql: None,
         });
-        // `on_open` first; the connection is established once all of it is out and answered.
-        self.send_on_open(0, now);
+        // `on_open` first (graphql-ws: `connection_init`); the connection is established once
+        // all of it is out and answered.
+        if self.cfg.graphql_ws.is_some() {
+            self.send_connection_init(now);
+        } else {
+            self.send_on_open(0, now);
+        }
         self.flush(ctx);
     }
 
@@ -421,8 +429,14 @@ impl Clocked for Client {
             self.lost(Cause::SendTimeout, ctx);
         }
         if self.deadlines.take_due(Timer::Answer, now).is_some() {
-            tracing::debug!(client = self.id, "no answer to on_open in time");
-            self.lost(Cause::HandshakeRejected, ctx);
+            // graphql-ws has no `on_open`: its awaited answer is the `connection_ack`.
+            let cause = if self.cfg.graphql_ws.is_some() {
+                Cause::NoConnectionAck
+            } else {
+                Cause::HandshakeRejected
+            };
+            tracing::debug!(client = self.id, ?cause, "no answer in time");
+            self.lost(cause, ctx);
         }
         if self.deadlines.take_due(Timer::Ack, now).is_some() {
             self.heartbeat_timed_out(ctx);
@@ -522,6 +536,7 @@ impl Handler<Stop> for Client {
         match std::mem::replace(&mut self.state, State::Stopped(None)) {
             State::Open(mut conn) => {
                 self.clear_connection_timers();
+                graphql_ws::complete_before_close(&mut conn, self.cfg.graphql_ws.as_ref());
                 conn.writer
                     .queue_close(Some(CloseReason::from(CloseCode::Normal)));
                 self.state = State::Stopped(Some(conn));

@@ -10,6 +10,7 @@ use actix_http::ws::{Frame, OpCode};
 
 use super::actor::Client;
 use super::connection::Writer;
+use super::graphql_ws::{self, GraphqlConn, PingBuffer};
 use super::heartbeat::HeartbeatState;
 use super::messages::MessageState;
 use super::stream::StreamConn;
@@ -34,6 +35,8 @@ pub struct Conn {
     pub awaiting_answer: Option<usize>,
     /// What this connection saw of a pushed stream (with `clients.stream`).
     pub stream: StreamConn,
+    /// graphql-ws: where the connection is in the protocol (`None`: raw frames).
+    pub graphql: Option<GraphqlConn>,
 }
 
 /// A heartbeat or message on its way to the socket.
@@ -58,6 +61,13 @@ impl Conn {
     pub fn queue_heartbeat(&mut self, mode: &HeartbeatMode, due: Instant, now: Instant) -> bool {
         match mode {
             HeartbeatMode::None => return false,
+            // graphql-ws heartbeats are its own `ping` messages.
+            HeartbeatMode::Ping if self.graphql.is_some() => {
+                let seq = self.heartbeat.sent(now);
+                let mut buf: PingBuffer = [0; 64];
+                self.writer
+                    .queue(OpCode::Text, graphql_ws::ping(seq, &mut buf));
+            }
             HeartbeatMode::Ping => {
                 let seq = self.heartbeat.sent(now);
                 self.writer.queue(OpCode::Ping, &seq.to_be_bytes());

@@ -3,8 +3,8 @@
 //! connection it holds (`live`), its reconnect delays (`backoff`), heartbeat bookkeeping
 //! (`heartbeat`), application messages (`messages`), its one timer (`clock`), socket
 //! handling (`connection`), permessage-deflate (`deflate`), the run's socket options tried
-//! once before it starts (`preflight`), frame reading (`reader`) and following a
-//! server-pushed stream (`stream`).
+//! once before it starts (`preflight`), frame reading (`reader`), following a
+//! server-pushed stream (`stream`) and speaking graphql-ws (`graphql_ws`).
 
 pub mod actor;
 pub mod backoff;
@@ -12,6 +12,7 @@ mod clock;
 mod commands;
 pub mod connection;
 pub mod deflate;
+pub mod graphql_ws;
 pub mod heartbeat;
 mod live;
 mod messages;
@@ -66,6 +67,9 @@ pub struct ClientConfig {
     /// Where pushed messages carry their sequence number and send time (`stream.rs`); without
     /// it pushed messages are only counted.
     pub stream: Option<Stream>,
+    /// `target.protocol: graphql-ws`: the messages the client sends (`graphql_ws.rs`); `None`
+    /// for raw frames.
+    pub graphql_ws: Option<graphql_ws::Wire>,
 }
 
 /// `send_buffer` unless a scenario says otherwise.

@@ -37,6 +37,40 @@ pub struct Target {
     /// `url: embedded` only: the most connections the embedded server holds at once (503 past
     /// it).
     pub max_conns: Option<u64>,
+    /// What the clients speak on an open connection.
+    pub protocol: Protocol,
+}
+
+/// `target.protocol`: the application protocol the clients speak over WebSocket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Protocol {
+    /// Frames as the scenario writes them (heartbeats, messages, `on_open`).
+    #[default]
+    Raw,
+    /// GraphQL over WebSocket (`graphql-transport-ws`, `client/graphql_ws.rs`).
+    GraphqlWs(GraphqlWs),
+}
+
+/// The subprotocol a graphql-ws client offers (validation adds it to `target.subprotocols`).
+pub const GRAPHQL_WS_SUBPROTOCOL: &str = "graphql-transport-ws";
+
+/// `target.graphql_ws`: what a graphql-ws client sends besides its heartbeats.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GraphqlWs {
+    /// The `connection_init` payload (a JSON object), if any.
+    pub init_payload: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The subscription each connection starts once the server acknowledged it.
+    pub subscribe: Option<GraphqlSubscribe>,
+}
+
+/// `target.graphql_ws.subscribe`: one operation, started on every acknowledged connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphqlSubscribe {
+    /// The operation id (`1` unless the scenario says otherwise).
+    pub id: String,
+    pub query: String,
+    pub variables: Option<serde_json::Map<String, serde_json::Value>>,
+    pub operation_name: Option<String>,
 }
 
 /// `target.tls`: how clients speak TLS to the target.

@@ -38,7 +38,6 @@ pub const CHATTER: &str = "news";
 pub struct ConnLog {
     /// The client's address as the server saw it.
     pub peer: Option<SocketAddr>,
-    #[allow(dead_code)] // no feature reads it yet; recorded with the rest of the connection
     pub opened: Instant,
     pub heartbeats: Vec<Instant>,
     pub ended: Option<Instant>,

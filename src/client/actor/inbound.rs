@@ -32,6 +32,12 @@ impl Client {
         if self.cfg.heartbeat.reset_on == ResetOn::Any {
             self.disarm();
         }
+        if self.cfg.graphql_ws.is_some()
+            && matches!(frame, Frame::Text(_) | Frame::Binary(_) | Frame::Pong(_))
+        {
+            self.on_graphql_frame(frame, now, ctx);
+            return;
+        }
         // Borrow the shared config and the connection side by side (no Arc clone per frame).
         let cfg = &*self.cfg;
         let Some(conn) = self.state.conn() else {

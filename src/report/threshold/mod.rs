@@ -22,6 +22,7 @@ const TIME_HISTOGRAMS: &[&str] = &[
     "send_lag_heartbeat",
     "send_lag_message",
     "push_latency",
+    "connection_ack_time",
 ];
 /// Histograms whose values are plain counts.
 const COUNT_HISTOGRAMS: &[&str] = &["reconnect_attempts"];
@@ -50,6 +51,8 @@ const COUNTER_ALIASES: &[(&str, &str)] = &[
     ("push.reordered", "push_reordered"),
     ("push.missed_across_outage", "push_missed_across_outage"),
     ("push.unparsed", "push_unparsed"),
+    ("graphql_ws.errors", "graphql_ws_errors"),
+    ("graphql_ws.completes", "graphql_ws_completes"),
 ];
 /// Ratios: `(name, field of report.ratios)`.
 const RATIOS: &[(&str, &str)] = &[

@@ -73,6 +73,7 @@ fn full_scenario_parses_into_the_model() {
             tls: None,
             push: None,
             max_conns: None,
+            protocol: Protocol::Raw,
         },
         clients: Clients {
             count: 2000,

@@ -1,5 +1,5 @@
 //! `target:` checks: the URL, extra headers (through the HTTP stack's own `HeaderName` and
-//! `HeaderValue` parsers), subprotocols, the command of a managed server, the embedded server's
+//! `HeaderValue` parsers), subprotocols (with the protocol's own, `protocol.rs`), the command of a managed server, the embedded server's
 //! connection limit and the TLS settings (PEM files read and checked here).
 
 use std::path::PathBuf;
@@ -10,7 +10,9 @@ use serde_saphyr::Spanned;
 
 use super::Validator;
 use crate::scenario::ScenarioError;
-use crate::scenario::model::{ClientIdentity, Target, TargetCommand, TargetTls, TargetUrl};
+use crate::scenario::model::{
+    ClientIdentity, GRAPHQL_WS_SUBPROTOCOL, Protocol, Target, TargetCommand, TargetTls, TargetUrl,
+};
 use crate::scenario::raw::{RawCommand, RawTarget, RawTls, RawTlsSettings};
 use crate::scenario::url::parse_url;
 use crate::scenario::value::{first_offending, quoted};
@@ -71,7 +73,13 @@ impl Validator<'_> {
             headers.push((name.value, value.value));
         }
 
-        let mut subprotocols: Vec<String> = Vec::with_capacity(raw.subprotocols.len());
+        let protocol = self.protocol(
+            raw.protocol.as_ref(),
+            raw.graphql_ws,
+            &url,
+            &raw.subprotocols,
+        )?;
+        let mut subprotocols: Vec<String> = Vec::with_capacity(raw.subprotocols.len() + 1);
         for (i, p) in raw.subprotocols.into_iter().enumerate() {
             let path = format!("target.subprotocols[{i}]");
             // A subprotocol is an HTTP token, the same grammar as a header name.
@@ -94,6 +102,11 @@ impl Validator<'_> {
                 ));
             }
             subprotocols.push(p.value);
+        }
+        if matches!(protocol, Protocol::GraphqlWs(_))
+            && !subprotocols.iter().any(|p| p == GRAPHQL_WS_SUBPROTOCOL)
+        {
+            subprotocols.push(GRAPHQL_WS_SUBPROTOCOL.to_string());
         }
 
         let command = match raw.command {
@@ -156,6 +169,7 @@ impl Validator<'_> {
             // Checked with clients.stream (`validate/stream.rs`).
             push: None,
             max_conns,
+            protocol,
         })
     }
 
