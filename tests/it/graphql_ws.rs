@@ -5,7 +5,6 @@
 //! codes (the scriptable test server).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
@@ -15,7 +14,6 @@ use crate::common::run_scenario;
 use crate::common::server::{Behaviour, Received, TestServer};
 use wschaos::report::Report;
 use wschaos::scenario::parse;
-use wschaos::server::EmbeddedServer;
 
 /// Ticks per second of the Node server's `counter` subscription.
 const RATE: u32 = 20;
@@ -193,31 +191,9 @@ fn raw_clients_against_the_graphql_ws_package_are_closed_with_4406() {
         "Subprotocol not acceptable"
     );
 }
-
-/// The embedded echo server (`wschaos serve`), on its own thread.
-fn echo_server() -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_rt::System::new().block_on(async move {
-            let server = EmbeddedServer::start_with(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                1,
-                false,
-                None,
-                None,
-            )
-            .expect("echo server");
-            tx.send(server.addr()).expect("send addr");
-            tokio::time::sleep(Duration::from_secs(30)).await;
-        });
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("server addr")
-}
-
 #[test]
 fn graphql_ws_clients_against_an_echo_server_fail_with_no_connection_ack_and_back_off() {
-    let addr = echo_server();
+    let addr = crate::common::server::embedded_on_own_thread(None);
     let report = run(&format!("ws://{addr}/"), &graphql(""), "2s", "");
     let c = &report.counters;
     // The echoed connection_init is no ack: each connection ends at once, and the client
