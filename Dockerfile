@@ -5,6 +5,9 @@
 # Build stage: bookworm, the Debian release of the runtime image below (same glibc).
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /build
+# jemalloc (the allocator, src/memory.rs) is built from source with make.
+RUN apt-get update && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 # The registry and target caches survive between builds (BuildKit); the binary is copied out

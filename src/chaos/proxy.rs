@@ -166,7 +166,6 @@ async fn handle(
     counters
         .connections_open
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    crate::memory::churned();
     let Err(err) = ended else {
         return;
     };

@@ -61,7 +61,6 @@ pub fn connect_attempt(run_started: Instant, at: Instant) {
 /// A failed attempt, counted by cause: a timeout, TLS, an HTTP status instead of 101, or the
 /// tool's own lack of descriptors or ports (besides the total).
 pub fn connect_failed(err: &ConnectError) {
-    crate::memory::churned();
     let timed_out = matches!(err, ConnectError::Timeout);
     let tls = matches!(err, ConnectError::Tls(_));
     let local = out_of_local_resources(err);
@@ -150,7 +149,6 @@ pub fn opened(
 /// An open connection ended at `now` for `cause`, with `lost_messages` unanswered; `noticed` is
 /// the fault it was under, if any (its detection time counts from the fault's start).
 pub fn lost(cause: Cause, now: Instant, lost_messages: u64, noticed: Option<FaultStarted>) {
-    crate::memory::churned();
     metrics::record(|m| {
         let c = &mut m.counters;
         match cause {

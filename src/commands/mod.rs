@@ -67,15 +67,6 @@ impl Error {
 
 /// Runs the command and returns the process exit code.
 pub fn execute(cli: Cli) -> Result<u8, Error> {
-    if matches!(
-        cli.command,
-        Command::Run { .. }
-            | Command::Capacity { .. }
-            | Command::Serve { .. }
-            | Command::Proxy { .. }
-    ) {
-        crate::memory::return_freed_memory_after_storms();
-    }
     match cli.command {
         Command::Run {
             file,

@@ -134,7 +134,6 @@ impl OpenSession {
 impl Drop for OpenSession {
     fn drop(&mut self) {
         self.stats.open.fetch_sub(1, Ordering::Relaxed);
-        crate::memory::churned();
     }
 }
 
