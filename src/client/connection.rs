@@ -430,6 +430,7 @@ mod tests {
             tls: None,
             push: None,
             max_conns: None,
+            protocol: crate::scenario::Protocol::Raw,
         };
         let head = |path: &str, param: Option<&str>, since: Option<u64>| {
             let url = WsUrl {

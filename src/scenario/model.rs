@@ -37,6 +37,41 @@ pub struct Target {
     /// `url: embedded` only: the most connections the embedded server holds at once (503 past
     /// it).
     pub max_conns: Option<u64>,
+    /// What the clients speak inside the WebSocket.
+    pub protocol: Protocol,
+}
+
+/// `target.protocol`: what the clients speak inside the WebSocket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// Frames as the scenario writes them (heartbeats, messages, `on_open`).
+    #[default]
+    Raw,
+    /// Socket.IO v5 over Engine.IO v4, websocket transport only (`client::socketio`).
+    SocketIo(SocketIo),
+}
+
+impl Protocol {
+    pub fn socketio(&self) -> Option<&SocketIo> {
+        match self {
+            Protocol::SocketIo(settings) => Some(settings),
+            Protocol::Raw => None,
+        }
+    }
+}
+
+/// `target.socketio`: where the Socket.IO server is and what the clients say to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketIo {
+    /// The namespace joined on every connection, `/` or `/name` (no comma).
+    pub namespace: String,
+    /// The Engine.IO path, ending in `/` (`/socket.io/`); the url's path is this plus
+    /// `?EIO=4&transport=websocket`.
+    pub path: String,
+    /// The `auth` object sent with the namespace connect, as JSON text.
+    pub auth: Option<String>,
+    /// The event name `clients.messages` are emitted under (with an ack).
+    pub event: String,
 }
 
 /// `target.tls`: how clients speak TLS to the target.

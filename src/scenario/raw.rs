@@ -63,6 +63,31 @@ pub struct RawTarget {
     /// at once (at least 1); an upgrade past it is answered 503.
     #[serde(default)]
     pub max_conns: Option<Spanned<u64>>,
+    /// Default `raw`. `socketio`: the clients speak Socket.IO (Engine.IO v4, websocket
+    /// transport) to a `ws[s]://host[:port]` url without a path.
+    #[serde(default)]
+    pub protocol: Option<Spanned<String>>,
+    /// Default: the defaults of each key. Only with `protocol: socketio`.
+    #[serde(default)]
+    pub socketio: Option<Spanned<RawSocketIo>>,
+}
+
+/// `target.socketio:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSocketIo {
+    /// Default `/`. The namespace joined on every connection: `/` or `/name`, no comma.
+    #[serde(default)]
+    pub namespace: Option<Spanned<String>>,
+    /// Default `/socket.io/`. The Engine.IO path on the server.
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    /// Default: none. A mapping sent as the namespace connect's `auth` object.
+    #[serde(default)]
+    pub auth: Option<Spanned<serde_json::Value>>,
+    /// Default `echo`. The event `clients.messages` are emitted under, each with an ack.
+    #[serde(default)]
+    pub event: Option<Spanned<String>>,
 }
 
 /// `target.push:`
@@ -184,7 +209,7 @@ pub struct RawClients {
     pub connect_timeout: Option<Spanned<String>>,
     /// Default when absent: mode ping, interval 5s, timeout 10s, max_missed 1, reset_on ack.
     #[serde(default)]
-    pub heartbeat: Option<RawHeartbeat>,
+    pub heartbeat: Option<Spanned<RawHeartbeat>>,
     /// Default when absent: exponential, initial 500ms, max 30s, multiplier 2, jitter full,
     /// max_attempts 0 (never give up).
     #[serde(default)]

@@ -112,6 +112,7 @@ pub fn target(url: TargetUrl) -> Target {
         tls: None,
         push: None,
         max_conns: None,
+        protocol: wschaos::scenario::Protocol::Raw,
     }
 }
 

@@ -44,7 +44,7 @@ fn cases() -> Vec<Case> {
             replacing("  url: embedded\n", "  url: embedded\n  colour: blue\n"),
             (5, 3),
             exactly(
-                "unknown field `colour`, expected one of url, headers, subprotocols, command, tls, push, max_conns",
+                "unknown field `colour`, expected one of url, headers, subprotocols, command, tls, push, max_conns, protocol, socketio",
             ),
         ),
         case(
@@ -351,6 +351,7 @@ fn cases() -> Vec<Case> {
     ];
     cases.extend(super::errors_clients::rows());
     cases.extend(super::stages::rows());
+    cases.extend(super::socketio::rows());
 
     for bad in [
         "0/s", "-1/s", "1/h", "1", "fast", "1e3/s", "inf/s", "/s", "./s",

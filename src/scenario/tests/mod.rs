@@ -7,6 +7,7 @@ use super::*;
 mod errors;
 mod errors_clients;
 mod open_and_stream;
+mod socketio;
 mod stages;
 mod target;
 use crate::chaos::toxics::{
@@ -73,6 +74,7 @@ fn full_scenario_parses_into_the_model() {
             tls: None,
             push: None,
             max_conns: None,
+            protocol: Protocol::Raw,
         },
         clients: Clients {
             count: 2000,

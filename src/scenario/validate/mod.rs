@@ -7,6 +7,8 @@
 mod clients;
 mod faults;
 mod on_open;
+mod protocol;
+pub use protocol::ENGINE_IO_QUERY;
 mod stages;
 mod stream;
 pub(super) use stream::push_rate;
@@ -144,8 +146,13 @@ impl Validator<'_> {
             self.duration(raw.duration.as_ref(), stages.as_deref(), &raw.clients.value)?;
         let push = raw.target.push.take();
         let stream = raw.clients.value.stream.take();
+        let client_keys = protocol::ClientKeys {
+            heartbeat: (raw.clients.value.heartbeat.as_ref()).map(|h| (h.referenced, h.value.mode)),
+            on_open: raw.clients.value.on_open.first().map(|o| o.referenced),
+        };
         let mut target = self.target(raw.target)?;
         let mut clients = self.clients(raw.clients.value, stages, duration, &duration_text)?;
+        self.protocol_and_clients(&target.protocol, &client_keys, &mut clients)?;
         (target.push, clients.stream) = self.push_and_stream(push, stream, &target.url)?;
 
         let mut faults = raw

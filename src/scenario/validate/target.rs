@@ -18,7 +18,8 @@ use crate::tls;
 
 impl Validator<'_> {
     pub(super) fn target(&self, raw: RawTarget) -> Result<Target, ScenarioError> {
-        let url = parse_url(&raw.url.value).map_err(|m| self.error(&raw.url, "target.url", m))?;
+        let mut url =
+            parse_url(&raw.url.value).map_err(|m| self.error(&raw.url, "target.url", m))?;
 
         let mut headers = Vec::with_capacity(raw.headers.0.len());
         for (name, value) in raw.headers.0 {
@@ -147,6 +148,7 @@ impl Validator<'_> {
         };
 
         let tls = self.tls(raw.tls, &url)?;
+        let protocol = self.protocol(raw.protocol, raw.socketio, &mut url, &raw.url)?;
         Ok(Target {
             url,
             headers,
@@ -156,6 +158,7 @@ impl Validator<'_> {
             // Checked with clients.stream (`validate/stream.rs`).
             push: None,
             max_conns,
+            protocol,
         })
     }
 
