@@ -37,6 +37,7 @@ use super::heartbeat::HeartbeatState;
 use super::live::Conn;
 use super::messages::MessageState;
 use super::reader::ReadError;
+use super::socketio::Session;
 use super::stream::{StreamCarry, StreamConn};
 use super::tally::{self, Cause, Reopen};
 use crate::scenario::DropMode;
@@ -44,6 +45,7 @@ use crate::scenario::DropMode;
 mod inbound;
 mod on_open;
 mod outbound;
+mod socketio;
 
 /// Most open-loop messages sent at once when the actor fell behind its schedule.
 const MAX_MESSAGE_BURST: u32 = 64;
@@ -243,7 +245,13 @@ impl Client {
             unwritten: VecDeque::new(),
             awaiting_answer: None,
             stream: StreamConn::default(),
+            socketio: self.cfg.socketio.clone().map(Session::new),
         });
+        if self.cfg.socketio.is_some() {
+            // Socket.IO: established once the namespace answers.
+            self.socketio_opened(now);
+            return;
+        }
         // `on_open` first; the connection is established once all of it is out and answered.
         self.send_on_open(0, now);
         self.flush(ctx);
@@ -422,7 +430,8 @@ impl Clocked for Client {
         }
         if self.deadlines.take_due(Timer::Answer, now).is_some() {
             tracing::debug!(client = self.id, "no answer to on_open in time");
-            self.lost(Cause::HandshakeRejected, ctx);
+            let cause = self.unanswered_cause();
+            self.lost(cause, ctx);
         }
         if self.deadlines.take_due(Timer::Ack, now).is_some() {
             self.heartbeat_timed_out(ctx);
@@ -522,6 +531,7 @@ impl Handler<Stop> for Client {
         match std::mem::replace(&mut self.state, State::Stopped(None)) {
             State::Open(mut conn) => {
                 self.clear_connection_timers();
+                socketio::leave_namespace(&mut conn);
                 conn.writer
                     .queue_close(Some(CloseReason::from(CloseCode::Normal)));
                 self.state = State::Stopped(Some(conn));

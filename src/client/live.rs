@@ -12,6 +12,7 @@ use super::actor::Client;
 use super::connection::Writer;
 use super::heartbeat::HeartbeatState;
 use super::messages::MessageState;
+use super::socketio::Session;
 use super::stream::StreamConn;
 use crate::scenario::HeartbeatMode;
 
@@ -34,6 +35,8 @@ pub struct Conn {
     pub awaiting_answer: Option<usize>,
     /// What this connection saw of a pushed stream (with `clients.stream`).
     pub stream: StreamConn,
+    /// `target.protocol: socketio`: the connection's Socket.IO session.
+    pub socketio: Option<Session>,
 }
 
 /// A heartbeat or message on its way to the socket.
@@ -72,7 +75,7 @@ impl Conn {
     }
 
     /// Remembers the frame just queued until the socket has taken its last byte.
-    fn track(&mut self, kind: Outbound, due: Instant) {
+    pub fn track(&mut self, kind: Outbound, due: Instant) {
         self.unwritten.push_back(Unwritten {
             end: self.bytes_written + self.writer.queued() as u64,
             kind,
@@ -107,7 +110,14 @@ impl Conn {
         if self.writer.queued() >= send_buffer {
             return Queued::Dropped;
         }
-        self.writer.queue(OpCode::Text, messages.next(due));
+        match self.socketio.as_mut() {
+            None => self.writer.queue(OpCode::Text, messages.next(due)),
+            Some(session) => {
+                let id = messages.next_seq();
+                let payload = messages.next(due);
+                self.writer.queue(OpCode::Text, session.event(id, payload));
+            }
+        }
         self.track(Outbound::Message, due);
         Queued::Sent
     }

@@ -3,8 +3,8 @@
 //! connection it holds (`live`), its reconnect delays (`backoff`), heartbeat bookkeeping
 //! (`heartbeat`), application messages (`messages`), its one timer (`clock`), socket
 //! handling (`connection`), permessage-deflate (`deflate`), the run's socket options tried
-//! once before it starts (`preflight`), frame reading (`reader`) and following a
-//! server-pushed stream (`stream`).
+//! once before it starts (`preflight`), frame reading (`reader`), following a
+//! server-pushed stream (`stream`) and the Socket.IO protocol (`socketio`).
 
 pub mod actor;
 pub mod backoff;
@@ -17,6 +17,7 @@ mod live;
 mod messages;
 mod preflight;
 pub mod reader;
+pub mod socketio;
 mod stream;
 mod tally;
 mod writer;
@@ -66,6 +67,8 @@ pub struct ClientConfig {
     /// Where pushed messages carry their sequence number and send time (`stream.rs`); without
     /// it pushed messages are only counted.
     pub stream: Option<Stream>,
+    /// `target.protocol: socketio`: what every connection's Socket.IO session sends.
+    pub socketio: Option<Arc<socketio::Settings>>,
 }
 
 /// `send_buffer` unless a scenario says otherwise.

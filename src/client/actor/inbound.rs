@@ -29,6 +29,15 @@ impl Client {
             self.flush(ctx);
             return;
         }
+        if let Frame::Text(data) | Frame::Binary(data) = &frame
+            && self.state.conn().is_some_and(|c| c.socketio.is_some())
+        {
+            // Socket.IO: every data frame is one of its packets (binary: an attachment).
+            if matches!(frame, Frame::Text(_)) {
+                self.on_socketio_text(data, now, ctx);
+            }
+            return;
+        }
         if self.cfg.heartbeat.reset_on == ResetOn::Any {
             self.disarm();
         }
