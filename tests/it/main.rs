@@ -36,6 +36,7 @@ mod security;
 mod self_diagnosis;
 mod serve_procs;
 mod shards;
+mod socketio;
 mod source_ips;
 mod stages;
 mod storm;
