@@ -43,3 +43,22 @@ pub fn start_for_run(
     let proxy = super::spawn(loopback, config, control.clone())?;
     Ok((proxy, control))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socketio_scenario_makes_the_engine_io_ping_the_ack() {
+        let scenario = |target: &str| {
+            let text = format!("name: t\nduration: 1s\ntarget: {target}\nclients: {{count: 1}}\n");
+            crate::scenario::parse(&text, "s.yaml").expect("a valid scenario")
+        };
+        let socketio = scenario("{url: \"ws://h:1\", protocol: socketio}");
+        assert_eq!(
+            ack_matcher(&socketio),
+            AckMatcher::Text(bytes::Bytes::from("2"))
+        );
+        assert_eq!(ack_matcher(&scenario("{url: embedded}")), AckMatcher::Pong);
+    }
+}

@@ -140,13 +140,14 @@ fn ms_of(us: u64) -> f64 {
 }
 
 /// Every client stays connected, answers every ping (the server got a pong for each ping it
-/// sent, but those still in flight), and its acked events give message round trips.
+/// sent, but those still in flight), and its acked events give message round trips. Returns
+/// the lines the server printed meanwhile.
 fn stays_connected_and_answers_every_ping(
     server: &SioServer,
     report: &Report,
     clients: u64,
     ping_interval_ms: u64,
-) {
+) -> Vec<String> {
     let c = &report.counters;
     let h = &report.histograms;
     assert_eq!(c.clients_connected, clients, "{c:?}");
@@ -159,7 +160,7 @@ fn stays_connected_and_answers_every_ping(
         "{} pings for {clients} clients in {duration_ms} ms",
         c.socketio_pings
     );
-    let (pings, pongs, _) = server.stats();
+    let (pings, pongs, printed) = server.stats();
     assert!(
         pongs <= pings && pings <= pongs + clients,
         "server: {pings} pings, {pongs} pongs"
@@ -194,6 +195,7 @@ fn stays_connected_and_answers_every_ping(
         ms_of(h["message_rtt"].p99),
         c.socketio_pings,
     );
+    printed
 }
 
 #[test]
@@ -218,7 +220,8 @@ fn node_socketio_clients_stay_connected_answer_every_ping_and_get_acks_and_pushe
         "  messages: {rate: 5/s, size: 32}\n  stream: {seq: /seq, sent_at: /sent_at}\n",
     );
     let report = run_yaml(&yaml);
-    stays_connected_and_answers_every_ping(&server, &report, 4, NODE_PING_INTERVAL_MS);
+    let printed =
+        stays_connected_and_answers_every_ping(&server, &report, 4, NODE_PING_INTERVAL_MS);
     let c = &report.counters;
     assert!(c.push_received >= 4 * 15, "{c:?}");
     assert_eq!(
@@ -227,6 +230,79 @@ fn node_socketio_clients_stay_connected_answer_every_ping_and_get_acks_and_pushe
         "{c:?}"
     );
     assert_eq!(report.histograms["push_latency"].count, c.push_received);
+    // The end of the run: each client left the namespace (`41`) before its close frame.
+    let left: Vec<&String> = printed.iter().filter(|l| l.starts_with("left ")).collect();
+    assert_eq!(left.len(), 4, "{printed:?}");
+    assert!(
+        left.iter()
+            .all(|l| *l == "left client_namespace_disconnect"),
+        "{left:?}"
+    );
+}
+
+#[test]
+fn delay_pongs_holds_the_node_servers_pings_so_its_ping_interval_grows_by_the_delay() {
+    let Some(server) = SioServer::node(
+        "delay_pongs_holds_the_node_servers_pings_so_its_ping_interval_grows_by_the_delay",
+        &["--ping-interval", "300", "--ping-timeout", "200"],
+    ) else {
+        return;
+    };
+    let yaml = server.yaml(
+        3,
+        "2500ms",
+        "",
+        "faults:\n  - {kind: delay_pongs, at: 0s, duration: 2500ms, delay: 120ms}\n",
+    );
+    let report = run_yaml(&yaml);
+    let c = &report.counters;
+    assert_eq!(
+        c.disconnects(),
+        0,
+        "120 ms is inside the server's 200 ms: {c:?}"
+    );
+    // The server times its next ping from the pong, which comes 120 ms later than it would.
+    let interval = &report.histograms["socketio_ping_interval"];
+    assert!(
+        ((300 + 120) * 1000..(300 + 120 + 80) * 1000).contains(&interval.p50),
+        "{interval:?}"
+    );
+    assert!(
+        report.histograms["send_lag_heartbeat"].p99 < 50_000,
+        "pongs leave at once"
+    );
+    eprintln!(
+        "observed: delay_pongs 120 ms: ping interval p50 {:.1} ms",
+        ms_of(interval.p50)
+    );
+}
+
+#[test]
+fn the_standalone_proxy_with_socketio_drops_the_servers_pings() {
+    let Some(server) = SioServer::node(
+        "the_standalone_proxy_with_socketio_drops_the_servers_pings",
+        &["--ping-interval", "300", "--ping-timeout", "200"],
+    ) else {
+        return;
+    };
+    let upstream = format!("ws://127.0.0.1:{}", server.child.port);
+    let (_proxy, addr) = start(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream,
+        "--socketio",
+        "--fault",
+        "stop_acking",
+    ]);
+    let yaml = server.yaml(2, "1500ms", "", "").replace(
+        &format!("127.0.0.1:{}", server.child.port),
+        &addr.to_string(),
+    );
+    let c = run_yaml(&yaml).counters;
+    assert_eq!(c.socketio_pings, 0, "every ping dropped: {c:?}");
+    assert!(c.connects >= 2 && c.disconnects() >= 2, "{c:?}");
 }
 
 #[test]

@@ -4,6 +4,8 @@
 //
 //   closed <reason> <ms since its last ping, or -1> [stopped]  an Engine.IO session ended
 //                                                               (stopped: after SIGUSR1)
+//   left <reason>                      a socket left namespace `/` (`client_namespace_disconnect`:
+//                                      the client sent `41`)
 //   stopped-pinging <sessions>                                      after SIGUSR1
 //   stats {"pings":N,"pongs":N,"sessions":N,"refused":N}            on SIGUSR2 and at SIGTERM
 //
@@ -64,6 +66,7 @@ io.engine.on('connection', (session) => {
 });
 
 io.on('connection', (socket) => {
+  socket.on('disconnect', (reason) => console.log(`left ${reason.replace(/\s+/g, '_')}`));
   socket.on('echo', (...args) => {
     const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
     if (ack) {
