@@ -177,7 +177,7 @@ pub struct Histograms {
     /// A pushed message's `sent_at` (the server's clock) -> received (the client's clock).
     pub push_latency: Option<Histogram<u64>>,
     /// `target.protocol: socketio`: the gap between two pings of the server on one connection.
-    pub socketio_ping_interval: Option<Histogram<u64>>,
+    pub socketio_ping_gap: Option<Histogram<u64>>,
 }
 
 /// An empty histogram with the bounds every histogram of a run shares.
@@ -201,10 +201,7 @@ impl Histograms {
             ("send_lag_heartbeat", self.send_lag_heartbeat.as_ref()),
             ("send_lag_message", self.send_lag_message.as_ref()),
             ("push_latency", self.push_latency.as_ref()),
-            (
-                "socketio_ping_interval",
-                self.socketio_ping_interval.as_ref(),
-            ),
+            ("socketio_ping_gap", self.socketio_ping_gap.as_ref()),
         ]
     }
 
@@ -222,10 +219,7 @@ impl Histograms {
             (&mut self.send_lag_heartbeat, &other.send_lag_heartbeat),
             (&mut self.send_lag_message, &other.send_lag_message),
             (&mut self.push_latency, &other.push_latency),
-            (
-                &mut self.socketio_ping_interval,
-                &other.socketio_ping_interval,
-            ),
+            (&mut self.socketio_ping_gap, &other.socketio_ping_gap),
         ] {
             if let Some(theirs) = theirs {
                 // Same bounds on both sides, and values are clamped on record: cannot fail.

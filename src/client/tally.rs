@@ -272,7 +272,7 @@ pub fn socketio_ping(gap: Option<Duration>) {
     metrics::record(|m| {
         m.counters.socketio_pings += 1;
         if let Some(gap) = gap {
-            record_us(&mut m.hist.socketio_ping_interval, gap);
+            record_us(&mut m.hist.socketio_ping_gap, gap);
         }
     });
 }

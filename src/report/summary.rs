@@ -112,6 +112,13 @@ pub fn render(report: &Report) -> String {
         report.ratios.heartbeat_delivered * 100.0,
         c.heartbeat_misses
     );
+    if c.socketio_pings + c.socketio_connect_errors + c.socketio_server_disconnects > 0 {
+        let _ = writeln!(
+            out,
+            "socketio  pings answered {}  connect errors {}  server disconnects {}",
+            c.socketio_pings, c.socketio_connect_errors, c.socketio_server_disconnects
+        );
+    }
     if c.messages_sent > 0 || c.messages_dropped_backpressure > 0 {
         let _ = writeln!(
             out,

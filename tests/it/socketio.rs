@@ -174,7 +174,7 @@ fn stays_connected_and_answers_every_ping(
     let answer = &h["send_lag_heartbeat"];
     assert_eq!(answer.count, c.socketio_pings, "{answer:?}");
     assert!(answer.p99 < 50_000, "pong answer time {answer:?}");
-    let interval = &h["socketio_ping_interval"];
+    let interval = &h["socketio_ping_gap"];
     assert!(interval.count >= c.socketio_pings - clients, "{interval:?}");
     let interval_ms = ping_interval_ms * 1000;
     assert!(
@@ -230,6 +230,12 @@ fn node_socketio_clients_stay_connected_answer_every_ping_and_get_acks_and_pushe
         "{c:?}"
     );
     assert_eq!(report.histograms["push_latency"].count, c.push_received);
+    let summary = wschaos::report::render_summary(&report);
+    let line = format!(
+        "socketio  pings answered {}  connect errors 0  server disconnects 0\n",
+        c.socketio_pings
+    );
+    assert!(summary.contains(&line), "{summary}");
     // The end of the run: each client left the namespace (`41`) before its close frame.
     let left: Vec<&String> = printed.iter().filter(|l| l.starts_with("left ")).collect();
     assert_eq!(left.len(), 4, "{printed:?}");
@@ -262,7 +268,7 @@ fn delay_pongs_holds_the_node_servers_pings_so_its_ping_interval_grows_by_the_de
         "120 ms is inside the server's 200 ms: {c:?}"
     );
     // The server times its next ping from the pong, which comes 120 ms later than it would.
-    let interval = &report.histograms["socketio_ping_interval"];
+    let interval = &report.histograms["socketio_ping_gap"];
     assert!(
         ((300 + 120) * 1000..(300 + 120 + 80) * 1000).contains(&interval.p50),
         "{interval:?}"

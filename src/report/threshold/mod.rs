@@ -22,7 +22,7 @@ const TIME_HISTOGRAMS: &[&str] = &[
     "send_lag_heartbeat",
     "send_lag_message",
     "push_latency",
-    "socketio_ping_interval",
+    "socketio_ping_gap",
 ];
 /// Histograms whose values are plain counts.
 const COUNT_HISTOGRAMS: &[&str] = &["reconnect_attempts"];
