@@ -44,7 +44,7 @@ fn socketio_connects_to_the_engine_io_path_and_switches_the_heartbeat_off() {
         "  socketio: {namespace: /chat, path: /io, auth: {token: abc}, event: ping-pong}\n",
     )
     .replace("ws://h:1", "wss://h:2/?room=7")
-        + "  heartbeat: {mode: none}\n";
+        + "  heartbeat: {mode: none, max_missed: 3}\n";
     let set = ok(&text);
     assert_eq!(
         set.target.protocol.socketio(),
@@ -60,6 +60,10 @@ fn socketio_connects_to_the_engine_io_path_and_switches_the_heartbeat_off() {
     };
     assert_eq!(url.path, "/io/?EIO=4&transport=websocket&room=7");
     assert_eq!(set.clients.heartbeat.mode, HeartbeatMode::None);
+    assert_eq!(
+        set.clients.heartbeat.max_missed, 1,
+        "no ping in time is fatal at once"
+    );
 }
 
 /// The error rows of `target.protocol`, `target.socketio` and what Socket.IO refuses in

@@ -218,7 +218,10 @@ impl Validator<'_> {
                  target.socketio.namespace themselves (credentials go in target.socketio.auth)",
             ));
         }
+        // The server's silence is one deadline (pingInterval + pingTimeout after its last
+        // ping), not a count of misses: the first one is fatal.
         clients.heartbeat.mode = HeartbeatMode::None;
+        clients.heartbeat.max_missed = 1;
         Ok(())
     }
 }
