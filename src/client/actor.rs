@@ -245,7 +245,7 @@ impl Client {
             unwritten: VecDeque::new(),
             awaiting_answer: None,
             stream: StreamConn::default(),
-            socketio: self.cfg.socketio.clone().map(Session::new),
+            socketio: (self.cfg.socketio.clone()).map(|s| Box::new(Session::new(s))),
         });
         if self.cfg.socketio.is_some() {
             // Socket.IO: established once the namespace answers.

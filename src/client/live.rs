@@ -35,8 +35,9 @@ pub struct Conn {
     pub awaiting_answer: Option<usize>,
     /// What this connection saw of a pushed stream (with `clients.stream`).
     pub stream: StreamConn,
-    /// `target.protocol: socketio`: the connection's Socket.IO session.
-    pub socketio: Option<Session>,
+    /// `target.protocol: socketio`: the connection's Socket.IO session (boxed: a raw
+    /// connection pays one pointer for it).
+    pub socketio: Option<Box<Session>>,
 }
 
 /// A heartbeat or message on its way to the socket.

@@ -13,7 +13,7 @@ use actix_http::ws::OpCode;
 use super::{Cause, Client};
 use crate::client::clock::Timer;
 use crate::client::live::{Conn, Outbound};
-use crate::client::socketio::{Action, Phase, Session};
+use crate::client::socketio::{Action, Phase};
 use crate::client::{stream, tally};
 use crate::scenario::MessageRate;
 
@@ -32,7 +32,7 @@ impl Client {
             .state
             .conn()
             .and_then(|c| c.socketio.as_ref())
-            .map(Session::phase);
+            .map(|session| session.phase());
         if phase == Some(Phase::Opening) {
             tally::socketio_invalid("no Engine.IO open packet within connect_timeout");
             return Cause::ProtocolError;
