@@ -83,6 +83,10 @@ counters! {
     disconnects_handshake_rejected,
     /// Open connections closed on purpose (close 1000) at the end of the run.
     closed_manually,
+    /// graphql-ws: open connections whose server did not acknowledge `connection_init`: it
+    /// sent another message first (a server that does not speak graphql-ws) or nothing within
+    /// `connect_timeout`.
+    disconnects_no_connection_ack,
     /// Successful re-opens after a lost connection.
     reconnects,
     /// Lost connections whose reconnect was still pending (backoff or connecting) when the
@@ -133,6 +137,12 @@ counters! {
     /// `target.protocol: socketio`: sessions the server closed (Engine.IO `1`, namespace
     /// `41`); each is also a `disconnects_server_gone`.
     socketio_server_disconnects,
+    /// graphql-ws: `error` messages for the subscription (the server refused or ended it).
+    graphql_ws_errors,
+    /// graphql-ws: `complete` messages for the subscription (the server ended it).
+    graphql_ws_completes,
+    /// graphql-ws: the server's own `ping` messages, each answered with a `pong`.
+    graphql_ws_server_pings,
 }
 
 impl Counters {
@@ -146,6 +156,7 @@ impl Counters {
             + self.disconnects_dropped
             + self.disconnects_send_timeout
             + self.disconnects_handshake_rejected
+            + self.disconnects_no_connection_ack
     }
 
     /// Connections open right now, if these are run totals.
@@ -178,6 +189,8 @@ pub struct Histograms {
     pub push_latency: Option<Histogram<u64>>,
     /// `target.protocol: socketio`: the gap between two pings of the server on one connection.
     pub socketio_ping_gap: Option<Histogram<u64>>,
+    /// graphql-ws: `connection_init` sent -> `connection_ack` received.
+    pub connection_ack_time: Option<Histogram<u64>>,
 }
 
 /// An empty histogram with the bounds every histogram of a run shares.
@@ -187,7 +200,7 @@ pub fn histogram() -> Histogram<u64> {
 
 impl Histograms {
     /// Names and histograms, in report order.
-    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 13] {
+    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 14] {
         [
             ("connect_time", self.connect_time.as_ref()),
             ("tcp_connect_time", self.tcp_connect_time.as_ref()),
@@ -202,6 +215,7 @@ impl Histograms {
             ("send_lag_message", self.send_lag_message.as_ref()),
             ("push_latency", self.push_latency.as_ref()),
             ("socketio_ping_gap", self.socketio_ping_gap.as_ref()),
+            ("connection_ack_time", self.connection_ack_time.as_ref()),
         ]
     }
 
@@ -220,6 +234,7 @@ impl Histograms {
             (&mut self.send_lag_message, &other.send_lag_message),
             (&mut self.push_latency, &other.push_latency),
             (&mut self.socketio_ping_gap, &other.socketio_ping_gap),
+            (&mut self.connection_ack_time, &other.connection_ack_time),
         ] {
             if let Some(theirs) = theirs {
                 // Same bounds on both sides, and values are clamped on record: cannot fail.

@@ -249,6 +249,8 @@ pub struct ProxyStats {
     pub bad_responses: u64,
     /// Connections closed by an idle timeout.
     pub idle_cuts: u64,
+    /// Connections whose client left while a partition held them before the upstream dial.
+    pub abandoned_in_partition: u64,
     pub upstream_connect_failures: u64,
     /// Connections closed because one side took no bytes for the send timeout.
     pub send_timeouts: u64,
@@ -268,6 +270,7 @@ pub(super) struct Counters {
     pub bad_requests: AtomicU64,
     pub bad_responses: AtomicU64,
     pub idle_cuts: AtomicU64,
+    pub abandoned_in_partition: AtomicU64,
     pub upstream_connect_failures: AtomicU64,
     pub send_timeouts: AtomicU64,
 }
@@ -294,6 +297,7 @@ impl Counters {
             bad_requests: get(&self.bad_requests),
             bad_responses: get(&self.bad_responses),
             idle_cuts: get(&self.idle_cuts),
+            abandoned_in_partition: get(&self.abandoned_in_partition),
             upstream_connect_failures: get(&self.upstream_connect_failures),
             send_timeouts: get(&self.send_timeouts),
         }

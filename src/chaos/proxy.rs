@@ -191,20 +191,34 @@ async fn connection(
     control: &ProxyControl,
 ) -> Result<(), ConnError> {
     client.set_nodelay(true)?;
-    let (request, client_bytes) = read_head(&mut client)
+    let (request, mut client_bytes) = read_head(&mut client)
         .await
         .map_err(ConnError::BadRequest)?;
     let client_id = client_id(&request);
     let wakeups = control.register();
 
-    // A victim's new connection hangs here, its head read, while a partition lasts.
+    // A victim's new connection hangs here, its head read, while a partition lasts. A client
+    // that gives up meanwhile is let go at once: a long partition would otherwise pile up one
+    // hanging connection per reconnect attempt.
     let mut applied = Applied::new(client_id);
     loop {
         applied.refresh(control);
         if !applied.paused() {
             break;
         }
-        wakeups.watchdog.notified().await;
+        tokio::select! {
+            () = wakeups.watchdog.notified() => {}
+            read = read_more(&mut client, &mut client_bytes) => match read {
+                Ok(0) | Err(_) => {
+                    add(&control.counters.abandoned_in_partition, 1);
+                    return Ok(());
+                }
+                Ok(_) if client_bytes.len() > MAX_HEAD => {
+                    return Err(ConnError::BadRequest("sent over 16 KiB before the upgrade"));
+                }
+                Ok(_) => {}
+            },
+        }
     }
 
     let dialed = timeout(CONNECT_TIMEOUT, dial(config.upstream, config.tls.as_ref())).await;
@@ -332,7 +346,12 @@ async fn read_head(
     loop {
         let from = searched.saturating_sub(3);
         if let Some(at) = buf[from..].windows(4).position(|w| w == b"\r\n\r\n") {
-            let after = buf.split_off(from + at + 4);
+            // The bytes that followed get their own buffer (usually none: no allocation), so
+            // the head's buffer is freed as soon as the head is forwarded, instead of living on
+            // as the connection's read buffer.
+            let end = from + at + 4;
+            let after = BytesMut::from(&buf[end..]);
+            buf.truncate(end);
             return Ok((buf, after));
         }
         searched = buf.len();
@@ -347,6 +366,13 @@ async fn read_head(
             Err(_) => return Err("read error"),
         }
     }
+}
+
+/// Reads what the client sends after its head (nothing, from a client that waits for the 101:
+/// the read ends when it leaves).
+async fn read_more(client: &mut TcpStream, bytes: &mut BytesMut) -> io::Result<usize> {
+    bytes.reserve(256);
+    client.read_buf(bytes).await
 }
 
 /// The status code of a response head.

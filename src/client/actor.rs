@@ -14,9 +14,12 @@
 //!
 //! Timers are deadlines in the struct (`Deadlines`), driven by one `Clock` per actor; a
 //! transition sets or clears them. What each event counts is in `tally`; the messages the actor
-//! takes are in `commands`; sending heartbeats and messages and writing them out is in
-//! `actor/outbound.rs`; the `on_open` frames that precede them in `actor/on_open.rs`; what a
-//! frame from the server means (ack, echo, ping, close) in `actor/inbound.rs`.
+//! takes are in `commands`, handled in `actor/commands.rs`; sending heartbeats and messages and
+//! writing them out is in `actor/outbound.rs`; the `on_open` frames that precede them in
+//! `actor/on_open.rs`; what a frame from the server means (ack, echo, ping, close) in
+//! `actor/inbound.rs`. How the application protocol starts, times out and ends a connection is
+//! dispatched in `actor/app.rs`, to `actor/graphql_ws.rs` and `actor/socketio.rs`, which also
+//! read that protocol's frames.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -31,17 +34,18 @@ use rand::{Rng, SeedableRng};
 use super::ClientConfig;
 use super::backoff;
 use super::clock::{Clock, Clocked, Deadlines, Grid, Timer};
-use super::commands::{DropConnection, FaultEnded, FaultStarted, Inbound, Stop};
+use super::commands::{FaultStarted, Inbound};
 use super::connection::{self, ConnectError, ConnectTimes, Dial, FrameReader, Writer};
 use super::heartbeat::HeartbeatState;
 use super::live::Conn;
 use super::messages::MessageState;
 use super::reader::ReadError;
-use super::socketio::Session;
 use super::stream::{StreamCarry, StreamConn};
 use super::tally::{self, Cause, Reopen};
-use crate::scenario::DropMode;
 
+mod app;
+mod commands;
+mod graphql_ws;
 mod inbound;
 mod on_open;
 mod outbound;
@@ -245,15 +249,9 @@ impl Client {
             unwritten: VecDeque::new(),
             awaiting_answer: None,
             stream: StreamConn::default(),
-            socketio: (self.cfg.socketio.clone()).map(|s| Box::new(Session::new(s))),
+            app: self.cfg.app.new_conn(now),
         });
-        if self.cfg.socketio.is_some() {
-            // Socket.IO: established once the namespace answers.
-            self.socketio_opened(now);
-            return;
-        }
-        // `on_open` first; the connection is established once all of it is out and answered.
-        self.send_on_open(0, now);
+        self.start_app(now);
         self.flush(ctx);
     }
 
@@ -429,8 +427,8 @@ impl Clocked for Client {
             self.lost(Cause::SendTimeout, ctx);
         }
         if self.deadlines.take_due(Timer::Answer, now).is_some() {
-            tracing::debug!(client = self.id, "no answer to on_open in time");
             let cause = self.unanswered_cause();
+            tracing::debug!(client = self.id, ?cause, "no answer in time");
             self.lost(cause, ctx);
         }
         if self.deadlines.take_due(Timer::Ack, now).is_some() {
@@ -519,84 +517,4 @@ impl StreamHandler<Inbound> for Client {
 
     /// The end of each connection is delivered in-band (`event: None`); the actor lives on.
     fn finished(&mut self, _ctx: &mut Self::Context) {}
-}
-
-/// Any state --manual close--> Stopped: an open connection sends close 1000 and waits up to
-/// `close_grace` for the server's answer; a client that is not open stops at once.
-impl Handler<Stop> for Client {
-    type Result = ();
-
-    fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
-        self.deadlines.clear(Timer::Reconnect);
-        match std::mem::replace(&mut self.state, State::Stopped(None)) {
-            State::Open(mut conn) => {
-                self.clear_connection_timers();
-                socketio::leave_namespace(&mut conn);
-                conn.writer
-                    .queue_close(Some(CloseReason::from(CloseCode::Normal)));
-                self.state = State::Stopped(Some(conn));
-                tally::closed_manually();
-                self.flush(ctx);
-                self.deadlines
-                    .set(Timer::Close, Instant::now() + self.cfg.close_grace);
-            }
-            State::Connecting(attempt) => {
-                ctx.cancel_future(attempt);
-                self.stop_while_lost(ctx);
-            }
-            State::Backoff => self.stop_while_lost(ctx),
-            previous @ (State::Stopped(_) | State::GaveUp) => self.state = previous,
-        }
-    }
-}
-
-/// A `drop` fault: Open --close (1001) or reset--> Backoff, counted as `dropped`.
-impl Handler<DropConnection> for Client {
-    type Result = bool;
-
-    fn handle(&mut self, msg: DropConnection, ctx: &mut Self::Context) -> bool {
-        let Some(mut conn) = self.take_open() else {
-            return false;
-        };
-        self.fault = Some(FaultStarted {
-            fault: msg.fault,
-            at: msg.at,
-        });
-        let now = Instant::now();
-        let lost_messages = conn.lose_in_flight();
-        match msg.mode {
-            DropMode::Close => {
-                conn.writer
-                    .queue_close(Some(CloseReason::from(CloseCode::Away)));
-                let _ = conn.writer.try_flush();
-                self.linger(conn, ctx);
-            }
-            DropMode::Reset => {
-                conn.writer.reset_on_close();
-                conn.release(ctx);
-            }
-        }
-        self.after_loss(Cause::Dropped, now, lost_messages, ctx);
-        true
-    }
-}
-
-impl Handler<FaultStarted> for Client {
-    type Result = ();
-
-    fn handle(&mut self, msg: FaultStarted, _ctx: &mut Self::Context) {
-        if self.state.is_open() {
-            self.fault = Some(msg);
-        }
-    }
-}
-
-impl Handler<FaultEnded> for Client {
-    type Result = ();
-
-    fn handle(&mut self, msg: FaultEnded, _ctx: &mut Self::Context) {
-        if self.fault.is_some_and(|f| f.fault == msg.fault) {
-            self.fault = None;
-        }
-    }
 }

@@ -9,10 +9,11 @@ use actix::prelude::*;
 use actix_http::ws::{Frame, OpCode};
 
 use super::actor::Client;
+use super::app::AppConn;
 use super::connection::Writer;
+use super::graphql_ws::{self, PingBuffer};
 use super::heartbeat::HeartbeatState;
 use super::messages::MessageState;
-use super::socketio::Session;
 use super::stream::StreamConn;
 use crate::scenario::HeartbeatMode;
 
@@ -35,9 +36,8 @@ pub struct Conn {
     pub awaiting_answer: Option<usize>,
     /// What this connection saw of a pushed stream (with `clients.stream`).
     pub stream: StreamConn,
-    /// `target.protocol: socketio`: the connection's Socket.IO session (boxed: a raw
-    /// connection pays one pointer for it).
-    pub socketio: Option<Box<Session>>,
+    /// What the connection speaks inside the WebSocket, and where it is in it.
+    pub app: AppConn,
 }
 
 /// A heartbeat or message on its way to the socket.
@@ -62,6 +62,13 @@ impl Conn {
     pub fn queue_heartbeat(&mut self, mode: &HeartbeatMode, due: Instant, now: Instant) -> bool {
         match mode {
             HeartbeatMode::None => return false,
+            // graphql-ws heartbeats are its own `ping` messages.
+            HeartbeatMode::Ping if matches!(self.app, AppConn::GraphqlWs(_)) => {
+                let seq = self.heartbeat.sent(now);
+                let mut buf: PingBuffer = [0; 64];
+                self.writer
+                    .queue(OpCode::Text, graphql_ws::ping(seq, &mut buf));
+            }
             HeartbeatMode::Ping => {
                 let seq = self.heartbeat.sent(now);
                 self.writer.queue(OpCode::Ping, &seq.to_be_bytes());
@@ -111,7 +118,7 @@ impl Conn {
         if self.writer.queued() >= send_buffer {
             return Queued::Dropped;
         }
-        match self.socketio.as_mut() {
+        match self.app.socketio() {
             None => self.writer.queue(OpCode::Text, messages.next(due)),
             Some(session) => {
                 let id = messages.next_seq();

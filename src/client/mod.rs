@@ -4,14 +4,17 @@
 //! (`heartbeat`), application messages (`messages`), its one timer (`clock`), socket
 //! handling (`connection`), permessage-deflate (`deflate`), the run's socket options tried
 //! once before it starts (`preflight`), frame reading (`reader`), following a
-//! server-pushed stream (`stream`) and the Socket.IO protocol (`socketio`).
+//! server-pushed stream (`stream`) and the application protocols spoken inside the
+//! WebSocket (`app`, dispatching to `graphql_ws` and `socketio`).
 
 pub mod actor;
+mod app;
 pub mod backoff;
 mod clock;
 mod commands;
 pub mod connection;
 pub mod deflate;
+pub mod graphql_ws;
 pub mod heartbeat;
 mod live;
 mod messages;
@@ -27,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use actor::Client;
+pub use app::AppProtocol;
 pub use commands::{DropConnection, FaultEnded, FaultStarted, Stop};
 pub use connection::Endpoint;
 pub use preflight::check_socket_options;
@@ -67,8 +71,9 @@ pub struct ClientConfig {
     /// Where pushed messages carry their sequence number and send time (`stream.rs`); without
     /// it pushed messages are only counted.
     pub stream: Option<Stream>,
-    /// `target.protocol: socketio`: what every connection's Socket.IO session sends.
-    pub socketio: Option<Arc<socketio::Settings>>,
+    /// `target.protocol`: what the clients speak inside the WebSocket, prepared once
+    /// (`app.rs`).
+    pub app: AppProtocol,
 }
 
 /// `send_buffer` unless a scenario says otherwise.

@@ -25,6 +25,8 @@ pub enum Cause {
     SendTimeout,
     /// The server did not answer an `on_open` item as expected in time.
     HandshakeRejected,
+    /// graphql-ws: the server did not acknowledge `connection_init`.
+    NoConnectionAck,
 }
 
 /// A connection that came back after a loss.
@@ -161,6 +163,7 @@ pub fn lost(cause: Cause, now: Instant, lost_messages: u64, noticed: Option<Faul
             Cause::Dropped => c.disconnects_dropped += 1,
             Cause::SendTimeout => c.disconnects_send_timeout += 1,
             Cause::HandshakeRejected => c.disconnects_handshake_rejected += 1,
+            Cause::NoConnectionAck => c.disconnects_no_connection_ack += 1,
         }
         c.messages_lost += lost_messages;
         if let Some(f) = noticed {
@@ -239,6 +242,27 @@ pub fn message_echoed(rtt: Duration) {
         m.counters.messages_received += 1;
         record_us(&mut m.hist.message_rtt, rtt);
     });
+}
+
+/// graphql-ws: the server acknowledged `connection_init` after `took`.
+pub fn connection_acked(took: Duration) {
+    metrics::record(|m| record_us(&mut m.hist.connection_ack_time, took));
+}
+
+/// graphql-ws: the server sent `error` (`complete: false`) or `complete` for the subscription.
+pub fn subscription_ended(complete: bool) {
+    metrics::record(|m| {
+        if complete {
+            m.counters.graphql_ws_completes += 1;
+        } else {
+            m.counters.graphql_ws_errors += 1;
+        }
+    });
+}
+
+/// graphql-ws: the server sent a `ping` (answered with a `pong`).
+pub fn server_pinged() {
+    metrics::record(|m| m.counters.graphql_ws_server_pings += 1);
 }
 
 /// A frame the server pushed; `followed` when `clients.stream` says where its numbers are.
@@ -323,6 +347,7 @@ mod tests {
             Cause::Dropped,
             Cause::SendTimeout,
             Cause::HandshakeRejected,
+            Cause::NoConnectionAck,
         ] {
             lost(cause, now, 0, None);
         }
@@ -344,8 +369,9 @@ mod tests {
                 c.disconnects_dropped,
                 c.disconnects_send_timeout,
                 c.disconnects_handshake_rejected,
+                c.disconnects_no_connection_ack,
             ],
-            [1, 1, 2, 1, 1, 1, 1, 1, 1]
+            [1, 1, 2, 1, 1, 1, 1, 1, 1, 1]
         );
         assert_eq!(c.messages_lost, 3);
         assert_eq!(m.faults[2].noticed, 1);

@@ -30,7 +30,7 @@ const fn cause(counter: &'static str, label: &'static str, short: &'static str) 
 }
 
 /// How many causes there are.
-pub const CAUSE_COUNT: usize = 9;
+pub const CAUSE_COUNT: usize = 10;
 
 /// Every disconnect cause, in report order. Their counters add up to `Counters::disconnects`.
 pub const DISCONNECT_CAUSES: [DisconnectCause; CAUSE_COUNT] = [
@@ -66,6 +66,11 @@ pub const DISCONNECT_CAUSES: [DisconnectCause; CAUSE_COUNT] = [
         "disconnects_handshake_rejected",
         "handshake rejected (on_open answer missing)",
         "handshake rejected",
+    ),
+    cause(
+        "disconnects_no_connection_ack",
+        "no connection_ack (graphql-ws)",
+        "no connection_ack",
     ),
 ];
 
@@ -222,7 +227,7 @@ mod tests {
 
         let terminal = crate::report::summary::render(&report);
         assert!(
-            terminal.contains("  send timeout 1  handshake rejected 0\n"),
+            terminal.contains("  send timeout 1  handshake rejected 0  no connection_ack 0\n"),
             "{terminal}"
         );
         assert!(
@@ -267,7 +272,7 @@ mod tests {
             "disconnects_server_gone": 1, "disconnects_dropped": 0
         });
         let point: TimelinePoint = serde_json::from_value(json).expect("an older second");
-        assert_eq!(point.disconnects_by_cause.0, [0, 0, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(point.disconnects_by_cause.0, [0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
         let written = serde_json::to_value(&point).expect("serialise");
         assert_eq!(written["disconnects_send_timeout"], 0);
     }

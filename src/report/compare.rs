@@ -13,7 +13,7 @@ use crate::metrics::Counters;
 /// Histogram statistics not judged (shown only): how many samples, and the smallest.
 const SHOWN_ONLY: [&str; 2] = ["count", "min"];
 /// Counters where more means worse.
-const ERROR_COUNTERS: [&str; 19] = [
+const ERROR_COUNTERS: [&str; 21] = [
     "connect_failures",
     "connect_timeouts",
     "connect_failures_tls",
@@ -27,6 +27,8 @@ const ERROR_COUNTERS: [&str; 19] = [
     "disconnects_send_timeout",
     "disconnects_tls_error",
     "disconnects_handshake_rejected",
+    "disconnects_no_connection_ack",
+    "graphql_ws_errors",
     "messages_dropped_backpressure",
     "push_gaps",
     "push_duplicates",

@@ -41,23 +41,54 @@ pub struct Target {
     pub protocol: Protocol,
 }
 
-/// `target.protocol`: what the clients speak inside the WebSocket.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `target.protocol`: the application protocol the clients speak over WebSocket.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum Protocol {
     /// Frames as the scenario writes them (heartbeats, messages, `on_open`).
     #[default]
     Raw,
+    /// GraphQL over WebSocket (`graphql-transport-ws`, `client/graphql_ws.rs`).
+    GraphqlWs(GraphqlWs),
     /// Socket.IO v5 over Engine.IO v4, websocket transport only (`client::socketio`).
     SocketIo(SocketIo),
 }
 
 impl Protocol {
+    pub fn graphql_ws(&self) -> Option<&GraphqlWs> {
+        match self {
+            Protocol::GraphqlWs(settings) => Some(settings),
+            Protocol::Raw | Protocol::SocketIo(_) => None,
+        }
+    }
+
     pub fn socketio(&self) -> Option<&SocketIo> {
         match self {
             Protocol::SocketIo(settings) => Some(settings),
-            Protocol::Raw => None,
+            Protocol::Raw | Protocol::GraphqlWs(_) => None,
         }
     }
+}
+
+/// The subprotocol a graphql-ws client offers (validation adds it to `target.subprotocols`).
+pub const GRAPHQL_WS_SUBPROTOCOL: &str = "graphql-transport-ws";
+
+/// `target.graphql_ws`: what a graphql-ws client sends besides its heartbeats.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GraphqlWs {
+    /// The `connection_init` payload (a JSON object), if any.
+    pub init_payload: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The subscription each connection starts once the server acknowledged it.
+    pub subscribe: Option<GraphqlSubscribe>,
+}
+
+/// `target.graphql_ws.subscribe`: one operation, started on every acknowledged connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphqlSubscribe {
+    /// The operation id (`1` unless the scenario says otherwise).
+    pub id: String,
+    pub query: String,
+    pub variables: Option<serde_json::Map<String, serde_json::Value>>,
+    pub operation_name: Option<String>,
 }
 
 /// `target.socketio`: where the Socket.IO server is and what the clients say to it.

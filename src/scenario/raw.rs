@@ -63,13 +63,48 @@ pub struct RawTarget {
     /// at once (at least 1); an upgrade past it is answered 503.
     #[serde(default)]
     pub max_conns: Option<Spanned<u64>>,
-    /// Default `raw`. `socketio`: the clients speak Socket.IO (Engine.IO v4, websocket
-    /// transport) to a `ws[s]://host[:port]` url without a path.
+    /// Default `raw`: frames as the scenario writes them. `graphql-ws`: the clients speak the
+    /// graphql-transport-ws protocol (`connection_init`, ping/pong heartbeats, a subscription).
+    /// `socketio`: the clients speak Socket.IO (Engine.IO v4, websocket transport) to a
+    /// `ws[s]://host[:port]` url without a path.
     #[serde(default)]
     pub protocol: Option<Spanned<String>>,
-    /// Default: the defaults of each key. Only with `protocol: socketio`.
+    /// Only with `protocol: graphql-ws`. Default: `connection_init` without a payload, no
+    /// subscription.
+    #[serde(default)]
+    pub graphql_ws: Option<Spanned<RawGraphqlWs>>,
+    /// Only with `protocol: socketio`. Default: the defaults of each key.
     #[serde(default)]
     pub socketio: Option<Spanned<RawSocketIo>>,
+}
+
+/// `target.graphql_ws:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGraphqlWs {
+    /// Default: none. The `connection_init` payload, a mapping (credentials, typically).
+    #[serde(default)]
+    pub init_payload: Option<Spanned<serde_json::Value>>,
+    /// Default: none. One subscription each connection starts once acknowledged.
+    #[serde(default)]
+    pub subscribe: Option<Spanned<RawSubscribe>>,
+}
+
+/// `target.graphql_ws.subscribe:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubscribe {
+    /// Required. The GraphQL document (non-empty).
+    pub query: Spanned<String>,
+    /// Default: none. The operation's variables, a mapping.
+    #[serde(default)]
+    pub variables: Option<Spanned<serde_json::Value>>,
+    /// Default: none. Which operation of the document to run.
+    #[serde(default)]
+    pub operation_name: Option<Spanned<String>>,
+    /// Default `1`. The operation id of the `subscribe` message (non-empty).
+    #[serde(default)]
+    pub id: Option<Spanned<String>>,
 }
 
 /// `target.socketio:`
@@ -271,7 +306,8 @@ pub struct RawStage {
 #[serde(deny_unknown_fields)]
 pub struct RawStream {
     /// Required. `/field` (a top-level field of a JSON text frame) or `bytes N..N+8` (a
-    /// big-endian u64 of a binary frame).
+    /// big-endian u64 of a binary frame). With `target.protocol: graphql-ws`: a field of the
+    /// subscription's result (the value of the one root field of a `next` message's data).
     pub seq: Spanned<String>,
     /// Default: none (no `push_latency`). The same kind of place as `seq`; microseconds since
     /// the UNIX epoch.

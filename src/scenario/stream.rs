@@ -172,7 +172,7 @@ fn decode_pointer_token(token: &str) -> Option<String> {
 /// by scanning (strings skipped with their escapes, nesting counted), without building a value.
 /// `None` when the text is no object, has no such field at the top level, or its value is not
 /// an unsigned integer that fits a u64.
-fn top_level_u64(json: &[u8], key: &[u8]) -> Option<u64> {
+pub(crate) fn top_level_u64(json: &[u8], key: &[u8]) -> Option<u64> {
     let mut i = skip_whitespace(json, 0);
     if json.get(i) != Some(&b'{') {
         return None;
@@ -216,7 +216,7 @@ fn top_level_u64(json: &[u8], key: &[u8]) -> Option<u64> {
     None
 }
 
-fn skip_whitespace(json: &[u8], mut i: usize) -> usize {
+pub(crate) fn skip_whitespace(json: &[u8], mut i: usize) -> usize {
     while json
         .get(i)
         .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
@@ -227,7 +227,7 @@ fn skip_whitespace(json: &[u8], mut i: usize) -> usize {
 }
 
 /// The index of the quote closing the string that opens at `start`.
-fn string_end(json: &[u8], start: usize) -> Option<usize> {
+pub(crate) fn string_end(json: &[u8], start: usize) -> Option<usize> {
     let mut i = start + 1;
     while i < json.len() {
         match json[i] {

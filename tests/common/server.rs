@@ -38,7 +38,6 @@ pub const CHATTER: &str = "news";
 pub struct ConnLog {
     /// The client's address as the server saw it.
     pub peer: Option<SocketAddr>,
-    #[allow(dead_code)] // no feature reads it yet; recorded with the rest of the connection
     pub opened: Instant,
     pub heartbeats: Vec<Instant>,
     pub ended: Option<Instant>,
@@ -199,4 +198,26 @@ async fn handle(
         log.lock().expect("log")[index].ended = Some(Instant::now());
     });
     Ok(response)
+}
+
+/// The embedded echo server (what `wschaos serve` runs) on a thread of its own for 30 s, serving
+/// TLS with `identity` if given; returns its address.
+pub fn embedded_on_own_thread(identity: Option<wschaos::tls::ServerIdentity>) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let server = wschaos::server::EmbeddedServer::start_with(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                1,
+                false,
+                identity.as_ref(),
+                None,
+            )
+            .expect("embedded server");
+            tx.send(server.addr()).expect("send addr");
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("server addr")
 }

@@ -15,6 +15,7 @@ mod external_target;
 mod fault_equivalence;
 mod fleet;
 mod fuzz_corpus;
+mod graphql_ws;
 mod heartbeat;
 mod hostile;
 mod interrupt;

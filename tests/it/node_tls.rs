@@ -3,12 +3,12 @@
 //! every handshake went. Skipped, with a note, where `node` or `tests/node/node_modules/ws`
 //! (`npm ci --prefix tests/node`) is missing.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use crate::common::child_server::ChildServer;
+use crate::common::child_server::{ChildServer, node_dir, node_missing};
 use crate::common::pki::{Pki, write};
 use crate::common::{closed_port, run_scenario_in};
 use crate::tls::{quiet, run, scenario};
@@ -17,24 +17,9 @@ use wschaos::run::RunOptions;
 /// How long after a run the server's last lines may take to arrive.
 const SETTLE: Duration = Duration::from_millis(300);
 
-fn node_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
-}
-
 /// Why the Node tests cannot run here, if they cannot.
 fn missing() -> Option<String> {
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !node.is_ok_and(|status| status.success()) {
-        return Some("`node` is not on PATH".into());
-    }
-    if !node_dir().join("node_modules/ws").is_dir() {
-        return Some("tests/node/node_modules/ws is missing (npm ci --prefix tests/node)".into());
-    }
-    None
+    node_missing("ws")
 }
 
 /// The Node server, killed when dropped.

@@ -289,6 +289,31 @@ async fn a_partition_stops_all_bytes_without_closing_and_heals() {
 }
 
 #[actix_rt::test]
+async fn a_victim_that_gives_up_while_its_upgrade_hangs_in_a_partition_is_let_go() {
+    let setup = Setup::start();
+    let victims = Victims::Clients(Arc::new(HashSet::from([1])));
+    setup
+        .control
+        .activate(3, ProxyFault::Partition(Partition), victims);
+    let mut attempt = tokio::net::TcpStream::connect(setup.proxy.addr())
+        .await
+        .expect("connect");
+    let head = "GET / HTTP/1.1\r\nHost: x\r\nX-Wschaos-Client: 1\r\nUpgrade: websocket\r\n\
+                Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                Sec-WebSocket-Version: 13\r\n\r\n";
+    attempt.write_all(head.as_bytes()).await.expect("head");
+    settled(&setup.control, |s| s.connections_open == 1).await;
+    drop(attempt);
+    // Still partitioned: the proxy sees the client leave and ends the connection now, without
+    // having dialed the server.
+    settled(&setup.control, |s| {
+        s.connections_open == 0 && s.abandoned_in_partition == 1
+    })
+    .await;
+    assert_eq!(setup.server.stats().counts().open, 0);
+}
+
+#[actix_rt::test]
 async fn certain_frame_loss_drops_data_frames_but_not_pings() {
     let setup = Setup::start();
     let mut conn = setup.connect().await;

@@ -6,11 +6,11 @@
 //! python-socketio and aiohttp are missing. Also: Socket.IO clients against `wschaos serve`
 //! (no Socket.IO at all) and raw clients against a Socket.IO server.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::child_server::ChildServer;
+use crate::common::child_server::{ChildServer, node_missing_in, node_project};
 use crate::common::*;
 use wschaos::report::Report;
 use wschaos::scenario::parse;
@@ -23,7 +23,7 @@ const NODE_PING_TIMEOUT_MS: u64 = 200;
 const DETECTION_SLACK_MS: u64 = 100;
 
 fn socketio_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/socketio")
+    node_project("socketio")
 }
 
 fn succeeds(command: &mut Command) -> bool {
@@ -43,16 +43,7 @@ struct SioServer {
 impl SioServer {
     /// `node server.js ARGS`; `None` (after a printed note) where it cannot run.
     fn node(test: &str, args: &[&str]) -> Option<Self> {
-        let missing = if !succeeds(Command::new("node").arg("--version")) {
-            Some("`node` is not on PATH")
-        } else if !socketio_dir().join("node_modules/socket.io").is_dir() {
-            Some(
-                "tests/socketio/node_modules/socket.io is missing (npm ci --prefix tests/socketio)",
-            )
-        } else {
-            None
-        };
-        if let Some(why) = missing {
+        if let Some(why) = node_missing_in("socketio", "socket.io") {
             eprintln!("SKIPPED socketio::{test}: {why}");
             return None;
         }

@@ -12,7 +12,6 @@ use rustls::{HandshakeKind, RootCertStore, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wschaos::report::Report;
 use wschaos::scenario::parse;
-use wschaos::server::EmbeddedServer;
 use wschaos::tls::ServerIdentity;
 
 use crate::common::pki::{Pki, write};
@@ -30,28 +29,6 @@ pub(crate) fn scenario(target: &str, extra: &str) -> wschaos::scenario::Scenario
 pub(crate) fn run(target: &str, extra: &str) -> Report {
     run_scenario(scenario(target, extra)).report
 }
-
-/// An embedded echo server serving TLS with `identity`, on its own thread.
-fn tls_echo_server(identity: ServerIdentity) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_rt::System::new().block_on(async move {
-            let server = EmbeddedServer::start_with(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                1,
-                false,
-                Some(&identity),
-                None,
-            )
-            .expect("TLS server");
-            tx.send(server.addr()).expect("send addr");
-            tokio::time::sleep(Duration::from_secs(30)).await;
-        });
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("server addr")
-}
-
 #[test]
 fn wss_against_the_embedded_tls_server_connects_and_acks_heartbeats() {
     let report = run("  url: embedded\n  tls: true\n", "");
@@ -82,7 +59,7 @@ fn a_ws_run_has_no_tls_handshake_samples() {
 fn an_untrusted_certificate_fails_every_attempt_as_tls_unless_insecure_or_its_ca_is_given() {
     let pki = Pki::new();
     let (_, _, identity) = pki.leaf(&["localhost", "127.0.0.1"]);
-    let addr = tls_echo_server(identity);
+    let addr = crate::common::server::embedded_on_own_thread(Some(identity));
     let url = format!("  url: wss://127.0.0.1:{}/\n", addr.port());
 
     let untrusted = run(&url, "");

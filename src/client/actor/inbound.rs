@@ -8,6 +8,7 @@ use actix::prelude::*;
 use actix_http::ws::{Frame, OpCode};
 
 use super::{Cause, Client};
+use crate::client::app::AppProtocol;
 use crate::client::clock::Timer;
 use crate::client::live::ack_of;
 use crate::client::stream;
@@ -30,7 +31,7 @@ impl Client {
             return;
         }
         if let Frame::Text(data) | Frame::Binary(data) = &frame
-            && self.state.conn().is_some_and(|c| c.socketio.is_some())
+            && matches!(self.cfg.app, AppProtocol::SocketIo(_))
         {
             // Socket.IO: every data frame is one of its packets (binary: an attachment).
             if matches!(frame, Frame::Text(_)) {
@@ -40,6 +41,12 @@ impl Client {
         }
         if self.cfg.heartbeat.reset_on == ResetOn::Any {
             self.disarm();
+        }
+        if matches!(self.cfg.app, AppProtocol::GraphqlWs(_))
+            && matches!(frame, Frame::Text(_) | Frame::Binary(_) | Frame::Pong(_))
+        {
+            self.on_graphql_frame(frame, now, ctx);
+            return;
         }
         // Borrow the shared config and the connection side by side (no Arc clone per frame).
         let cfg = &*self.cfg;

@@ -26,12 +26,10 @@ impl Client {
 
     /// Why a connection whose handshake did not finish in time is lost: a server that never
     /// sent the Engine.IO open packet does not speak Socket.IO (a protocol error); otherwise the
-    /// namespace (or the `on_open` answer) never came.
-    pub(super) fn unanswered_cause(&mut self) -> Cause {
-        let phase = self
-            .state
-            .conn()
-            .and_then(|c| c.socketio.as_ref())
+    /// namespace never answered.
+    pub(super) fn socketio_unanswered_cause(&mut self) -> Cause {
+        let phase = (self.state.conn())
+            .and_then(|c| c.app.socketio())
             .map(|session| session.phase());
         if phase == Some(Phase::Opening) {
             tally::socketio_invalid("no Engine.IO open packet within connect_timeout");
@@ -47,7 +45,7 @@ impl Client {
         let Some(conn) = self.state.conn() else {
             return;
         };
-        let Some(session) = conn.socketio.as_mut() else {
+        let Some(session) = conn.app.socketio() else {
             return;
         };
         match session.on_text(text, now) {
@@ -127,7 +125,7 @@ impl Client {
 
 /// A manual close leaves the namespace (`41`) before its close frame.
 pub(super) fn leave_namespace(conn: &mut Conn) {
-    if let Some(session) = &conn.socketio
+    if let Some(session) = conn.app.socketio()
         && session.phase() == Phase::Joined
     {
         conn.writer

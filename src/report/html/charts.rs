@@ -27,7 +27,7 @@ const BINS_PER_DECADE: f64 = 10.0;
 /// The bar colour of each disconnect cause, in `DISCONNECT_CAUSES` order.
 const CAUSE_COLORS: [&str; CAUSE_COUNT] = [
     "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf", "#ff7f0e", "#bcbd22", "#d62728",
-    "#393b79",
+    "#393b79", "#637939",
 ];
 
 pub(super) fn connected(report: &Report, end_s: f64) -> String {

@@ -23,6 +23,7 @@ const TIME_HISTOGRAMS: &[&str] = &[
     "send_lag_message",
     "push_latency",
     "socketio_ping_gap",
+    "connection_ack_time",
 ];
 /// Histograms whose values are plain counts.
 const COUNT_HISTOGRAMS: &[&str] = &["reconnect_attempts"];
@@ -51,6 +52,8 @@ const COUNTER_ALIASES: &[(&str, &str)] = &[
     ("push.reordered", "push_reordered"),
     ("push.missed_across_outage", "push_missed_across_outage"),
     ("push.unparsed", "push_unparsed"),
+    ("graphql_ws.errors", "graphql_ws_errors"),
+    ("graphql_ws.completes", "graphql_ws_completes"),
 ];
 /// Ratios: `(name, field of report.ratios)`.
 const RATIOS: &[(&str, &str)] = &[

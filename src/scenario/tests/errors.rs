@@ -1,6 +1,6 @@
 //! Every way a scenario can be invalid, as one table: the broken text, where the error must
 //! point (line, column) and what it must say. The rows for `clients`, `faults` and `thresholds`
-//! are in `errors_clients.rs`.
+//! are in `errors_clients.rs`, those of `target.protocol` in `graphql_ws.rs` and `socketio.rs`.
 
 use super::{MINIMAL, with};
 use crate::scenario::{ScenarioError, parse};
@@ -44,7 +44,7 @@ fn cases() -> Vec<Case> {
             replacing("  url: embedded\n", "  url: embedded\n  colour: blue\n"),
             (5, 3),
             exactly(
-                "unknown field `colour`, expected one of url, headers, subprotocols, command, tls, push, max_conns, protocol, socketio",
+                "unknown field `colour`, expected one of url, headers, subprotocols, command, tls, push, max_conns, protocol, graphql_ws, socketio",
             ),
         ),
         case(
@@ -349,6 +349,7 @@ fn cases() -> Vec<Case> {
             Says::StartsWith("target.max_conns: limits the embedded server (url: embedded)"),
         ),
     ];
+    cases.extend(super::graphql_ws::rows());
     cases.extend(super::errors_clients::rows());
     cases.extend(super::stages::rows());
     cases.extend(super::socketio::rows());
@@ -423,6 +424,7 @@ fn cases() -> Vec<Case> {
     cases
 }
 
+/// `target.protocol` and `target.graphql_ws`, and what graphql-ws rules out in `clients`.
 #[test]
 fn every_invalid_scenario_is_reported_at_its_line_and_column() {
     let cases = cases();

@@ -6,6 +6,7 @@ use super::*;
 
 mod errors;
 mod errors_clients;
+mod graphql_ws;
 mod open_and_stream;
 mod socketio;
 mod stages;

@@ -76,7 +76,9 @@ pub(super) fn rows() -> Vec<Case> {
                 "  url: ws://h:1\n  protocol: sockets\n",
             ),
             (5, 13),
-            exactly("target.protocol: expected one of raw, socketio, found \"sockets\""),
+            exactly(
+                "target.protocol: expected one of raw, graphql-ws, socketio, found \"sockets\"",
+            ),
         ),
         case(
             replacing(
@@ -104,6 +106,16 @@ pub(super) fn rows() -> Vec<Case> {
                 "  url: ws://h:1\n  socketio: {event: x}\n",
             ),
             (5, 13),
+            exactly(
+                "target.socketio: settings for Socket.IO clients: set target.protocol: socketio too",
+            ),
+        ),
+        case(
+            replacing(
+                "  url: embedded\n",
+                "  url: ws://h:1\n  protocol: graphql-ws\n  socketio: {event: x}\n",
+            ),
+            (6, 13),
             exactly(
                 "target.socketio: settings for Socket.IO clients: set target.protocol: socketio too",
             ),

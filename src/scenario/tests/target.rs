@@ -153,3 +153,67 @@ fn the_embedded_server_takes_a_connection_limit() {
         Some(250)
     );
 }
+
+#[test]
+fn graphql_ws_offers_its_subprotocol_and_keeps_its_payloads_as_json_objects() {
+    let target = |t: &str| ok(&MINIMAL.replace("  url: embedded\n", t)).target;
+    assert_eq!(target("  url: ws://h\n").protocol, Protocol::Raw);
+    assert_eq!(
+        target("  url: ws://h\n  protocol: raw\n").protocol,
+        Protocol::Raw
+    );
+    let bare = target("  url: ws://h\n  protocol: graphql-ws\n");
+    assert_eq!(bare.protocol, Protocol::GraphqlWs(GraphqlWs::default()));
+    assert_eq!(bare.subprotocols, vec![GRAPHQL_WS_SUBPROTOCOL]);
+    let listed =
+        target("  url: ws://h\n  protocol: graphql-ws\n  subprotocols: [graphql-transport-ws]\n");
+    assert_eq!(
+        listed.subprotocols,
+        vec![GRAPHQL_WS_SUBPROTOCOL],
+        "offered once"
+    );
+
+    let full = target(
+        "  url: ws://h/graphql
+  protocol: graphql-ws
+  graphql_ws:
+    init_payload: {token: abc, retries: 3, nested: {on: true}}
+    subscribe:
+      query: 'subscription($every: Int) { counter(every: $every) { seq sent_at } }'
+      variables: {every: 10}
+      operation_name: Counter
+      id: sub-1
+",
+    );
+    let Protocol::GraphqlWs(settings) = full.protocol else {
+        panic!("graphql-ws expected")
+    };
+    let payload = settings.init_payload.expect("init_payload");
+    assert_eq!(
+        serde_json::Value::Object(payload),
+        serde_json::json!({"token": "abc", "retries": 3, "nested": {"on": true}})
+    );
+    let subscribe = settings.subscribe.expect("subscribe");
+    assert_eq!(subscribe.id, "sub-1");
+    assert_eq!(
+        subscribe.query,
+        "subscription($every: Int) { counter(every: $every) { seq sent_at } }"
+    );
+    assert_eq!(
+        subscribe.variables.map(serde_json::Value::Object),
+        Some(serde_json::json!({"every": 10}))
+    );
+    assert_eq!(subscribe.operation_name.as_deref(), Some("Counter"));
+    let default_id =
+        target("  url: ws://h\n  protocol: graphql-ws\n  graphql_ws: {subscribe: {query: q}}\n");
+    let Protocol::GraphqlWs(GraphqlWs {
+        subscribe: Some(s), ..
+    }) = default_id.protocol
+    else {
+        panic!("a subscription expected")
+    };
+    assert_eq!(
+        (s.id.as_str(), s.variables, s.operation_name),
+        ("1", None, None)
+    );
+}

@@ -1,8 +1,8 @@
 //! Validation of the raw schema into the model: every check that serde cannot do (durations,
 //! ranges, URLs, cross-field rules), each failure placed at FILE:LINE:COL of the offending value
 //! with a message of the form `key.path: expected X, found "Y"`. One file per part of the
-//! scenario: `target`, `clients` (and its `on_open`, `stages`), `stream` (`target.push` with
-//! `clients.stream`), `faults`.
+//! scenario: `target` (and its `protocol`), `clients` (and its `on_open`, `stages`), `stream`
+//! (`target.push` with `clients.stream`), `faults`.
 
 mod clients;
 mod faults;
@@ -146,13 +146,13 @@ impl Validator<'_> {
             self.duration(raw.duration.as_ref(), stages.as_deref(), &raw.clients.value)?;
         let push = raw.target.push.take();
         let stream = raw.clients.value.stream.take();
-        let client_keys = protocol::ClientKeys {
-            heartbeat: (raw.clients.value.heartbeat.as_ref()).map(|h| (h.referenced, h.value.mode)),
-            on_open: raw.clients.value.on_open.first().map(|o| o.referenced),
-        };
+        let protocol_at = raw.target.protocol.as_ref().map(|p| p.referenced);
         let mut target = self.target(raw.target)?;
+        if let Some(at) = &protocol_at {
+            self.protocol_fits_clients(&target.protocol, at, &raw.clients.value, stream.as_ref())?;
+        }
         let mut clients = self.clients(raw.clients.value, stages, duration, &duration_text)?;
-        self.protocol_and_clients(&target.protocol, &client_keys, &mut clients)?;
+        protocol::protocol_shapes_clients(&target.protocol, &mut clients);
         (target.push, clients.stream) = self.push_and_stream(push, stream, &target.url)?;
 
         let mut faults = raw

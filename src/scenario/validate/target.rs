@@ -1,6 +1,8 @@
 //! `target:` checks: the URL, extra headers (through the HTTP stack's own `HeaderName` and
-//! `HeaderValue` parsers), subprotocols, the command of a managed server, the embedded server's
-//! connection limit and the TLS settings (PEM files read and checked here).
+//! `HeaderValue` parsers), the application protocol (`protocol/`, which may add its own
+//! subprotocol and, for Socket.IO, set the url's path), subprotocols, the command of a managed
+//! server, the embedded server's connection limit and the TLS settings (PEM files read and
+//! checked here).
 
 use std::path::PathBuf;
 
@@ -9,8 +11,11 @@ use rustls::pki_types::ServerName;
 use serde_saphyr::Spanned;
 
 use super::Validator;
+use super::protocol::ProtocolKeys;
 use crate::scenario::ScenarioError;
-use crate::scenario::model::{ClientIdentity, Target, TargetCommand, TargetTls, TargetUrl};
+use crate::scenario::model::{
+    ClientIdentity, GRAPHQL_WS_SUBPROTOCOL, Protocol, Target, TargetCommand, TargetTls, TargetUrl,
+};
 use crate::scenario::raw::{RawCommand, RawTarget, RawTls, RawTlsSettings};
 use crate::scenario::url::parse_url;
 use crate::scenario::value::{first_offending, quoted};
@@ -72,7 +77,13 @@ impl Validator<'_> {
             headers.push((name.value, value.value));
         }
 
-        let mut subprotocols: Vec<String> = Vec::with_capacity(raw.subprotocols.len());
+        let keys = ProtocolKeys {
+            protocol: raw.protocol,
+            graphql_ws: raw.graphql_ws,
+            socketio: raw.socketio,
+        };
+        let protocol = self.protocol(keys, &mut url, &raw.url, &raw.subprotocols)?;
+        let mut subprotocols: Vec<String> = Vec::with_capacity(raw.subprotocols.len() + 1);
         for (i, p) in raw.subprotocols.into_iter().enumerate() {
             let path = format!("target.subprotocols[{i}]");
             // A subprotocol is an HTTP token, the same grammar as a header name.
@@ -95,6 +106,11 @@ impl Validator<'_> {
                 ));
             }
             subprotocols.push(p.value);
+        }
+        if matches!(protocol, Protocol::GraphqlWs(_))
+            && !subprotocols.iter().any(|p| p == GRAPHQL_WS_SUBPROTOCOL)
+        {
+            subprotocols.push(GRAPHQL_WS_SUBPROTOCOL.to_string());
         }
 
         let command = match raw.command {
@@ -148,7 +164,6 @@ impl Validator<'_> {
         };
 
         let tls = self.tls(raw.tls, &url)?;
-        let protocol = self.protocol(raw.protocol, raw.socketio, &mut url, &raw.url)?;
         Ok(Target {
             url,
             headers,

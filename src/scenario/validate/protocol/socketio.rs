@@ -1,26 +1,15 @@
-//! `target.protocol` and `target.socketio` checks, and what a protocol asks of `clients:`:
-//! Socket.IO has its own heartbeat (the server's pings) and its own handshake (the namespace
-//! connect), so `clients.heartbeat` and `clients.on_open` do not apply to it.
+//! `target.protocol: socketio`: its settings (`target.socketio`), the url (its path becomes the
+//! Engine.IO path and query), and what it rules out in `clients:`: Socket.IO has its own
+//! heartbeat (the server's pings) and its own handshake (the namespace connect), so
+//! `clients.heartbeat` and `clients.on_open` do not apply to it.
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Spanned;
 
 use super::Validator;
 use crate::scenario::ScenarioError;
-use crate::scenario::model::{Clients, HeartbeatMode, Protocol, SocketIo, TargetUrl};
-use crate::scenario::raw::{RawHeartbeatMode, RawSocketIo};
-use crate::scenario::value::{Word, quoted};
-
-/// The words of `target.protocol`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ProtocolName {
-    Raw,
-    SocketIo,
-}
-
-impl Word for ProtocolName {
-    const WORDS: &'static [(&'static str, Self)] =
-        &[("raw", Self::Raw), ("socketio", Self::SocketIo)];
-}
+use crate::scenario::model::{SocketIo, TargetUrl};
+use crate::scenario::raw::{RawClients, RawHeartbeatMode, RawSocketIo};
+use crate::scenario::value::quoted;
 
 /// Event names the Socket.IO libraries keep for themselves (emitting one is an error there).
 const RESERVED_EVENTS: &[&str] = &[
@@ -35,51 +24,18 @@ const RESERVED_EVENTS: &[&str] = &[
 /// The Engine.IO query every Socket.IO connection carries: protocol 4, websocket from the start.
 pub const ENGINE_IO_QUERY: &str = "EIO=4&transport=websocket";
 
-/// Where `clients:` said something a protocol may refuse.
-#[derive(Debug, Default)]
-pub(super) struct ClientKeys {
-    /// `clients.heartbeat` and its mode, if given.
-    pub heartbeat: Option<(Location, Option<RawHeartbeatMode>)>,
-    /// The first `clients.on_open` item, if any.
-    pub on_open: Option<Location>,
-}
-
 impl Validator<'_> {
-    /// `target.protocol` and its settings. For Socket.IO the url's path becomes the Engine.IO
-    /// path and query (the url itself must have none but an optional query).
-    pub(super) fn protocol(
+    /// `target.socketio`, and the url: written without a path (but an optional query), its
+    /// path becomes `target.socketio.path` with the Engine.IO query. Not the embedded server
+    /// (refused before).
+    pub(super) fn socketio(
         &self,
-        protocol: Option<Spanned<String>>,
         socketio: Option<Spanned<RawSocketIo>>,
         url: &mut TargetUrl,
         url_at: &Spanned<String>,
-    ) -> Result<Protocol, ScenarioError> {
-        let name = match &protocol {
-            None => ProtocolName::Raw,
-            Some(p) => self.value(p, "target.protocol")?,
-        };
-        if name == ProtocolName::Raw {
-            if let Some(settings) = &socketio {
-                return Err(self.error(
-                    settings,
-                    "target.socketio",
-                    "settings for Socket.IO clients: set target.protocol: socketio too",
-                ));
-            }
-            return Ok(Protocol::Raw);
-        }
-        let Some(protocol) = protocol else {
-            return Ok(Protocol::Raw); // not reached: socketio is only ever written
-        };
+    ) -> Result<SocketIo, ScenarioError> {
         let endpoint = match url {
-            TargetUrl::Embedded => {
-                return Err(self.error(
-                    &protocol,
-                    "target.protocol",
-                    "the embedded server does not speak Socket.IO: point target.url at a \
-                     Socket.IO server (ws://host:port)",
-                ));
-            }
+            TargetUrl::Embedded => return self.socketio_settings(socketio),
             TargetUrl::Ws(endpoint) | TargetUrl::Wss(endpoint) => endpoint,
         };
         let query = match endpoint.path.split_once('?') {
@@ -98,15 +54,18 @@ impl Validator<'_> {
                 ));
             }
         };
-        let settings = self.socketio(socketio)?;
+        let settings = self.socketio_settings(socketio)?;
         endpoint.path = match query.filter(|q| !q.is_empty()) {
             None => format!("{}?{ENGINE_IO_QUERY}", settings.path),
             Some(query) => format!("{}?{ENGINE_IO_QUERY}&{query}", settings.path),
         };
-        Ok(Protocol::SocketIo(settings))
+        Ok(settings)
     }
 
-    fn socketio(&self, raw: Option<Spanned<RawSocketIo>>) -> Result<SocketIo, ScenarioError> {
+    fn socketio_settings(
+        &self,
+        raw: Option<Spanned<RawSocketIo>>,
+    ) -> Result<SocketIo, ScenarioError> {
         let raw = raw.map(|r| r.value);
         let (namespace, path, auth, event) = match raw {
             None => (None, None, None, None),
@@ -187,41 +146,29 @@ impl Validator<'_> {
         })
     }
 
-    /// What the protocol asks of `clients:`. Socket.IO clients answer the server's pings
-    /// instead of sending heartbeats (so the heartbeat is switched off) and join the namespace
-    /// instead of sending `on_open` frames.
-    pub(super) fn protocol_and_clients(
-        &self,
-        protocol: &Protocol,
-        keys: &ClientKeys,
-        clients: &mut Clients,
-    ) -> Result<(), ScenarioError> {
-        if *protocol == Protocol::Raw {
-            return Ok(());
-        }
-        if let Some((at, mode)) = keys.heartbeat
-            && mode != Some(RawHeartbeatMode::None)
+    /// What Socket.IO rules out in `clients:`: heartbeats of the clients' own (they answer the
+    /// server's pings; `mode: none` is allowed, and the heartbeat is switched off anyway) and
+    /// `on_open` frames (the clients join the namespace instead).
+    pub(super) fn socketio_fits_clients(&self, clients: &RawClients) -> Result<(), ScenarioError> {
+        if let Some(heartbeat) = &clients.heartbeat
+            && heartbeat.value.mode != Some(RawHeartbeatMode::None)
         {
-            return Err(self.error_at(
-                &at,
+            return Err(self.error(
+                heartbeat,
                 "clients.heartbeat",
                 "Socket.IO clients send no heartbeats of their own: they answer the server's \
                  pings (its pingInterval and pingTimeout decide); remove clients.heartbeat or \
                  set mode: none",
             ));
         }
-        if let Some(at) = keys.on_open {
-            return Err(self.error_at(
-                &at,
+        if let Some(first) = clients.on_open.first() {
+            return Err(self.error(
+                first,
                 "clients.on_open",
                 "raw frames do not fit a Socket.IO session: the clients join \
                  target.socketio.namespace themselves (credentials go in target.socketio.auth)",
             ));
         }
-        // The server's silence is one deadline (pingInterval + pingTimeout after its last
-        // ping), not a count of misses: the first one is fatal.
-        clients.heartbeat.mode = HeartbeatMode::None;
-        clients.heartbeat.max_missed = 1;
         Ok(())
     }
 }
