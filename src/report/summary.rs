@@ -4,6 +4,10 @@ use std::fmt::Write;
 
 use super::{DisconnectsByCause, FAULT_COLUMNS, Report, STORM_COLUMN};
 
+/// The histogram table's name column: every histogram name fits it (a test checks), so the
+/// columns stay aligned.
+const HISTOGRAM_NAME_WIDTH: usize = 20;
+
 /// Formats microseconds for people: `850us`, `12.3ms`, `4.20s`.
 pub fn human_us(us: u64) -> String {
     match us {
@@ -131,8 +135,15 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{:<20} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "histogram", "count", "p50", "p90", "p99", "p99.9", "max"
+        "\n{:<NAME$} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "histogram",
+        "count",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        NAME = HISTOGRAM_NAME_WIDTH
     );
     for (name, h) in &report.histograms {
         if h.count == 0 {
@@ -141,8 +152,15 @@ pub fn render(report: &Report) -> String {
         let cells = h.cells(name);
         let _ = writeln!(
             out,
-            "{:<20} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            name, cells[0], cells[2], cells[3], cells[4], cells[5], cells[6]
+            "{:<NAME$} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            name,
+            cells[0],
+            cells[2],
+            cells[3],
+            cells[4],
+            cells[5],
+            cells[6],
+            NAME = HISTOGRAM_NAME_WIDTH
         );
     }
     if !report.faults.is_empty() {
@@ -210,4 +228,16 @@ pub fn tool_line(tool: &super::LoadGenerator) -> String {
 
 pub fn print_summary(report: &Report) {
     print!("{}", render(report));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HISTOGRAM_NAME_WIDTH;
+
+    #[test]
+    fn every_histogram_name_fits_the_tables_name_column() {
+        for (name, _) in crate::metrics::Histograms::default().named() {
+            assert!(name.len() <= HISTOGRAM_NAME_WIDTH, "{name} is too long");
+        }
+    }
 }
