@@ -12,7 +12,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::Validator;
 use crate::scenario::ScenarioError;
-use crate::scenario::model::{Clients, HeartbeatMode, Protocol, TargetUrl};
+use crate::scenario::model::{Clients, Protocol, TargetUrl};
 use crate::scenario::raw::{RawClients, RawGraphqlWs, RawSocketIo, RawStream};
 use crate::scenario::value::Word;
 
@@ -121,13 +121,10 @@ impl Validator<'_> {
     }
 }
 
-/// What the protocol switches off in the checked `clients:`. Socket.IO clients answer the
-/// server's pings instead of sending heartbeats, and the server's silence is one deadline
-/// (pingInterval + pingTimeout after its last ping), not a count of misses: the first one is
-/// fatal.
+/// What the protocol switches off in the checked `clients:` (Socket.IO: the clients' own
+/// heartbeat).
 pub(super) fn protocol_shapes_clients(protocol: &Protocol, clients: &mut Clients) {
     if let Protocol::SocketIo(_) = protocol {
-        clients.heartbeat.mode = HeartbeatMode::None;
-        clients.heartbeat.max_missed = 1;
+        socketio::server_heartbeat_only(clients);
     }
 }

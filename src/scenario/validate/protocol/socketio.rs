@@ -7,7 +7,7 @@ use serde_saphyr::Spanned;
 
 use super::Validator;
 use crate::scenario::ScenarioError;
-use crate::scenario::model::{SocketIo, TargetUrl};
+use crate::scenario::model::{Clients, HeartbeatMode, SocketIo, TargetUrl};
 use crate::scenario::raw::{RawClients, RawHeartbeatMode, RawSocketIo};
 use crate::scenario::value::quoted;
 
@@ -171,4 +171,12 @@ impl Validator<'_> {
         }
         Ok(())
     }
+}
+
+/// Socket.IO clients answer the server's pings instead of sending heartbeats, and the server's
+/// silence is one deadline (pingInterval + pingTimeout after its last ping), not a count of
+/// misses: the first one is fatal.
+pub(super) fn server_heartbeat_only(clients: &mut Clients) {
+    clients.heartbeat.mode = HeartbeatMode::None;
+    clients.heartbeat.max_missed = 1;
 }
