@@ -215,6 +215,10 @@ pub enum Command {
         /// Heartbeat acks are text frames equal to TEXT (default: acks are pongs).
         #[arg(long, value_name = "TEXT")]
         ack_text: Option<String>,
+        /// The clients speak Socket.IO: the server's Engine.IO ping (text frame `2`) is the
+        /// heartbeat frame that delay_pongs holds and stop_acking drops.
+        #[arg(long, conflicts_with = "ack_text")]
+        socketio: bool,
         /// Largest frame payload forwarded, in bytes; a bigger frame closes its connection.
         #[arg(long, default_value_t = crate::chaos::proxy::DEFAULT_MAX_FRAME)]
         max_frame: u64,

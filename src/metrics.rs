@@ -129,6 +129,14 @@ counters! {
     /// Failed attempts the server answered with an HTTP status instead of 101 Switching
     /// Protocols: it refused the upgrade (503 from a server at its connection limit, 401, 429).
     connect_failures_rejected,
+    /// `target.protocol: socketio`: pings from the server, each answered with a pong.
+    socketio_pings,
+    /// `target.protocol: socketio`: namespace connects the server refused (`44`); each is
+    /// also a `disconnects_handshake_rejected`.
+    socketio_connect_errors,
+    /// `target.protocol: socketio`: sessions the server closed (Engine.IO `1`, namespace
+    /// `41`); each is also a `disconnects_server_gone`.
+    socketio_server_disconnects,
     /// graphql-ws: `error` messages for the subscription (the server refused or ended it).
     graphql_ws_errors,
     /// graphql-ws: `complete` messages for the subscription (the server ended it).
@@ -179,6 +187,8 @@ pub struct Histograms {
     pub send_lag_message: Option<Histogram<u64>>,
     /// A pushed message's `sent_at` (the server's clock) -> received (the client's clock).
     pub push_latency: Option<Histogram<u64>>,
+    /// `target.protocol: socketio`: the gap between two pings of the server on one connection.
+    pub socketio_ping_gap: Option<Histogram<u64>>,
     /// graphql-ws: `connection_init` sent -> `connection_ack` received.
     pub connection_ack_time: Option<Histogram<u64>>,
 }
@@ -190,7 +200,7 @@ pub fn histogram() -> Histogram<u64> {
 
 impl Histograms {
     /// Names and histograms, in report order.
-    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 13] {
+    pub fn named(&self) -> [(&'static str, Option<&Histogram<u64>>); 14] {
         [
             ("connect_time", self.connect_time.as_ref()),
             ("tcp_connect_time", self.tcp_connect_time.as_ref()),
@@ -204,6 +214,7 @@ impl Histograms {
             ("send_lag_heartbeat", self.send_lag_heartbeat.as_ref()),
             ("send_lag_message", self.send_lag_message.as_ref()),
             ("push_latency", self.push_latency.as_ref()),
+            ("socketio_ping_gap", self.socketio_ping_gap.as_ref()),
             ("connection_ack_time", self.connection_ack_time.as_ref()),
         ]
     }
@@ -222,6 +233,7 @@ impl Histograms {
             (&mut self.send_lag_heartbeat, &other.send_lag_heartbeat),
             (&mut self.send_lag_message, &other.send_lag_message),
             (&mut self.push_latency, &other.push_latency),
+            (&mut self.socketio_ping_gap, &other.socketio_ping_gap),
             (&mut self.connection_ack_time, &other.connection_ack_time),
         ] {
             if let Some(theirs) = theirs {

@@ -270,7 +270,7 @@ async fn run_in_system(
         timer_resolution: scenario.clients.timer_resolution,
         on_open: scenario.clients.on_open.clone(),
         stream: scenario.clients.stream.clone(),
-        graphql_ws: crate::client::graphql_ws::Wire::of(&scenario.target.protocol),
+        app: crate::client::AppProtocol::of(&scenario.target.protocol),
     }
     .shared();
     let scenario_hash = crate::shards::start::scenario_hash(&scenario);

@@ -81,3 +81,12 @@ pub enum AckMatcher {
     /// No heartbeat: nothing is an ack.
     Nothing,
 }
+
+impl AckMatcher {
+    /// Socket.IO's heartbeat frame: the server's Engine.IO ping, the text frame `2`. The
+    /// client answers it with a pong, so holding or dropping it on its way down delays or
+    /// stops the whole heartbeat, as holding or dropping a pong does for a WebSocket ping.
+    pub fn engine_io_ping() -> Self {
+        AckMatcher::Text(Bytes::from_static(b"2"))
+    }
+}

@@ -1,6 +1,6 @@
 //! The proxy `wschaos run` puts between its clients and the target when the scenario has proxy
-//! faults: acks recognised by the scenario's heartbeat mode, randomness from its seed, TLS
-//! towards a `wss://` target with the scenario's settings.
+//! faults: acks recognised by the scenario's heartbeat mode (Socket.IO: the server's pings),
+//! randomness from its seed, TLS towards a `wss://` target with the scenario's settings.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,8 +10,11 @@ use crate::scenario::{HeartbeatMode, Scenario};
 use crate::tls::ClientTls;
 
 /// How the proxy recognises acks for this scenario's heartbeat.
-fn ack_matcher(mode: &HeartbeatMode) -> AckMatcher {
-    match mode {
+fn ack_matcher(scenario: &Scenario) -> AckMatcher {
+    if scenario.target.protocol.socketio().is_some() {
+        return AckMatcher::engine_io_ping();
+    }
+    match &scenario.clients.heartbeat.mode {
         HeartbeatMode::Ping => AckMatcher::Pong,
         HeartbeatMode::Text { ack, .. } => AckMatcher::Text(bytes::Bytes::from(ack.clone())),
         HeartbeatMode::None => AckMatcher::Nothing,
@@ -28,7 +31,7 @@ pub fn start_for_run(
 ) -> std::io::Result<(RunningProxy, Arc<ProxyControl>)> {
     let control = Arc::new(ProxyControl::new());
     let config = ProxyConfig {
-        ack: ack_matcher(&scenario.clients.heartbeat.mode),
+        ack: ack_matcher(scenario),
         seed: scenario.seed,
         tls: tls.map(|tls| UpstreamTls {
             connector: tls.proxy_connector(),
@@ -39,4 +42,23 @@ pub fn start_for_run(
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let proxy = super::spawn(loopback, config, control.clone())?;
     Ok((proxy, control))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socketio_scenario_makes_the_engine_io_ping_the_ack() {
+        let scenario = |target: &str| {
+            let text = format!("name: t\nduration: 1s\ntarget: {target}\nclients: {{count: 1}}\n");
+            crate::scenario::parse(&text, "s.yaml").expect("a valid scenario")
+        };
+        let socketio = scenario("{url: \"ws://h:1\", protocol: socketio}");
+        assert_eq!(
+            ack_matcher(&socketio),
+            AckMatcher::Text(bytes::Bytes::from("2"))
+        );
+        assert_eq!(ack_matcher(&scenario("{url: embedded}")), AckMatcher::Pong);
+    }
 }

@@ -14,10 +14,12 @@
 //!
 //! Timers are deadlines in the struct (`Deadlines`), driven by one `Clock` per actor; a
 //! transition sets or clears them. What each event counts is in `tally`; the messages the actor
-//! takes are in `commands`; sending heartbeats and messages and writing them out is in
-//! `actor/outbound.rs`; the `on_open` frames that precede them in `actor/on_open.rs`; what a
-//! frame from the server means (ack, echo, ping, close) in `actor/inbound.rs`, and on a
-//! graphql-ws connection in `actor/graphql_ws.rs`.
+//! takes are in `commands`, handled in `actor/commands.rs`; sending heartbeats and messages and
+//! writing them out is in `actor/outbound.rs`; the `on_open` frames that precede them in
+//! `actor/on_open.rs`; what a frame from the server means (ack, echo, ping, close) in
+//! `actor/inbound.rs`. How the application protocol starts, times out and ends a connection is
+//! dispatched in `actor/app.rs`, to `actor/graphql_ws.rs` and `actor/socketio.rs`, which also
+//! read that protocol's frames.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -32,7 +34,7 @@ use rand::{Rng, SeedableRng};
 use super::ClientConfig;
 use super::backoff;
 use super::clock::{Clock, Clocked, Deadlines, Grid, Timer};
-use super::commands::{DropConnection, FaultEnded, FaultStarted, Inbound, Stop};
+use super::commands::{FaultStarted, Inbound};
 use super::connection::{self, ConnectError, ConnectTimes, Dial, FrameReader, Writer};
 use super::heartbeat::HeartbeatState;
 use super::live::Conn;
@@ -40,12 +42,14 @@ use super::messages::MessageState;
 use super::reader::ReadError;
 use super::stream::{StreamCarry, StreamConn};
 use super::tally::{self, Cause, Reopen};
-use crate::scenario::DropMode;
 
+mod app;
+mod commands;
 mod graphql_ws;
 mod inbound;
 mod on_open;
 mod outbound;
+mod socketio;
 
 /// Most open-loop messages sent at once when the actor fell behind its schedule.
 const MAX_MESSAGE_BURST: u32 = 64;
@@ -245,15 +249,9 @@ impl Client {
             unwritten: VecDeque::new(),
             awaiting_answer: None,
             stream: StreamConn::default(),
-            graphql: None,
+            app: self.cfg.app.new_conn(now),
         });
-        // `on_open` first (graphql-ws: `connection_init`); the connection is established once
-        // all of it is out and answered.
-        if self.cfg.graphql_ws.is_some() {
-            self.send_connection_init(now);
-        } else {
-            self.send_on_open(0, now);
-        }
+        self.start_app(now);
         self.flush(ctx);
     }
 
@@ -429,12 +427,7 @@ impl Clocked for Client {
             self.lost(Cause::SendTimeout, ctx);
         }
         if self.deadlines.take_due(Timer::Answer, now).is_some() {
-            // graphql-ws has no `on_open`: its awaited answer is the `connection_ack`.
-            let cause = if self.cfg.graphql_ws.is_some() {
-                Cause::NoConnectionAck
-            } else {
-                Cause::HandshakeRejected
-            };
+            let cause = self.unanswered_cause();
             tracing::debug!(client = self.id, ?cause, "no answer in time");
             self.lost(cause, ctx);
         }
@@ -524,84 +517,4 @@ impl StreamHandler<Inbound> for Client {
 
     /// The end of each connection is delivered in-band (`event: None`); the actor lives on.
     fn finished(&mut self, _ctx: &mut Self::Context) {}
-}
-
-/// Any state --manual close--> Stopped: an open connection sends close 1000 and waits up to
-/// `close_grace` for the server's answer; a client that is not open stops at once.
-impl Handler<Stop> for Client {
-    type Result = ();
-
-    fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
-        self.deadlines.clear(Timer::Reconnect);
-        match std::mem::replace(&mut self.state, State::Stopped(None)) {
-            State::Open(mut conn) => {
-                self.clear_connection_timers();
-                graphql_ws::complete_before_close(&mut conn, self.cfg.graphql_ws.as_ref());
-                conn.writer
-                    .queue_close(Some(CloseReason::from(CloseCode::Normal)));
-                self.state = State::Stopped(Some(conn));
-                tally::closed_manually();
-                self.flush(ctx);
-                self.deadlines
-                    .set(Timer::Close, Instant::now() + self.cfg.close_grace);
-            }
-            State::Connecting(attempt) => {
-                ctx.cancel_future(attempt);
-                self.stop_while_lost(ctx);
-            }
-            State::Backoff => self.stop_while_lost(ctx),
-            previous @ (State::Stopped(_) | State::GaveUp) => self.state = previous,
-        }
-    }
-}
-
-/// A `drop` fault: Open --close (1001) or reset--> Backoff, counted as `dropped`.
-impl Handler<DropConnection> for Client {
-    type Result = bool;
-
-    fn handle(&mut self, msg: DropConnection, ctx: &mut Self::Context) -> bool {
-        let Some(mut conn) = self.take_open() else {
-            return false;
-        };
-        self.fault = Some(FaultStarted {
-            fault: msg.fault,
-            at: msg.at,
-        });
-        let now = Instant::now();
-        let lost_messages = conn.lose_in_flight();
-        match msg.mode {
-            DropMode::Close => {
-                conn.writer
-                    .queue_close(Some(CloseReason::from(CloseCode::Away)));
-                let _ = conn.writer.try_flush();
-                self.linger(conn, ctx);
-            }
-            DropMode::Reset => {
-                conn.writer.reset_on_close();
-                conn.release(ctx);
-            }
-        }
-        self.after_loss(Cause::Dropped, now, lost_messages, ctx);
-        true
-    }
-}
-
-impl Handler<FaultStarted> for Client {
-    type Result = ();
-
-    fn handle(&mut self, msg: FaultStarted, _ctx: &mut Self::Context) {
-        if self.state.is_open() {
-            self.fault = Some(msg);
-        }
-    }
-}
-
-impl Handler<FaultEnded> for Client {
-    type Result = ();
-
-    fn handle(&mut self, msg: FaultEnded, _ctx: &mut Self::Context) {
-        if self.fault.is_some_and(|f| f.fault == msg.fault) {
-            self.fault = None;
-        }
-    }
 }

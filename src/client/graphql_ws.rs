@@ -12,8 +12,8 @@
 use std::io::Write;
 use std::time::Instant;
 
+use crate::scenario::GraphqlWs;
 use crate::scenario::stream::{skip_whitespace, string_end, top_level_u64};
-use crate::scenario::{GraphqlWs, Protocol};
 
 /// What a `pong` the client sends looks like (the answer to a server's `ping`).
 pub const PONG: &[u8] = br#"{"type":"pong"}"#;
@@ -38,15 +38,8 @@ struct Subscription {
 }
 
 impl Wire {
-    /// The messages of a graphql-ws target; `None` for a raw one.
-    pub fn of(protocol: &Protocol) -> Option<Wire> {
-        match protocol {
-            Protocol::Raw => None,
-            Protocol::GraphqlWs(settings) => Some(Wire::new(settings)),
-        }
-    }
-
-    fn new(settings: &GraphqlWs) -> Wire {
+    /// The messages of a graphql-ws target (`client::app` makes them once per run).
+    pub fn new(settings: &GraphqlWs) -> Wire {
         let mut init = serde_json::Map::new();
         init.insert("type".into(), "connection_init".into());
         if let Some(payload) = &settings.init_payload {
@@ -324,7 +317,6 @@ mod tests {
         let bare = Wire::new(&GraphqlWs::default());
         assert_eq!(bare.connection_init(), br#"{"type":"connection_init"}"#);
         assert_eq!((bare.subscribe(), bare.complete()), (None, None));
-        assert!(Wire::of(&Protocol::Raw).is_none());
 
         let mut buf: PingBuffer = [0; 64];
         assert_eq!(

@@ -9,8 +9,9 @@ use actix::prelude::*;
 use actix_http::ws::{Frame, OpCode};
 
 use super::actor::Client;
+use super::app::AppConn;
 use super::connection::Writer;
-use super::graphql_ws::{self, GraphqlConn, PingBuffer};
+use super::graphql_ws::{self, PingBuffer};
 use super::heartbeat::HeartbeatState;
 use super::messages::MessageState;
 use super::stream::StreamConn;
@@ -35,8 +36,8 @@ pub struct Conn {
     pub awaiting_answer: Option<usize>,
     /// What this connection saw of a pushed stream (with `clients.stream`).
     pub stream: StreamConn,
-    /// graphql-ws: where the connection is in the protocol (`None`: raw frames).
-    pub graphql: Option<GraphqlConn>,
+    /// What the connection speaks inside the WebSocket, and where it is in it.
+    pub app: AppConn,
 }
 
 /// A heartbeat or message on its way to the socket.
@@ -62,7 +63,7 @@ impl Conn {
         match mode {
             HeartbeatMode::None => return false,
             // graphql-ws heartbeats are its own `ping` messages.
-            HeartbeatMode::Ping if self.graphql.is_some() => {
+            HeartbeatMode::Ping if matches!(self.app, AppConn::GraphqlWs(_)) => {
                 let seq = self.heartbeat.sent(now);
                 let mut buf: PingBuffer = [0; 64];
                 self.writer
@@ -82,7 +83,7 @@ impl Conn {
     }
 
     /// Remembers the frame just queued until the socket has taken its last byte.
-    fn track(&mut self, kind: Outbound, due: Instant) {
+    pub fn track(&mut self, kind: Outbound, due: Instant) {
         self.unwritten.push_back(Unwritten {
             end: self.bytes_written + self.writer.queued() as u64,
             kind,
@@ -117,7 +118,14 @@ impl Conn {
         if self.writer.queued() >= send_buffer {
             return Queued::Dropped;
         }
-        self.writer.queue(OpCode::Text, messages.next(due));
+        match self.app.socketio() {
+            None => self.writer.queue(OpCode::Text, messages.next(due)),
+            Some(session) => {
+                let id = messages.next_seq();
+                let payload = messages.next(due);
+                self.writer.queue(OpCode::Text, session.event(id, payload));
+            }
+        }
         self.track(Outbound::Message, due);
         Queued::Sent
     }

@@ -36,6 +36,11 @@ impl MessageState {
         &self.payload
     }
 
+    /// The sequence number the next message gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     /// If `frame` is the echo of one of our messages, forgets it and returns its send time.
     pub fn echoed(&mut self, frame: &[u8]) -> Option<Instant> {
         if frame.len() != self.payload.len() {
@@ -43,6 +48,12 @@ impl MessageState {
         }
         let digits = std::str::from_utf8(frame.get(..SEQ_DIGITS)?).ok()?;
         let seq = u64::from_str_radix(digits, 16).ok()?;
+        self.answered(seq)
+    }
+
+    /// If message `seq` is in flight, forgets it and returns its send time (an answer that
+    /// names the message by its number, like a Socket.IO ack id).
+    pub fn answered(&mut self, seq: u64) -> Option<Instant> {
         let pos = self.in_flight.iter().position(|(s, _)| *s == seq)?;
         self.in_flight.remove(pos).map(|(_, sent_at)| sent_at)
     }
@@ -76,6 +87,10 @@ mod tests {
         assert_eq!(m.echoed(&second), Some(t0));
         assert_eq!(m.echoed(&second), None);
         assert_eq!(m.echoed(b"Heartbeat"), None);
+        assert_eq!(m.next_seq(), 2);
+        assert_eq!(m.answered(0), Some(t0), "by number, as an ack id names it");
+        assert_eq!(m.answered(0), None);
+        m.next(t0);
         assert_eq!(m.lose_in_flight(), 1);
         assert_eq!(m.in_flight(), 0);
     }

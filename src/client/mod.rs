@@ -4,9 +4,11 @@
 //! (`heartbeat`), application messages (`messages`), its one timer (`clock`), socket
 //! handling (`connection`), permessage-deflate (`deflate`), the run's socket options tried
 //! once before it starts (`preflight`), frame reading (`reader`), following a
-//! server-pushed stream (`stream`) and speaking graphql-ws (`graphql_ws`).
+//! server-pushed stream (`stream`) and the application protocols spoken inside the
+//! WebSocket (`app`, dispatching to `graphql_ws` and `socketio`).
 
 pub mod actor;
+mod app;
 pub mod backoff;
 mod clock;
 mod commands;
@@ -18,6 +20,7 @@ mod live;
 mod messages;
 mod preflight;
 pub mod reader;
+pub mod socketio;
 mod stream;
 mod tally;
 mod writer;
@@ -27,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use actor::Client;
+pub use app::AppProtocol;
 pub use commands::{DropConnection, FaultEnded, FaultStarted, Stop};
 pub use connection::Endpoint;
 pub use preflight::check_socket_options;
@@ -67,9 +71,9 @@ pub struct ClientConfig {
     /// Where pushed messages carry their sequence number and send time (`stream.rs`); without
     /// it pushed messages are only counted.
     pub stream: Option<Stream>,
-    /// `target.protocol: graphql-ws`: the messages the client sends (`graphql_ws.rs`); `None`
-    /// for raw frames.
-    pub graphql_ws: Option<graphql_ws::Wire>,
+    /// `target.protocol`: what the clients speak inside the WebSocket, prepared once
+    /// (`app.rs`).
+    pub app: AppProtocol,
 }
 
 /// `send_buffer` unless a scenario says otherwise.

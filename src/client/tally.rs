@@ -288,6 +288,44 @@ pub fn pushed(followed: Option<Followed>) {
     });
 }
 
+/// A Socket.IO server ping, answered; `gap`: since the connection's previous ping (the
+/// server's ping interval as observed).
+pub fn socketio_ping(gap: Option<Duration>) {
+    metrics::record(|m| {
+        m.counters.socketio_pings += 1;
+        if let Some(gap) = gap {
+            record_us(&mut m.hist.socketio_ping_gap, gap);
+        }
+    });
+}
+
+/// A Socket.IO namespace refused the connect (`44`); the first refusal of the process goes to
+/// the log with the server's message.
+pub fn socketio_refused(message: &[u8]) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        let message = String::from_utf8_lossy(&message[..message.len().min(200)]);
+        tracing::warn!(
+            "Socket.IO namespace refused the connect: {message} (counted as \
+             socketio_connect_errors and disconnects_handshake_rejected)"
+        )
+    });
+    metrics::record(|m| m.counters.socketio_connect_errors += 1);
+}
+
+/// The Socket.IO server closed the session (`1`) or the namespace (`41`).
+pub fn socketio_server_disconnect() {
+    metrics::record(|m| m.counters.socketio_server_disconnects += 1);
+}
+
+/// The server does not speak Socket.IO as expected; the first time goes to the log.
+pub fn socketio_invalid(why: &str) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!("not a Socket.IO server: {why} (counted as disconnects_protocol_error)")
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

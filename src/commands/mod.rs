@@ -195,11 +195,16 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             client_key,
             faults,
             ack_text,
+            socketio,
             max_frame,
             send_timeout,
             seed,
         } => {
-            let ack = ack_text.map_or(AckMatcher::Pong, |text| AckMatcher::Text(text.into()));
+            let ack = match ack_text {
+                _ if socketio => AckMatcher::engine_io_ping(),
+                Some(text) => AckMatcher::Text(text.into()),
+                None => AckMatcher::Pong,
+            };
             let limits = ProxyLimits {
                 max_frame,
                 send_timeout,

@@ -4,6 +4,10 @@ use std::fmt::Write;
 
 use super::{DisconnectsByCause, FAULT_COLUMNS, Report, STORM_COLUMN};
 
+/// The histogram table's name column: every histogram name fits it (a test checks), so the
+/// columns stay aligned.
+const HISTOGRAM_NAME_WIDTH: usize = 20;
+
 /// Formats microseconds for people: `850us`, `12.3ms`, `4.20s`.
 pub fn human_us(us: u64) -> String {
     match us {
@@ -112,6 +116,13 @@ pub fn render(report: &Report) -> String {
         report.ratios.heartbeat_delivered * 100.0,
         c.heartbeat_misses
     );
+    if c.socketio_pings + c.socketio_connect_errors + c.socketio_server_disconnects > 0 {
+        let _ = writeln!(
+            out,
+            "socketio  pings answered {}  connect errors {}  server disconnects {}",
+            c.socketio_pings, c.socketio_connect_errors, c.socketio_server_disconnects
+        );
+    }
     if c.messages_sent > 0 || c.messages_dropped_backpressure > 0 {
         let _ = writeln!(
             out,
@@ -124,8 +135,15 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{:<20} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "histogram", "count", "p50", "p90", "p99", "p99.9", "max"
+        "\n{:<NAME$} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "histogram",
+        "count",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        NAME = HISTOGRAM_NAME_WIDTH
     );
     for (name, h) in &report.histograms {
         if h.count == 0 {
@@ -134,8 +152,15 @@ pub fn render(report: &Report) -> String {
         let cells = h.cells(name);
         let _ = writeln!(
             out,
-            "{:<20} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            name, cells[0], cells[2], cells[3], cells[4], cells[5], cells[6]
+            "{:<NAME$} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            name,
+            cells[0],
+            cells[2],
+            cells[3],
+            cells[4],
+            cells[5],
+            cells[6],
+            NAME = HISTOGRAM_NAME_WIDTH
         );
     }
     if !report.faults.is_empty() {
@@ -203,4 +228,16 @@ pub fn tool_line(tool: &super::LoadGenerator) -> String {
 
 pub fn print_summary(report: &Report) {
     print!("{}", render(report));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HISTOGRAM_NAME_WIDTH;
+
+    #[test]
+    fn every_histogram_name_fits_the_tables_name_column() {
+        for (name, _) in crate::metrics::Histograms::default().named() {
+            assert!(name.len() <= HISTOGRAM_NAME_WIDTH, "{name} is too long");
+        }
+    }
 }

@@ -17,6 +17,7 @@ pub mod value;
 mod tests;
 
 pub use model::*;
+pub use validate::ENGINE_IO_QUERY;
 
 use std::path::Path;
 

@@ -37,7 +37,7 @@ pub struct Target {
     /// `url: embedded` only: the most connections the embedded server holds at once (503 past
     /// it).
     pub max_conns: Option<u64>,
-    /// What the clients speak on an open connection.
+    /// What the clients speak inside the WebSocket.
     pub protocol: Protocol,
 }
 
@@ -49,6 +49,24 @@ pub enum Protocol {
     Raw,
     /// GraphQL over WebSocket (`graphql-transport-ws`, `client/graphql_ws.rs`).
     GraphqlWs(GraphqlWs),
+    /// Socket.IO v5 over Engine.IO v4, websocket transport only (`client::socketio`).
+    SocketIo(SocketIo),
+}
+
+impl Protocol {
+    pub fn graphql_ws(&self) -> Option<&GraphqlWs> {
+        match self {
+            Protocol::GraphqlWs(settings) => Some(settings),
+            Protocol::Raw | Protocol::SocketIo(_) => None,
+        }
+    }
+
+    pub fn socketio(&self) -> Option<&SocketIo> {
+        match self {
+            Protocol::SocketIo(settings) => Some(settings),
+            Protocol::Raw | Protocol::GraphqlWs(_) => None,
+        }
+    }
 }
 
 /// The subprotocol a graphql-ws client offers (validation adds it to `target.subprotocols`).
@@ -71,6 +89,20 @@ pub struct GraphqlSubscribe {
     pub query: String,
     pub variables: Option<serde_json::Map<String, serde_json::Value>>,
     pub operation_name: Option<String>,
+}
+
+/// `target.socketio`: where the Socket.IO server is and what the clients say to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketIo {
+    /// The namespace joined on every connection, `/` or `/name` (no comma).
+    pub namespace: String,
+    /// The Engine.IO path, ending in `/` (`/socket.io/`); the url's path is this plus
+    /// `?EIO=4&transport=websocket`.
+    pub path: String,
+    /// The `auth` object sent with the namespace connect, as JSON text.
+    pub auth: Option<String>,
+    /// The event name `clients.messages` are emitted under (with an ack).
+    pub event: String,
 }
 
 /// `target.tls`: how clients speak TLS to the target.

@@ -65,20 +65,17 @@ pub struct RawTarget {
     pub max_conns: Option<Spanned<u64>>,
     /// Default `raw`: frames as the scenario writes them. `graphql-ws`: the clients speak the
     /// graphql-transport-ws protocol (`connection_init`, ping/pong heartbeats, a subscription).
+    /// `socketio`: the clients speak Socket.IO (Engine.IO v4, websocket transport) to a
+    /// `ws[s]://host[:port]` url without a path.
     #[serde(default)]
-    pub protocol: Option<Spanned<RawProtocol>>,
+    pub protocol: Option<Spanned<String>>,
     /// Only with `protocol: graphql-ws`. Default: `connection_init` without a payload, no
     /// subscription.
     #[serde(default)]
     pub graphql_ws: Option<Spanned<RawGraphqlWs>>,
-}
-
-/// `target.protocol`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RawProtocol {
-    Raw,
-    GraphqlWs,
+    /// Only with `protocol: socketio`. Default: the defaults of each key.
+    #[serde(default)]
+    pub socketio: Option<Spanned<RawSocketIo>>,
 }
 
 /// `target.graphql_ws:`
@@ -108,6 +105,24 @@ pub struct RawSubscribe {
     /// Default `1`. The operation id of the `subscribe` message (non-empty).
     #[serde(default)]
     pub id: Option<Spanned<String>>,
+}
+
+/// `target.socketio:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSocketIo {
+    /// Default `/`. The namespace joined on every connection: `/` or `/name`, no comma.
+    #[serde(default)]
+    pub namespace: Option<Spanned<String>>,
+    /// Default `/socket.io/`. The Engine.IO path on the server.
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    /// Default: none. A mapping sent as the namespace connect's `auth` object.
+    #[serde(default)]
+    pub auth: Option<Spanned<serde_json::Value>>,
+    /// Default `echo`. The event `clients.messages` are emitted under, each with an ack.
+    #[serde(default)]
+    pub event: Option<Spanned<String>>,
 }
 
 /// `target.push:`
@@ -229,7 +244,7 @@ pub struct RawClients {
     pub connect_timeout: Option<Spanned<String>>,
     /// Default when absent: mode ping, interval 5s, timeout 10s, max_missed 1, reset_on ack.
     #[serde(default)]
-    pub heartbeat: Option<RawHeartbeat>,
+    pub heartbeat: Option<Spanned<RawHeartbeat>>,
     /// Default when absent: exponential, initial 500ms, max 30s, multiplier 2, jitter full,
     /// max_attempts 0 (never give up).
     #[serde(default)]

@@ -49,12 +49,25 @@ impl Drop for ChildServer {
 
 /// `tests/node`: the Node servers and their packages (`npm ci --prefix tests/node`).
 pub fn node_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
+    node_project("node")
 }
 
-/// Why a Node server needing `package` cannot run here, if it cannot: no `node`, or the
-/// package not installed.
+/// `tests/<project>`: Node servers with packages of their own (`npm ci --prefix
+/// tests/<project>`), like `tests/socketio`.
+pub fn node_project(project: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(project)
+}
+
+/// Why a Node server of `tests/node` needing `package` cannot run here, if it cannot: no
+/// `node`, or the package not installed.
 pub fn node_missing(package: &str) -> Option<String> {
+    node_missing_in("node", package)
+}
+
+/// `node_missing` for the servers of `tests/<project>`.
+pub fn node_missing_in(project: &str, package: &str) -> Option<String> {
     let node = Command::new("node")
         .arg("--version")
         .stdout(Stdio::null())
@@ -63,9 +76,13 @@ pub fn node_missing(package: &str) -> Option<String> {
     if !node.is_ok_and(|status| status.success()) {
         return Some("`node` is not on PATH".into());
     }
-    if !node_dir().join("node_modules").join(package).is_dir() {
+    if !node_project(project)
+        .join("node_modules")
+        .join(package)
+        .is_dir()
+    {
         return Some(format!(
-            "tests/node/node_modules/{package} is missing (npm ci --prefix tests/node)"
+            "tests/{project}/node_modules/{package} is missing (npm ci --prefix tests/{project})"
         ));
     }
     None

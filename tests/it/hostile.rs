@@ -312,7 +312,7 @@ fn a_connection_whose_socket_takes_nothing_for_send_timeout_is_dead_and_reconnec
         timer_resolution: wschaos::client::DEFAULT_TIMER_RESOLUTION,
         on_open: Vec::new(),
         stream: None,
-        graphql_ws: None,
+        app: wschaos::client::AppProtocol::Raw,
     }
     .shared();
     let counters = actix_rt::System::new().block_on(async move {

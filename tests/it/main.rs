@@ -37,6 +37,7 @@ mod security;
 mod self_diagnosis;
 mod serve_procs;
 mod shards;
+mod socketio;
 mod source_ips;
 mod stages;
 mod storm;

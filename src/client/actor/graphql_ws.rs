@@ -13,7 +13,7 @@ use actix_http::ws::{CloseCode, CloseReason, Frame, OpCode};
 
 use super::{Cause, Client, State};
 use crate::client::clock::Timer;
-use crate::client::graphql_ws::{self, GraphqlConn, Message, PONG};
+use crate::client::graphql_ws::{self, Message, PONG};
 use crate::client::live::Conn;
 use crate::client::stream;
 use crate::client::tally;
@@ -25,13 +25,12 @@ impl Client {
     /// Sends `connection_init` on a connection just opened; the ack must come within
     /// `connect_timeout`.
     pub(super) fn send_connection_init(&mut self, now: Instant) {
-        let Some(wire) = self.cfg.graphql_ws.as_ref() else {
+        let Some(wire) = self.cfg.app.graphql_ws() else {
             return;
         };
         let State::Open(conn) = &mut self.state else {
             return;
         };
-        conn.graphql = Some(GraphqlConn::new(now));
         conn.writer.queue(OpCode::Text, wire.connection_init());
         self.deadlines
             .set(Timer::Answer, now + self.cfg.connect_timeout);
@@ -42,10 +41,10 @@ impl Client {
     pub(super) fn on_graphql_frame(&mut self, frame: Frame, now: Instant, ctx: &mut Context<Self>) {
         let open = self.state.is_open();
         let cfg = &*self.cfg;
-        let (Some(wire), Some(conn)) = (cfg.graphql_ws.as_ref(), self.state.conn()) else {
+        let (Some(wire), Some(conn)) = (cfg.app.graphql_ws(), self.state.conn()) else {
             return;
         };
-        let Some(graphql) = conn.graphql.as_mut() else {
+        let Some(graphql) = conn.app.graphql_ws() else {
             return;
         };
         // graphql-ws messages are text: a binary frame is no message of it.
@@ -138,11 +137,8 @@ impl Client {
 }
 
 /// Ends the subscription before a manual close, so the server stops its source stream.
-pub(super) fn complete_before_close(conn: &mut Conn, wire: Option<&graphql_ws::Wire>) {
-    let (Some(graphql), Some(complete)) = (
-        conn.graphql.as_mut(),
-        wire.and_then(graphql_ws::Wire::complete),
-    ) else {
+pub(super) fn complete_before_close(conn: &mut Conn, wire: &graphql_ws::Wire) {
+    let (Some(graphql), Some(complete)) = (conn.app.graphql_ws(), wire.complete()) else {
         return;
     };
     if std::mem::take(&mut graphql.subscribed) {

@@ -8,6 +8,7 @@ use actix::prelude::*;
 use actix_http::ws::{Frame, OpCode};
 
 use super::{Cause, Client};
+use crate::client::app::AppProtocol;
 use crate::client::clock::Timer;
 use crate::client::live::ack_of;
 use crate::client::stream;
@@ -29,10 +30,19 @@ impl Client {
             self.flush(ctx);
             return;
         }
+        if let Frame::Text(data) | Frame::Binary(data) = &frame
+            && matches!(self.cfg.app, AppProtocol::SocketIo(_))
+        {
+            // Socket.IO: every data frame is one of its packets (binary: an attachment).
+            if matches!(frame, Frame::Text(_)) {
+                self.on_socketio_text(data, now, ctx);
+            }
+            return;
+        }
         if self.cfg.heartbeat.reset_on == ResetOn::Any {
             self.disarm();
         }
-        if self.cfg.graphql_ws.is_some()
+        if matches!(self.cfg.app, AppProtocol::GraphqlWs(_))
             && matches!(frame, Frame::Text(_) | Frame::Binary(_) | Frame::Pong(_))
         {
             self.on_graphql_frame(frame, now, ctx);

@@ -22,6 +22,7 @@ const TIME_HISTOGRAMS: &[&str] = &[
     "send_lag_heartbeat",
     "send_lag_message",
     "push_latency",
+    "socketio_ping_gap",
     "connection_ack_time",
 ];
 /// Histograms whose values are plain counts.

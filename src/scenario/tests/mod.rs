@@ -6,7 +6,9 @@ use super::*;
 
 mod errors;
 mod errors_clients;
+mod graphql_ws;
 mod open_and_stream;
+mod socketio;
 mod stages;
 mod target;
 use crate::chaos::toxics::{

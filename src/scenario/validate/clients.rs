@@ -94,7 +94,7 @@ impl Validator<'_> {
 
         let timer_resolution = self.timer_resolution(raw.timer_resolution.as_ref())?;
 
-        let heartbeat = self.heartbeat(raw.heartbeat.unwrap_or_default())?;
+        let heartbeat = self.heartbeat(raw.heartbeat.map(|h| h.value).unwrap_or_default())?;
         let reconnect = self.reconnect(raw.reconnect.unwrap_or_default())?;
         let messages = raw.messages.map(|m| self.messages(m)).transpose()?;
         let tcp_keepalive = raw.tcp_keepalive.map(|k| self.keepalive(k)).transpose()?;

@@ -8,6 +8,7 @@ mod clients;
 mod faults;
 mod on_open;
 mod protocol;
+pub use protocol::ENGINE_IO_QUERY;
 mod stages;
 mod stream;
 pub(super) use stream::push_rate;
@@ -151,6 +152,7 @@ impl Validator<'_> {
             self.protocol_fits_clients(&target.protocol, at, &raw.clients.value, stream.as_ref())?;
         }
         let mut clients = self.clients(raw.clients.value, stages, duration, &duration_text)?;
+        protocol::protocol_shapes_clients(&target.protocol, &mut clients);
         (target.push, clients.stream) = self.push_and_stream(push, stream, &target.url)?;
 
         let mut faults = raw

@@ -1,6 +1,8 @@
 //! `target:` checks: the URL, extra headers (through the HTTP stack's own `HeaderName` and
-//! `HeaderValue` parsers), subprotocols (with the protocol's own, `protocol.rs`), the command of a managed server, the embedded server's
-//! connection limit and the TLS settings (PEM files read and checked here).
+//! `HeaderValue` parsers), the application protocol (`protocol/`, which may add its own
+//! subprotocol and, for Socket.IO, set the url's path), subprotocols, the command of a managed
+//! server, the embedded server's connection limit and the TLS settings (PEM files read and
+//! checked here).
 
 use std::path::PathBuf;
 
@@ -9,6 +11,7 @@ use rustls::pki_types::ServerName;
 use serde_saphyr::Spanned;
 
 use super::Validator;
+use super::protocol::ProtocolKeys;
 use crate::scenario::ScenarioError;
 use crate::scenario::model::{
     ClientIdentity, GRAPHQL_WS_SUBPROTOCOL, Protocol, Target, TargetCommand, TargetTls, TargetUrl,
@@ -20,7 +23,8 @@ use crate::tls;
 
 impl Validator<'_> {
     pub(super) fn target(&self, raw: RawTarget) -> Result<Target, ScenarioError> {
-        let url = parse_url(&raw.url.value).map_err(|m| self.error(&raw.url, "target.url", m))?;
+        let mut url =
+            parse_url(&raw.url.value).map_err(|m| self.error(&raw.url, "target.url", m))?;
 
         let mut headers = Vec::with_capacity(raw.headers.0.len());
         for (name, value) in raw.headers.0 {
@@ -73,12 +77,12 @@ impl Validator<'_> {
             headers.push((name.value, value.value));
         }
 
-        let protocol = self.protocol(
-            raw.protocol.as_ref(),
-            raw.graphql_ws,
-            &url,
-            &raw.subprotocols,
-        )?;
+        let keys = ProtocolKeys {
+            protocol: raw.protocol,
+            graphql_ws: raw.graphql_ws,
+            socketio: raw.socketio,
+        };
+        let protocol = self.protocol(keys, &mut url, &raw.url, &raw.subprotocols)?;
         let mut subprotocols: Vec<String> = Vec::with_capacity(raw.subprotocols.len() + 1);
         for (i, p) in raw.subprotocols.into_iter().enumerate() {
             let path = format!("target.subprotocols[{i}]");

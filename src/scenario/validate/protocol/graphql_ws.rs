@@ -1,53 +1,27 @@
-//! `target.protocol` and its settings (`target.graphql_ws`), and what a protocol rules out in
-//! the rest of the scenario: a graphql-ws client speaks only graphql-ws messages, so bare
-//! messages, `on_open` frames, text heartbeats and binary stream places do not fit it.
+//! `target.protocol: graphql-ws`: its settings (`target.graphql_ws`), the subprotocols it
+//! allows, and what it rules out in `clients:`: a graphql-ws client speaks only graphql-ws
+//! messages, so bare messages, `on_open` frames, text heartbeats and binary stream places do
+//! not fit it.
 
 use serde_saphyr::{Location, Spanned};
 
 use super::Validator;
 use crate::scenario::ScenarioError;
-use crate::scenario::model::{
-    GRAPHQL_WS_SUBPROTOCOL, GraphqlSubscribe, GraphqlWs, Protocol, TargetUrl,
-};
-use crate::scenario::raw::{
-    RawClients, RawGraphqlWs, RawHeartbeatMode, RawProtocol, RawStream, RawSubscribe,
-};
+use crate::scenario::model::{GRAPHQL_WS_SUBPROTOCOL, GraphqlSubscribe, GraphqlWs};
+use crate::scenario::raw::{RawClients, RawGraphqlWs, RawHeartbeatMode, RawStream, RawSubscribe};
 use crate::scenario::value::quoted;
 
 /// The operation id of the subscription unless the scenario names one.
 const DEFAULT_SUBSCRIBE_ID: &str = "1";
 
 impl Validator<'_> {
-    /// `target.protocol` with its settings. `subprotocols` are the ones the file lists: with
-    /// graphql-ws only its own may be among them (it is offered anyway).
-    pub(super) fn protocol(
+    /// `target.graphql_ws`, and `subprotocols` as the file lists them: only graphql-ws's own
+    /// may be among them (it is offered anyway).
+    pub(super) fn graphql_ws(
         &self,
-        protocol: Option<&Spanned<RawProtocol>>,
         settings: Option<Spanned<RawGraphqlWs>>,
-        url: &TargetUrl,
         subprotocols: &[Spanned<String>],
-    ) -> Result<Protocol, ScenarioError> {
-        let graphql_ws = protocol.is_some_and(|p| p.value == RawProtocol::GraphqlWs);
-        if !graphql_ws {
-            if let Some(settings) = &settings {
-                return Err(self.error(
-                    settings,
-                    "target.graphql_ws",
-                    "applies only with target.protocol: graphql-ws",
-                ));
-            }
-            return Ok(Protocol::Raw);
-        }
-        if let Some(protocol) = protocol
-            && *url == TargetUrl::Embedded
-        {
-            return Err(self.error(
-                protocol,
-                "target.protocol",
-                "the embedded server does not speak graphql-ws: set target.url to the ws:// or \
-                 wss:// address of a GraphQL server (target.command can start one)",
-            ));
-        }
+    ) -> Result<GraphqlWs, ScenarioError> {
         for (i, p) in subprotocols.iter().enumerate() {
             if p.value == GRAPHQL_WS_SUBPROTOCOL {
                 continue;
@@ -69,7 +43,7 @@ impl Validator<'_> {
             ));
         }
         let Some(settings) = settings else {
-            return Ok(Protocol::GraphqlWs(GraphqlWs::default()));
+            return Ok(GraphqlWs::default());
         };
         let settings = settings.value;
         let init_payload = settings
@@ -80,10 +54,10 @@ impl Validator<'_> {
             .subscribe
             .map(|s| self.subscribe(s.value))
             .transpose()?;
-        Ok(Protocol::GraphqlWs(GraphqlWs {
+        Ok(GraphqlWs {
             init_payload,
             subscribe,
-        }))
+        })
     }
 
     fn subscribe(&self, raw: RawSubscribe) -> Result<GraphqlSubscribe, ScenarioError> {
@@ -156,17 +130,14 @@ impl Validator<'_> {
     /// server closes the socket with 4400 on anything but its own messages), text heartbeats
     /// (its heartbeats are its ping and pong messages), or follow a stream without a
     /// subscription or in binary frames. `protocol_at` is where `target.protocol` is written.
-    pub(super) fn protocol_fits_clients(
+    pub(super) fn graphql_ws_fits_clients(
         &self,
-        protocol: &Protocol,
+        graphql_ws: &GraphqlWs,
         protocol_at: &Location,
         clients: &RawClients,
         stream: Option<&Spanned<RawStream>>,
     ) -> Result<(), ScenarioError> {
-        let Protocol::GraphqlWs(graphql_ws) = protocol else {
-            return Ok(());
-        };
-        if clients.heartbeat.as_ref().and_then(|h| h.mode) == Some(RawHeartbeatMode::Text) {
+        if clients.heartbeat.as_ref().and_then(|h| h.value.mode) == Some(RawHeartbeatMode::Text) {
             return Err(self.error_at(
                 protocol_at,
                 "target.protocol",
