@@ -3,7 +3,7 @@
 //! without copying or buffering payloads, so frames of any size stream through while a fault
 //! can still act on one opcode.
 
-use super::AckMatcher;
+use super::{AckMatcher, GRAPHQL_WS_PONG_MAX};
 
 pub const CONTINUATION: u8 = 0x0;
 pub const TEXT: u8 = 0x1;
@@ -176,6 +176,9 @@ impl AckMatcher {
             AckMatcher::Text(ack) => {
                 header.opcode == TEXT && header.fin && header.payload_len == ack.len() as u64
             }
+            AckMatcher::GraphqlWsPong => {
+                header.opcode == TEXT && header.fin && header.payload_len <= GRAPHQL_WS_PONG_MAX
+            }
             AckMatcher::Nothing => false,
         }
     }
@@ -185,11 +188,16 @@ impl AckMatcher {
         if !self.candidate(header) {
             return false;
         }
-        let AckMatcher::Text(ack) = self else {
-            return true;
-        };
         let Some(payload) = frame.get(header.header_len..) else {
             return false;
+        };
+        let ack = match self {
+            AckMatcher::Text(ack) => ack,
+            // A server's frames are not masked; a masked one comes from a client.
+            AckMatcher::GraphqlWsPong => {
+                return header.mask.is_none() && crate::client::graphql_ws::is_pong(payload);
+            }
+            AckMatcher::Pong | AckMatcher::Nothing => return true,
         };
         let mask = header.mask.unwrap_or([0; 4]);
         payload.len() == ack.len()

@@ -78,9 +78,16 @@ pub enum AckMatcher {
     Pong,
     /// A text frame whose payload equals these bytes (`heartbeat.mode: text`).
     Text(Bytes),
+    /// A graphql-ws `pong` message from the server (`target.protocol: graphql-ws`): a text
+    /// frame of at most `GRAPHQL_WS_PONG_MAX` bytes whose `type` is `pong`.
+    GraphqlWsPong,
     /// No heartbeat: nothing is an ack.
     Nothing,
 }
+
+/// The longest graphql-ws `pong` the proxy recognises (a pong's payload is the client's own
+/// small ping payload echoed).
+pub const GRAPHQL_WS_PONG_MAX: u64 = 1024;
 
 impl AckMatcher {
     /// Socket.IO's heartbeat frame: the server's Engine.IO ping, the text frame `2`. The

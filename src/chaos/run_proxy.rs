@@ -14,6 +14,11 @@ fn ack_matcher(scenario: &Scenario) -> AckMatcher {
     if scenario.target.protocol.socketio().is_some() {
         return AckMatcher::engine_io_ping();
     }
+    if scenario.target.protocol.graphql_ws().is_some()
+        && scenario.clients.heartbeat.mode != HeartbeatMode::None
+    {
+        return AckMatcher::GraphqlWsPong;
+    }
     match &scenario.clients.heartbeat.mode {
         HeartbeatMode::Ping => AckMatcher::Pong,
         HeartbeatMode::Text { ack, .. } => AckMatcher::Text(bytes::Bytes::from(ack.clone())),
@@ -49,7 +54,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_socketio_scenario_makes_the_engine_io_ping_the_ack() {
+    fn an_app_protocol_makes_its_own_heartbeat_frame_the_ack() {
         let scenario = |target: &str| {
             let text = format!("name: t\nduration: 1s\ntarget: {target}\nclients: {{count: 1}}\n");
             crate::scenario::parse(&text, "s.yaml").expect("a valid scenario")
@@ -60,5 +65,7 @@ mod tests {
             AckMatcher::Text(bytes::Bytes::from("2"))
         );
         assert_eq!(ack_matcher(&scenario("{url: embedded}")), AckMatcher::Pong);
+        let graphql_ws = scenario("{url: \"ws://h:1\", protocol: graphql-ws}");
+        assert_eq!(ack_matcher(&graphql_ws), AckMatcher::GraphqlWsPong);
     }
 }

@@ -131,6 +131,14 @@ pub enum Message<'a> {
     Invalid,
 }
 
+/// Whether a text frame is a graphql-ws `pong` (the chaos proxy's heartbeat ack for
+/// graphql-ws scenarios).
+pub fn is_pong(text: &[u8]) -> bool {
+    Fields::of(text).is_some_and(|mut fields| {
+        fields.any(|(key, value)| key == b"type" && value == br#""pong""#)
+    })
+}
+
 /// Reads one text frame from the server.
 pub fn read<'a>(wire: &Wire, text: &'a [u8]) -> Message<'a> {
     let mut kind = None;
@@ -296,6 +304,18 @@ mod tests {
 
     fn json(bytes: &[u8]) -> serde_json::Value {
         serde_json::from_slice(bytes).expect("valid JSON")
+    }
+
+    #[test]
+    fn a_pong_is_told_from_other_messages_whatever_its_payload() {
+        assert!(is_pong(br#"{"type":"pong"}"#));
+        assert!(is_pong(br#"{"type": "pong", "payload": {"seq": 3}}"#));
+        assert!(is_pong(br#"{"payload":{"type":"ping"},"type":"pong"}"#));
+        assert!(!is_pong(br#"{"type":"ping"}"#));
+        assert!(!is_pong(
+            br#"{"type":"next","id":"1","payload":{"data":{"type":"pong"}}}"#
+        ));
+        assert!(!is_pong(b"pong"));
     }
 
     #[test]

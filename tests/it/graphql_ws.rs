@@ -175,6 +175,39 @@ fn a_reconnected_graphql_ws_subscription_counts_the_ticks_it_missed() {
 }
 
 #[test]
+fn the_proxy_faults_act_on_graphql_ws_pongs() {
+    let Some(server) = NodeGraphql::start("the_proxy_faults_act_on_graphql_ws_pongs") else {
+        return;
+    };
+    // Pongs held 300 ms for the first second: every RTT of that second is at least that.
+    let delayed = run(
+        &server.url(),
+        &graphql(""),
+        "2s",
+        "faults:\n  - {kind: delay_pongs, at: 0s, duration: 1s, delay: 300ms}\n",
+    );
+    let rtt = &delayed.histograms["heartbeat_rtt"];
+    assert!(rtt.max >= 300_000, "{} us", rtt.max);
+    assert_eq!(
+        delayed.counters.heartbeat_misses, 0,
+        "{:?}",
+        delayed.counters
+    );
+    // No pong for 1.5 s against a 1 s timeout: every client declares the server dead and
+    // comes back once the fault is over.
+    let stopped = run(
+        &server.url(),
+        &graphql(""),
+        "4s",
+        "faults:\n  - {kind: stop_acking, at: 500ms, duration: 1500ms}\n",
+    );
+    let c = &stopped.counters;
+    assert!(c.disconnects_heartbeat_timeout >= 4, "{c:?}");
+    assert!(c.reconnects >= 4, "{c:?}");
+    assert_eq!(c.gave_up, 0, "{c:?}");
+}
+
+#[test]
 fn raw_clients_against_the_graphql_ws_package_are_closed_with_4406() {
     let Some(server) =
         NodeGraphql::start("raw_clients_against_the_graphql_ws_package_are_closed_with_4406")
