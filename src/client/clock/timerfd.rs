@@ -7,8 +7,8 @@
 //!
 //! Syscalls are the cost: the timerfd is re-armed only when the earliest deadline becomes
 //! earlier than what it is set to (a clock re-arming for its next heartbeat a second away
-//! changes nothing), and after each firing; clocks on a shared grid (`PRECISE_STEP`) make most
-//! deadlines coincide. Nothing here is shared across threads: the queue sits behind a
+//! changes nothing), and after each firing; deadlines on a shared grid (`PRECISE_STEP`, from the
+//! run's start) within one step share a firing. Nothing here is shared across threads: the queue sits behind a
 //! `RefCell`, reached through a thread-local.
 
 use std::cell::{Cell, RefCell};
