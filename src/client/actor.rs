@@ -121,7 +121,7 @@ impl Client {
     pub fn new(id: u32, cfg: Arc<ClientConfig>) -> Self {
         let rng =
             SmallRng::seed_from_u64(cfg.seed ^ (u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-        let deadlines = Deadlines::new(Grid::new(cfg.started, cfg.timer_resolution));
+        let deadlines = Deadlines::new(Grid::for_resolution(cfg.started, cfg.timer_resolution));
         Self {
             id,
             cfg,
@@ -454,7 +454,7 @@ impl Actor for Client {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         tally::client_started();
-        ctx.spawn(Clock::new());
+        ctx.spawn(Clock::new(&self.deadlines));
         self.connect(ctx);
     }
 

@@ -1,4 +1,5 @@
-//! Send timing: every heartbeat and message written counts one send-lag sample, and a coarse
+//! Send timing: every heartbeat and message written counts one send-lag sample, the precise
+//! timer (a `timer_resolution` below 1 ms, the default) loses no heartbeat, and a coarse
 //! `timer_resolution` gathers a fleet's heartbeats into fewer send instants.
 
 use std::collections::BTreeSet;
@@ -32,6 +33,48 @@ fn every_heartbeat_and_message_written_counts_one_send_lag_sample() {
                 .all(|p| p.send_lag_p99_us <= worst + worst / 100),
             "{rate:?}"
         );
+    }
+}
+
+/// With the precise timer (the default on Linux, and any `timer_resolution` below 1 ms) every
+/// heartbeat due is sent, reaches the server, is acked, and counts one send-lag sample.
+#[test]
+fn with_the_precise_timer_every_heartbeat_is_sent_acked_and_counted_once() {
+    for resolution in [
+        wschaos::client::DEFAULT_TIMER_RESOLUTION,
+        Duration::ZERO,
+        Duration::from_micros(250),
+    ] {
+        let server = TestServer::start(Behaviour::default());
+        let clients = 20;
+        let mut s = scenario(server.url(), clients, ms(1500));
+        s.clients.heartbeat.mode = text_heartbeat(HEARTBEAT, ACK);
+        s.clients.heartbeat.interval = ms(50);
+        s.clients.heartbeat.timeout = ms(1000);
+        s.clients.timer_resolution = resolution;
+        let report = run_scenario(s).report;
+        let c = &report.counters;
+        assert_eq!(c.clients_connected, u64::from(clients), "{resolution:?}");
+        let per_connection: Vec<usize> = server
+            .connections()
+            .iter()
+            .map(|conn| conn.heartbeats.len())
+            .collect();
+        // 1.5 s of 50 ms heartbeats is 30 a client; a clock that lost its wakeup would send
+        // one or two.
+        assert!(
+            per_connection.iter().all(|&sent| sent >= 5),
+            "{resolution:?}: heartbeats per connection {per_connection:?}"
+        );
+        assert_eq!(c.heartbeat_misses, 0, "{resolution:?}: {c:?}");
+        assert_eq!(c.disconnects(), 0, "{resolution:?}: {c:?}");
+        assert_eq!(c.heartbeat_acks, c.heartbeats_sent, "{resolution:?}");
+        assert_eq!(
+            report.histograms["send_lag_heartbeat"].count, c.heartbeats_sent,
+            "{resolution:?}"
+        );
+        let received: usize = per_connection.iter().sum();
+        assert_eq!(received as u64, c.heartbeats_sent, "{resolution:?}");
     }
 }
 
