@@ -29,15 +29,9 @@ duration: 7m
 target:
   url: "ws://127.0.0.1:$port/"
   command: ["$bin", "serve", "--port", "$port"]
-clients:
-  count: 5000
-  ramp: 30s
-  heartbeat: {mode: text, payload: "Heartbeat", ack: "Heartbeat", interval: 5s, timeout: 10s}
-  reconnect: {backoff: exponential, initial: 500ms, max: 10s, jitter: full}
-  messages: {rate: 6/m, size: 64}
-  source_ips: [127.0.0.2, 127.0.0.3]
-faults:
 YAML
+  soak_clients 5000
+  echo "faults:"
   for at in 60 120 180 240 300 360; do echo "  - $fault, at: ${at}s}"; done
 } >"$tmp/probe.yaml"
 

@@ -31,3 +31,18 @@ start() {
   echo "$1 printed no address" >&2
   exit 1
 }
+
+# The soak's clients (bench/soak.sh, bench/fault_rss.sh): COUNT clients arriving over 30 s, a
+# text heartbeat every 5 s, one small message every 10 s, exponential backoff, two source
+# addresses. Prints the `clients:` block.
+soak_clients() {
+  cat <<CLIENTS
+clients:
+  count: $1
+  ramp: 30s
+  heartbeat: {mode: text, payload: "Heartbeat", ack: "Heartbeat", interval: 5s, timeout: 10s}
+  reconnect: {backoff: exponential, initial: 500ms, max: 10s, jitter: full}
+  messages: {rate: 6/m, size: 64}
+  source_ips: [127.0.0.2, 127.0.0.3]
+CLIENTS
+}

@@ -41,15 +41,9 @@ duration: ${minutes}m
 target:
   url: "ws://$proxy_addr/"
   command: ["$bin", "serve", "--port", "$server_port"]
-clients:
-  count: $clients
-  ramp: 30s
-  heartbeat: {mode: text, payload: "Heartbeat", ack: "Heartbeat", interval: 5s, timeout: 10s}
-  reconnect: {backoff: exponential, initial: 500ms, max: 10s, jitter: full}
-  messages: {rate: 6/m, size: 64}
-  source_ips: [127.0.0.2, 127.0.0.3]
-faults:
 EOF
+  soak_clients $clients
+  echo "faults:"
   at=$step_s
   for kind in "${kinds[@]}"; do
     case $kind in
