@@ -158,8 +158,10 @@ fn warn_no_ack_once(message: &Message) {
     static WARNED: std::sync::Once = std::sync::Once::new();
     WARNED.call_once(|| {
         let got = match message {
+            // The server's text, cut: a hostile server could make it megabytes.
             Message::NotFromServer(kind) => {
-                format!("a {} message", String::from_utf8_lossy(kind))
+                let cut = &kind[..kind.len().min(64)];
+                format!("a {} message", String::from_utf8_lossy(cut))
             }
             _ => "a message that is not graphql-ws".to_string(),
         };
