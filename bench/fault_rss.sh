@@ -41,7 +41,7 @@ pids+=("$tool_pid")
 start=$(date +%s)
 while kill -0 "$tool_pid" 2>/dev/null; do
   printf '%s\t%s\n' $(( $(date +%s) - start )) \
-    "$(awk '/^VmRSS:/ {print $2}' "/proc/$tool_pid/status" 2>/dev/null || echo 0)" >>"$tmp/rss.tsv"
+    "$(rss_kib "$tool_pid")" >>"$tmp/rss.tsv"
   sleep 5
 done
 wait "$tool_pid" && status=0 || status=$?

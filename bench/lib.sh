@@ -46,3 +46,6 @@ clients:
   source_ips: [127.0.0.2, 127.0.0.3]
 CLIENTS
 }
+
+# The resident size of process PID in KiB (0 once it is gone).
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }

@@ -65,8 +65,6 @@ EOF
 tool_pid=$!
 pids+=("$tool_pid")
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-
 samples="$tmp/rss.tsv"
 start=$(date +%s)
 while kill -0 "$tool_pid" 2>/dev/null; do
