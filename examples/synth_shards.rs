@@ -134,6 +134,7 @@ fn shard(index: u32, shards: u32, clients: u32, duration_s: u32, started_at: &st
         tls_insecure: false,
         compression_offered: false,
         stages: Vec::new(),
+        protocol: "raw".into(),
     };
     let record = RunRecord {
         totals,

@@ -413,6 +413,7 @@ async fn build_report(
         tls_insecure: scenario.target.tls.as_ref().is_some_and(|t| t.insecure),
         compression_offered: scenario.clients.compression == Compression::Deflate,
         stages: crate::report::StageInfo::of(&scenario.clients.stages),
+        protocol: scenario.target.protocol.name().into(),
     };
     let rfc3339 = started_at
         .format(&time::format_description::well_known::Rfc3339)

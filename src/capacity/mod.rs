@@ -169,6 +169,7 @@ pub fn search(file: &Path, options: &CapacityOptions) -> Result<Searched, Capaci
             tls_insecure: false,
             compression_offered: false,
             stages: Vec::new(),
+            protocol: scenario.target.protocol.name().into(),
         },
         thresholds,
         limits: local_limits(&scenario, counts[0]),

@@ -128,7 +128,7 @@ pub fn render(report: &Report) -> String {
             c.closed_manually.to_string(),
         ),
     ];
-    for (name, value) in rows {
+    for (name, value) in rows.into_iter().chain(protocol_rows(report)) {
         let _ = writeln!(out, "| {name} | {value} |");
     }
     out.push('\n');
@@ -280,6 +280,42 @@ fn percent(ratio: f64) -> String {
 
 pub fn write_markdown(report: &Report, dir: &Path) -> io::Result<()> {
     super::atomic::write_atomically(&dir.join("summary.md"), render(report).as_bytes())
+}
+
+/// What `target.protocol` counted on its own (nothing for raw).
+fn protocol_rows(report: &Report) -> Vec<(&'static str, String)> {
+    let c = &report.counters;
+    match report.scenario.protocol.as_str() {
+        "socketio" => vec![
+            (
+                "Socket.IO server pings answered",
+                c.socketio_pings.to_string(),
+            ),
+            (
+                "Socket.IO namespace connects refused",
+                c.socketio_connect_errors.to_string(),
+            ),
+            (
+                "Socket.IO sessions closed by the server",
+                c.socketio_server_disconnects.to_string(),
+            ),
+        ],
+        "graphql-ws" => vec![
+            (
+                "graphql-ws connections without connection_ack",
+                c.disconnects_no_connection_ack.to_string(),
+            ),
+            (
+                "graphql-ws server pings answered",
+                c.graphql_ws_server_pings.to_string(),
+            ),
+            (
+                "graphql-ws subscription errors / completed by the server",
+                format!("{} / {}", c.graphql_ws_errors, c.graphql_ws_completes),
+            ),
+        ],
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -133,6 +133,13 @@ pub struct ScenarioInfo {
     /// in older reports.
     #[serde(default)]
     pub stages: Vec<StageInfo>,
+    /// `target.protocol` (`raw`, `graphql-ws`, `socketio`); `raw` in older reports.
+    #[serde(default = "raw_protocol")]
+    pub protocol: String,
+}
+
+fn raw_protocol() -> String {
+    "raw".into()
 }
 
 /// One of `clients.stages`, in seconds.
@@ -522,6 +529,7 @@ impl ScenarioInfo {
             tls_insecure: false,
             compression_offered: false,
             stages: Vec::new(),
+            protocol: raw_protocol(),
         }
     }
 }

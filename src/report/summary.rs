@@ -108,20 +108,8 @@ pub fn render(report: &Report) -> String {
         .map(|(cause, n)| format!("{} {n}", cause.short))
         .collect();
     let _ = writeln!(out, "lost      {}", causes.join("  "));
-    let _ = writeln!(
-        out,
-        "heartbeat sent {}  acked {} ({:.3}%)  missed {}",
-        c.heartbeats_sent,
-        c.heartbeat_acks,
-        report.ratios.heartbeat_delivered * 100.0,
-        c.heartbeat_misses
-    );
-    if c.socketio_pings + c.socketio_connect_errors + c.socketio_server_disconnects > 0 {
-        let _ = writeln!(
-            out,
-            "socketio  pings answered {}  connect errors {}  server disconnects {}",
-            c.socketio_pings, c.socketio_connect_errors, c.socketio_server_disconnects
-        );
+    for line in heartbeat_lines(report) {
+        let _ = writeln!(out, "{line}");
     }
     if c.messages_sent > 0 || c.messages_dropped_backpressure > 0 {
         let _ = writeln!(
@@ -188,6 +176,49 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// The heartbeat as the protocol has it: the client's pings and their acks (raw, graphql-ws),
+/// or the server's pings the client answered (Socket.IO, where the client sends no ping of its
+/// own and a dead connection is one whose server stopped pinging); then what the protocol
+/// itself counted.
+fn heartbeat_lines(report: &Report) -> Vec<String> {
+    let c = &report.counters;
+    let mut lines = Vec::new();
+    if report.scenario.protocol == "socketio" {
+        lines.push(format!(
+            "heartbeat server pings {}, each answered  dead (no ping within pingInterval + \
+             pingTimeout) {}",
+            c.socketio_pings, c.disconnects_heartbeat_timeout
+        ));
+        lines.push(format!(
+            "socketio  connect errors {}  server disconnects {}",
+            c.socketio_connect_errors, c.socketio_server_disconnects
+        ));
+        return lines;
+    }
+    lines.push(format!(
+        "heartbeat sent {}  acked {} ({:.3}%)  missed {}",
+        c.heartbeats_sent,
+        c.heartbeat_acks,
+        report.ratios.heartbeat_delivered * 100.0,
+        c.heartbeat_misses
+    ));
+    if report.scenario.protocol == "graphql-ws" {
+        let acks = report
+            .histograms
+            .get("connection_ack_time")
+            .map_or(0, |h| h.count);
+        lines.push(format!(
+            "graphql   connection acks {acks}  no ack {}  server pings answered {}  \
+             subscription errors {}  completed by the server {}",
+            c.disconnects_no_connection_ack,
+            c.graphql_ws_server_pings,
+            c.graphql_ws_errors,
+            c.graphql_ws_completes
+        ));
+    }
+    lines
+}
+
 /// Whether permessage-deflate was offered and on how many connections the server took it;
 /// `None` for a run that neither offered it nor met a server answering with an extension.
 pub fn compression_line(report: &Report) -> Option<String> {
@@ -232,7 +263,68 @@ pub fn print_summary(report: &Report) {
 
 #[cfg(test)]
 mod tests {
-    use super::HISTOGRAM_NAME_WIDTH;
+    use super::{HISTOGRAM_NAME_WIDTH, render};
+    use crate::metrics::Metrics;
+    use crate::report::{Report, RunRecord, ScenarioInfo};
+
+    fn run_of(protocol: &str, fill: impl FnOnce(&mut Metrics)) -> Report {
+        let mut scenario = ScenarioInfo::for_test(protocol, 2, 1.0);
+        scenario.protocol = protocol.into();
+        let mut totals = Metrics::default();
+        fill(&mut totals);
+        let record = RunRecord {
+            totals,
+            elapsed_s: 1.0,
+            ..RunRecord::default()
+        };
+        Report::new(scenario, "2024-01-01T00:00:00Z".into(), record, None)
+    }
+
+    #[test]
+    fn a_socketio_run_shows_the_servers_pings_not_heartbeats_it_never_sent() {
+        let text = render(&run_of("socketio", |m| {
+            m.counters.socketio_pings = 36;
+            m.counters.disconnects_heartbeat_timeout = 2;
+            m.counters.socketio_server_disconnects = 1;
+        }));
+        assert!(
+            text.contains("heartbeat server pings 36, each answered"),
+            "{text}"
+        );
+        assert!(text.contains("pingTimeout) 2\n"), "{text}");
+        assert!(text.contains("server disconnects 1"), "{text}");
+        assert!(!text.contains("heartbeat sent"), "{text}");
+    }
+
+    #[test]
+    fn a_graphql_ws_run_adds_what_the_protocol_counted() {
+        let text = render(&run_of("graphql-ws", |m| {
+            m.counters.heartbeats_sent = 10;
+            m.counters.heartbeat_acks = 9;
+            m.counters.disconnects_no_connection_ack = 3;
+            m.counters.graphql_ws_server_pings = 4;
+            m.counters.graphql_ws_completes = 1;
+            for _ in 0..5 {
+                crate::metrics::record_us(
+                    &mut m.hist.connection_ack_time,
+                    std::time::Duration::from_millis(1),
+                );
+            }
+        }));
+        assert!(text.contains("heartbeat sent 10  acked 9"), "{text}");
+        assert!(
+            text.contains(
+                "graphql   connection acks 5  no ack 3  server pings answered 4  \
+                 subscription errors 0  completed by the server 1"
+            ),
+            "{text}"
+        );
+        let raw = render(&run_of("raw", |m| m.counters.heartbeats_sent = 1));
+        assert!(
+            !raw.contains("graphql") && !raw.contains("socketio"),
+            "{raw}"
+        );
+    }
 
     #[test]
     fn every_histogram_name_fits_the_tables_name_column() {

@@ -54,6 +54,15 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// The name a scenario gives it (`target.protocol`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Protocol::Raw => "raw",
+            Protocol::GraphqlWs(_) => "graphql-ws",
+            Protocol::SocketIo(_) => "socketio",
+        }
+    }
+
     pub fn graphql_ws(&self) -> Option<&GraphqlWs> {
         match self {
             Protocol::GraphqlWs(settings) => Some(settings),

@@ -146,6 +146,16 @@ fn against_the_graphql_ws_package_acks_are_timed_pings_match_and_the_subscriptio
         (0, 0),
         "{c:?}"
     );
+    assert_eq!(report.scenario.protocol, "graphql-ws");
+    let summary = wschaos::report::render_summary(&report);
+    assert!(
+        summary.contains(&format!(
+            "graphql   connection acks 4  no ack 0  server pings answered {}  \
+             subscription errors 0  completed by the server 0\n",
+            c.graphql_ws_server_pings
+        )),
+        "{summary}"
+    );
 }
 
 #[test]

@@ -176,6 +176,7 @@ fn hostile_text_in_the_report_renders_as_inert_text() {
         tls_insecure: false,
         compression_offered: false,
         stages: Vec::new(),
+        protocol: "raw".into(),
     };
     let mut report = Report::new(
         scenario,
@@ -271,6 +272,7 @@ fn a_merge_that_cannot_be_written_exits_2_after_printing_the_summary() {
         tls_insecure: false,
         compression_offered: false,
         stages: Vec::new(),
+        protocol: "raw".into(),
     };
     let shard = Report::new(
         scenario,

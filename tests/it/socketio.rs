@@ -223,7 +223,8 @@ fn node_socketio_clients_stay_connected_answer_every_ping_and_get_acks_and_pushe
     assert_eq!(report.histograms["push_latency"].count, c.push_received);
     let summary = wschaos::report::render_summary(&report);
     let line = format!(
-        "socketio  pings answered {}  connect errors 0  server disconnects 0\n",
+        "heartbeat server pings {}, each answered  dead (no ping within pingInterval + \
+         pingTimeout) 0\nsocketio  connect errors 0  server disconnects 0\n",
         c.socketio_pings
     );
     assert!(summary.contains(&line), "{summary}");
