@@ -5,7 +5,7 @@ separate process; the tool is measured alone (peak RSS and CPU seconds from /usr
 
     python3 bench/w1.py 1000 5000 10000 19000      # prints one table row per N
     TIMER_RESOLUTION=10ms python3 bench/w1.py 10000   # clients.timer_resolution (default: the
-                                                      # scenario default, 0s)
+                                                      # scenario default, 500us)
 
 Figures: connected, seconds the full fleet was held, heartbeats delivered as a share of
 N x 35 expected (30 s fully ramped + half of the 10 s ramp), peak RSS, KiB per connection and

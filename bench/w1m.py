@@ -4,7 +4,9 @@
 at most 18,000 clients, under the 20,000 descriptor limit) over ceil(N / 25,000) + 2 loopback
 source addresses from 127.0.0.2 up; a text heartbeat every 30 s; clients arrive at RATE a second
 (default 4,000: at 8,000 the tool saturated the two cores during the ramp and connect p99 went
-from 10 to 140 ms) and the fleet is held HOLD_S seconds.
+from 10 to 140 ms) and the fleet is held HOLD_S seconds. TIMER_RESOLUTION sets
+clients.timer_resolution (default: the scenario's, 500us; a coarser grid wakes each process
+less often for the same heartbeats).
 
 Before starting it reads the kernel's limits from /proc/sys and says which this run would need
 raised; with --raise (as root) it raises them for the run and restores them after. While running
@@ -48,7 +50,7 @@ clients:
   connect_timeout: 30s
   heartbeat: {{mode: text, payload: "Heartbeat", ack: "Heartbeat", interval: {hb}s, timeout: 20s}}
   source_ips: [{sources}]
-"""
+{timer_resolution}"""
 
 
 def layout(n):
@@ -237,7 +239,8 @@ def main():
     duration_s = ramp_s + hold_s + 5
     sources = harness_sources(source_count)
     command = f"python3 bench/w1m.py {n} {hold_s}" + (" --raise" if raise_limits else "")
-    env = " ".join(f"{k}={os.environ[k]}" for k in ("RATE", "MEMORY_FLOOR_GIB") if k in os.environ)
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("RATE", "MEMORY_FLOOR_GIB", "TIMER_RESOLUTION")
+                   if k in os.environ)
     print(f"{n:,} clients, command: {env + ' ' if env else ''}{command}")
     print(f"layout: serve --procs {procs}, run --procs {shards} ({math.ceil(n / shards):,} clients "
           f"each), {source_count} source addresses ({math.ceil(n / source_count):,} each), "
@@ -282,8 +285,11 @@ def measure(n, hold_s, procs, shards, sources, ramp_s, duration_s):
         with workdir() as work:
             scenario = os.path.join(work, "w1m.yaml")
             with open(scenario, "w") as f:
-                f.write(SCENARIO.format(n=n, addr=addr, sources=sources, ramp_s=ramp_s,
-                                        duration_s=duration_s, hb=HEARTBEAT_S))
+                resolution = os.environ.get("TIMER_RESOLUTION")
+                f.write(SCENARIO.format(
+                    n=n, addr=addr, sources=sources, ramp_s=ramp_s, duration_s=duration_s,
+                    hb=HEARTBEAT_S,
+                    timer_resolution=f"  timer_resolution: {resolution}\n" if resolution else ""))
             out = os.path.join(work, "out")
             started = time.time()
             tool = subprocess.Popen([BIN, "run", scenario, "--procs", str(shards), "--out", out,
