@@ -18,6 +18,7 @@ mod fuzz_corpus;
 mod graphql_ws;
 mod heartbeat;
 mod hostile;
+mod hostile_proxy;
 mod interrupt;
 mod k8s;
 mod keepalive;
