@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::{Coordinator, Outcome};
+use super::{Coordinator, Outcome, SPAWN_TICK};
 use crate::client::{Client, Stop};
 use crate::metrics::Metrics;
 use crate::report::{RunRecord, ToolRecord};
@@ -26,7 +26,10 @@ impl Coordinator {
     /// this shard's), each departure is a manual close of the most recent arrival still live
     /// (if it is this shard's). An up-stage after a down-stage brings new ids; a stopped
     /// client is never started again.
-    pub(super) fn spawn_due(&mut self) {
+    /// Then sleeps until the next change is due, at least `SPAWN_TICK` (arrivals of a fast
+    /// ramp go in batches), through a hold, and for good after the last stage: an idle process
+    /// of a sharded run does not wake a hundred times a second for nothing.
+    pub(super) fn spawn_due(&mut self, ctx: &mut Context<Self>) {
         if self.ending {
             return;
         }
@@ -37,7 +40,12 @@ impl Coordinator {
             Change::Up(arrivals) => (0..arrivals).for_each(|_| self.arrive()),
             Change::Down(departures) => (0..departures).for_each(|_| self.depart()),
         });
+        let next = plan.next_change(&scenario.clients.stages);
         self.plan = plan;
+        self.spawner = next.map(|at| {
+            let after = at.saturating_sub(self.started.elapsed()).max(SPAWN_TICK);
+            ctx.run_later(after, |act, ctx| act.spawn_due(ctx))
+        });
     }
 
     fn arrive(&mut self) {
@@ -72,7 +80,7 @@ impl Coordinator {
             return;
         }
         self.ending = true;
-        for handle in self.timers.drain(..) {
+        for handle in self.timers.drain(..).chain(self.spawner.take()) {
             ctx.cancel_future(handle);
         }
         if !self.interrupted {

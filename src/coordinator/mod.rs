@@ -38,7 +38,7 @@ use crate::shards::Shard;
 use crate::target::ManagedTarget;
 use crate::target::cost::TargetMeter;
 
-/// How often the stages are followed (arrivals spawned, departures stopped).
+/// The shortest sleep between two walks of the stages (arrivals spawned, departures stopped).
 const SPAWN_TICK: Duration = Duration::from_millis(10);
 /// How often metrics are taken from the arbiters.
 const COLLECT_EVERY: Duration = Duration::from_secs(1);
@@ -64,6 +64,8 @@ pub struct Coordinator {
     arrived: u32,
     /// How far the stages have been followed.
     plan: StageCursor,
+    /// The wake for the next change of the stages (`None`: none left).
+    spawner: Option<SpawnHandle>,
     /// The whole run's clients that are planned to be live (not stopped by a down-stage).
     live: LiveIds,
     /// This shard's clients that are planned to be live now.
@@ -120,6 +122,7 @@ impl Coordinator {
             clients: Vec::with_capacity(shard.size_of(scenario.clients.count)),
             arrived: 0,
             plan: StageCursor::default(),
+            spawner: None,
             live: LiveIds::default(),
             live_here: 0,
             shard,
@@ -187,9 +190,7 @@ impl Actor for Coordinator {
         // Attempt windows count from the clients' epoch; so do fault times.
         self.started = self.client_cfg.started;
         self.cpu = CpuMeter::start();
-        self.spawn_due();
-        let spawner = ctx.run_interval(SPAWN_TICK, |act, _| act.spawn_due());
-        self.timers.push(spawner);
+        self.spawn_due(ctx);
         let collector =
             ctx.run_interval(COLLECT_EVERY, |act, ctx| act.collect(ctx, Self::on_second));
         self.timers.push(collector);

@@ -71,6 +71,36 @@ impl StageCursor {
     }
 }
 
+impl StageCursor {
+    /// When (since the start) the next change not handed out yet is due; `None` once every
+    /// stage is done. Lets the engine sleep through holds and after the last stage instead of
+    /// ticking.
+    pub fn next_change(&self, stages: &[Stage]) -> Option<Duration> {
+        let mut cursor = self.clone();
+        while let Some(stage) = stages.get(cursor.index) {
+            let span = match *stage {
+                Stage::Ramp { to, over } => {
+                    let steps = to.abs_diff(cursor.from);
+                    if cursor.done < steps {
+                        // Change `done + 1` is due `over * done / steps` into the stage.
+                        let into = over.as_nanos() * u128::from(cursor.done);
+                        let into = into.div_ceil(u128::from(steps));
+                        let into = Duration::from_nanos(u64::try_from(into).unwrap_or(u64::MAX));
+                        return Some(cursor.start.saturating_add(into));
+                    }
+                    cursor.from = to;
+                    over
+                }
+                Stage::Hold(span) => span,
+            };
+            cursor.start = cursor.start.saturating_add(span);
+            cursor.index += 1;
+            cursor.done = 0;
+        }
+        None
+    }
+}
+
 /// Changes made `into` a stage of `steps` changes spread over `over`.
 fn steps_due(steps: u32, over: Duration, into: Duration) -> u32 {
     if into >= over {
@@ -224,5 +254,52 @@ mod tests {
             }
             assert_eq!((up, down), (10, 10), "tick {tick_ms}");
         }
+    }
+
+    /// Walking to each time `next_change` names hands out exactly the changes a fine tick
+    /// would, and nothing is due once it says `None`.
+    #[test]
+    fn next_change_names_each_due_time_and_none_after_the_last_stage() {
+        let stages = up_hold_down();
+        let mut by_next = StageCursor::default();
+        let mut by_tick = StageCursor::default();
+        let mut seen_next = Vec::new();
+        let mut seen_tick = Vec::new();
+        let mut wakes = 0;
+        while let Some(at) = by_next.next_change(&stages) {
+            wakes += 1;
+            assert!(wakes < 100, "no progress at {at:?}");
+            by_next.advance(&stages, at, |c| seen_next.push((at, c)));
+        }
+        for t in 0..=3000u64 {
+            by_tick.advance(&stages, Duration::from_micros(t * 1000), |c| {
+                seen_tick.push(c);
+            });
+        }
+        let total = |v: &[Change]| {
+            v.iter().fold((0, 0), |(up, down), c| match c {
+                Change::Up(n) => (up + n, down),
+                Change::Down(n) => (up, down + n),
+            })
+        };
+        let changes: Vec<Change> = seen_next.iter().map(|(_, c)| *c).collect();
+        assert_eq!(total(&changes), total(&seen_tick));
+        assert_eq!(total(&changes), (10, 10));
+        // Ten arrivals 100 ms apart from 0, the hold slept through, six departures 100 ms
+        // apart from 2 s, then the last four at once at 2.6 s.
+        let times: Vec<u64> = seen_next
+            .iter()
+            .map(|(at, _)| at.as_millis() as u64)
+            .collect();
+        let expected: Vec<u64> = (0..10)
+            .map(|k| k * 100)
+            .chain((0..6).map(|k| 2000 + k * 100))
+            .chain([2600])
+            .collect();
+        assert_eq!(times, expected);
+        assert_eq!(by_next.next_change(&stages), None);
+        assert_eq!(StageCursor::default().next_change(&[]), None);
+        let flat = [Stage::Hold(ms(500))];
+        assert_eq!(StageCursor::default().next_change(&flat), None);
     }
 }
