@@ -64,6 +64,11 @@ pub enum Command {
         /// tracking): the preflight's refusals become warnings, to see how such a run fails.
         #[arg(long)]
         ignore_kernel_limits: bool,
+        /// Client threads of this process [default: the cores it may use; with --procs N, that
+        /// divided by N, at least 1, for each shard: N processes already spread the load over
+        /// the cores, and fewer threads each wake fewer times for the same clients].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+        threads: Option<u32>,
         /// Sample the CPU and memory of this process and its descendants each second (the
         /// target, when wschaos does not start it): report.json's `target` section and the
         /// timeline's target_* fields. Overrides the sampling of a `target.command`.

@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub target_pid: Option<i32>,
     /// Start the clients at this instant (`--start-at`): the run's clock counts from it.
     pub start_at: Option<time::OffsetDateTime>,
+    /// Client threads (`--threads`); `None`: one per core this process may use.
+    pub threads: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -275,8 +277,8 @@ async fn run_in_system(
     .shared();
     let scenario_hash = crate::shards::start::scenario_hash(&scenario);
 
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
+    let threads = options.threads.unwrap_or_else(crate::cpu::available_cores);
+    let arbiters: Vec<Arbiter> = (0..threads.max(1)).map(|_| Arbiter::new()).collect();
     let handles = arbiters.iter().map(Arbiter::handle).collect();
     let target_meter = target_meter(options.target_pid, target.as_ref())?;
     let scenario = Arc::new(scenario);

@@ -81,6 +81,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             thresholds,
             json,
             ignore_kernel_limits,
+            threads,
             target_pid,
         } => run_command(
             &file,
@@ -95,6 +96,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
                 },
                 ignore_kernel_limits,
                 target_pid,
+                threads,
                 start_at: start_at
                     .or_else(|| start_in.map(|d| time::OffsetDateTime::now_utc() + d)),
                 ..RunOptions::default()
@@ -269,6 +271,7 @@ fn run_command(
             &dir,
             options.ignore_kernel_limits,
             options.start_at,
+            options.threads,
         )?;
         return finish_report(
             &mut merged.report,

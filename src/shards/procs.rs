@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use super::ShardError;
 use super::start::{INDEX_VAR, rfc3339};
+use crate::cpu::available_cores;
 use crate::report::{MergeOptions, Report, merge, read_all};
 use crate::signals::{StopSignal, StopSignals};
 
@@ -31,7 +32,8 @@ pub struct Merged {
 /// returns their merge (the caller checks thresholds and writes it). `seed` must be fixed so all
 /// shards agree on the run.
 /// `ignore_kernel_limits` is passed on to every shard. The shards start together at `start_at`,
-/// or a moment from now.
+/// or a moment from now. Each runs `threads` client threads, by default its share of the
+/// cores (at least one).
 pub fn run_procs(
     file: &Path,
     procs: u32,
@@ -39,6 +41,7 @@ pub fn run_procs(
     dir: &Path,
     ignore_kernel_limits: bool,
     start_at: Option<OffsetDateTime>,
+    threads: Option<u32>,
 ) -> Result<Merged, ShardError> {
     let start_at = start_at.unwrap_or_else(|| OffsetDateTime::now_utc() + START_AHEAD);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -53,6 +56,7 @@ pub fn run_procs(
             seed,
             start_at,
             ignore_kernel_limits,
+            threads: threads.unwrap_or_else(|| threads_per_shard(available_cores(), procs)),
         };
         let mut shards = Shards::start(file, procs, dir, &shared)?;
         shards.wait_all(signals).await
@@ -69,6 +73,13 @@ struct SharedArgs {
     seed: u64,
     start_at: OffsetDateTime,
     ignore_kernel_limits: bool,
+    threads: u32,
+}
+
+/// Client threads for each of `procs` shards on `cores` cores: the processes already spread
+/// the load, and a thread with more clients wakes fewer times per client.
+fn threads_per_shard(cores: u32, procs: u32) -> u32 {
+    (cores / procs.max(1)).max(1)
 }
 
 /// The running shard processes; dropping it kills those still running.
@@ -99,6 +110,8 @@ impl Shards {
                 .arg("--out")
                 .arg(dir.join(format!("shard-{index}")))
                 .arg("--quiet")
+                .arg("--threads")
+                .arg(shared.threads.to_string())
                 .stdin(Stdio::null())
                 .process_group(0);
             if shared.ignore_kernel_limits {
@@ -186,5 +199,20 @@ impl Drop for Shards {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::threads_per_shard;
+
+    #[test]
+    fn each_shard_gets_its_share_of_the_cores_and_at_least_one_thread() {
+        assert_eq!(threads_per_shard(2, 1), 2);
+        assert_eq!(threads_per_shard(2, 2), 1);
+        assert_eq!(threads_per_shard(2, 56), 1);
+        assert_eq!(threads_per_shard(16, 4), 4);
+        assert_eq!(threads_per_shard(16, 5), 3);
+        assert_eq!(threads_per_shard(1, 0), 1);
     }
 }

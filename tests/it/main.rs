@@ -43,6 +43,7 @@ mod source_ips;
 mod stages;
 mod storm;
 mod target_cost;
+mod threads;
 mod thresholds;
 mod timing;
 mod tls;
