@@ -200,13 +200,19 @@ enum Wait {
     Sleep(Pin<Box<Sleep>>),
     #[cfg(target_os = "linux")]
     Precise(timerfd::Entry),
+    /// No runtime, so no timer: actix polls an actor once more as its arbiter's runtime drops
+    /// it (a client still waiting to start when an interrupt stops the arbiters). The actor is
+    /// going away and nothing is due any more.
+    Stopped,
 }
 
 impl Clock {
     /// The clock of the actor with `deadlines`, waiting the way their grid says. Made on the
     /// actor's thread (its precise timer is that thread's).
     pub fn new(deadlines: &Deadlines) -> Self {
-        let wait = if deadlines.grid.precise {
+        let wait = if tokio::runtime::Handle::try_current().is_err() {
+            Wait::Stopped
+        } else if deadlines.grid.precise {
             Self::precise()
         } else {
             Self::sleep()
@@ -215,6 +221,9 @@ impl Clock {
     }
 
     fn sleep() -> Wait {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Wait::Stopped;
+        }
         Wait::Sleep(Box::pin(tokio::time::sleep_until(
             tokio::time::Instant::now(),
         )))
@@ -274,6 +283,7 @@ impl<A: Clocked> ActorFuture<A> for Clock {
                 return Poll::Pending;
             };
             let now = match &mut this.wait {
+                Wait::Stopped => return Poll::Pending,
                 Wait::Sleep(sleep) => {
                     if d.armed != Some(next) {
                         sleep.as_mut().reset(next.into());

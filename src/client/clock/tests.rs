@@ -337,3 +337,17 @@ fn the_clock_wakes_at_the_earliest_deadline_on_the_grid_and_finds_it_due() {
     assert_eq!(d.take_due(Timer::Ack, wake), None);
     assert_eq!(d.next(), Some(t0 + ms(20)));
 }
+
+/// Outside any runtime (actix polls an actor once more while its arbiter's runtime drops it)
+/// a clock is made and polled without a timer, for either grid, and never fires.
+#[test]
+fn a_clock_made_outside_a_runtime_has_no_timer_and_does_not_panic() {
+    let t0 = Instant::now();
+    for resolution in [Duration::ZERO, Duration::from_millis(10)] {
+        let deadlines = Deadlines::new(Grid::for_resolution(t0, resolution));
+        let clock = Clock::new(&deadlines);
+        assert!(matches!(clock.wait, Wait::Stopped), "{resolution:?}");
+        assert!(matches!(Clock::sleep(), Wait::Stopped));
+    }
+}
+
