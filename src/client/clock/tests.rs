@@ -350,4 +350,3 @@ fn a_clock_made_outside_a_runtime_has_no_timer_and_does_not_panic() {
         assert!(matches!(Clock::sleep(), Wait::Stopped));
     }
 }
-
