@@ -53,9 +53,23 @@ fn a_million_clients_over_56_processes_and_41_addresses() {
     let kernel = Kernel::read(typical_proc().path(), &[]);
     let verdict = check(&needs, &kernel);
     assert!(verdict.refusals.is_empty(), "{verdict:?}");
+    // 24,391 of 28,232 ports from each address: past half the range, one warning for all 41.
     // 2,000,000 sockets against 575,796 pages: only a warning (a rough minimum).
+    assert_eq!(verdict.warnings.len(), 2, "{verdict:?}");
+    assert!(
+        verdict.warnings[0].starts_with(
+            "net.ipv4.ip_local_port_range is 32768 60999: 24391 clients connect from 127.0.0.2, \
+             24391 of its 28232 ports (and 40 more source addresses past half): past half the \
+             range"
+        ) && verdict.warnings[0].ends_with("(at least 71 for 1000000)"),
+        "{verdict:?}"
+    );
+    assert!(verdict.warnings[1].starts_with("net.ipv4.tcp_mem allows 575796 pages (2249 MiB)"));
+    // 71 addresses keep each under half: no port warning.
+    let spread = ips(71);
+    let verdict = check(&layout(1_000_000, &spread, 56).needs(), &kernel);
     assert_eq!(verdict.warnings.len(), 1, "{verdict:?}");
-    assert!(verdict.warnings[0].starts_with("net.ipv4.tcp_mem allows 575796 pages (2249 MiB)"));
+    assert!(verdict.warnings[0].starts_with("net.ipv4.tcp_mem"));
 }
 
 #[test]
@@ -129,7 +143,28 @@ fn ports_in_use_count_against_the_range() {
     write(root.path(), "net/tcp", &text);
     let kernel = Kernel::read(root.path(), &[PortSource::Bound(sources[0])]);
     let fits = layout(28_222, &sources, 2).needs();
-    assert_eq!(check(&fits, &kernel), Verdict::default());
+    let verdict = check(&fits, &kernel);
+    assert!(verdict.refusals.is_empty(), "{verdict:?}");
+    assert_eq!(
+        verdict.warnings.len(),
+        1,
+        "past half the range: {verdict:?}"
+    );
+    assert!(
+        verdict.warnings[0].contains("28222 clients connect from 127.0.0.2, 28232 of its 28232"),
+        "{verdict:?}"
+    );
+    // The ports in use count: 14,106 + 10 is exactly half, 14,107 + 10 one past it.
+    assert_eq!(
+        check(&layout(14_106, &sources, 1).needs(), &kernel),
+        Verdict::default()
+    );
+    assert_eq!(
+        check(&layout(14_107, &sources, 1).needs(), &kernel)
+            .warnings
+            .len(),
+        1
+    );
     let mut full = String::from("  sl  local_address rem_address\n");
     for port in 32_768..=60_999 {
         full.push_str(&tcp_line(SocketAddr::new(sources[0], port), target()));
@@ -187,7 +222,12 @@ fn without_source_addresses_the_ports_are_per_destination() {
         vec![1],
         "only the socket to the same destination"
     );
-    assert_eq!(check(&needs, &kernel), Verdict::default());
+    let verdict = check(&needs, &kernel);
+    assert!(verdict.refusals.is_empty(), "{verdict:?}");
+    assert!(
+        verdict.warnings[0].contains("set clients.source_ips to loopback addresses (at least 2"),
+        "{verdict:?}"
+    );
     let verdict = check(&layout(28_232, &[], 2).needs(), &kernel);
     assert!(
         verdict.refusals[0].contains("28232 connections go to 127.0.0.1:9000 from one address")
