@@ -358,6 +358,9 @@ def show(n, hold_s, procs, shards, sources, report, watch, usage, target_cpu, wa
           f"{c['connect_timeouts']}, local {c['connect_failures_local']}, upgrade rejected "
           f"{c['disconnects_handshake_rejected']}); tool saturated: "
           f"{report['load_generator']['saturated']}")
+    for reason in report["load_generator"].get("reasons") or []:
+        print(f"  saturated by {reason.get('rule')}: {reason.get('detail')} "
+              f"(from {reason.get('from_s')} s)")
     print(f"kernel at the peak ({watch.connected_now(peak):,} connections by sockstat; per "
           f"connection of {conns:,}): Slab +{slab_kib:.2f} KiB/conn, "
           f"SUnreclaim +{sunreclaim_kib:.2f} KiB/conn, TCP pages +{pages:.3f}/conn; "
