@@ -39,10 +39,11 @@ fn children_of(parent: u32) -> Vec<u32> {
         .collect()
 }
 
-/// A three-second run of four clients against a closed port, started in the background.
+/// A run of four clients against a closed port, started in the background; the tests kill it
+/// once they have seen what they look for (the duration only bounds a run left behind).
 fn start_run(dir: &std::path::Path, name: &str, args: &[&str]) -> Child {
     let yaml = format!(
-        "name: {name}\nseed: 1\nduration: 3s\ntarget: {{url: \"ws://{}/\"}}\nclients: {{count: 4}}\n",
+        "name: {name}\nseed: 1\nduration: 15s\ntarget: {{url: \"ws://{}/\"}}\nclients: {{count: 4}}\n",
         closed_port()
     );
     let file = scenario_file(dir, &format!("{name}.yaml"), &yaml);
@@ -71,7 +72,7 @@ fn threads_sets_how_many_client_threads_the_run_has() {
             &["--threads", &threads.to_string()],
         );
         let pid = child.id();
-        let counted = eventually(ms(2500), || client_threads(pid) == threads);
+        let counted = eventually(ms(10_000), || client_threads(pid) == threads);
         let seen = client_threads(pid);
         stop(child);
         assert!(counted, "--threads {threads}: {seen} client threads");
@@ -85,7 +86,8 @@ fn procs_gives_each_shard_its_share_of_the_cores() {
     let share = (cores / 2).max(1);
     let parent = start_run(dir.path(), "procs", &["--procs", "2"]);
     let pid = parent.id();
-    let shards_up = eventually(ms(2500), || {
+    // The shards make their client threads at the common start, 1.5 s after they are started.
+    let shards_up = eventually(ms(10_000), || {
         let shards = children_of(pid);
         shards.len() == 2 && shards.iter().all(|&s| client_threads(s) == share)
     });
