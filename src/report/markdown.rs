@@ -7,6 +7,7 @@ use std::io;
 use std::path::Path;
 
 use super::{DisconnectsByCause, FAULT_COLUMNS, HISTOGRAM_COLUMNS, Report, STORM_COLUMN};
+use crate::scenario::Protocol;
 
 pub fn render(report: &Report) -> String {
     let s = &report.scenario;
@@ -286,7 +287,7 @@ pub fn write_markdown(report: &Report, dir: &Path) -> io::Result<()> {
 fn protocol_rows(report: &Report) -> Vec<(&'static str, String)> {
     let c = &report.counters;
     match report.scenario.protocol.as_str() {
-        "socketio" => vec![
+        Protocol::SOCKETIO => vec![
             (
                 "Socket.IO server pings answered",
                 c.socketio_pings.to_string(),
@@ -300,7 +301,7 @@ fn protocol_rows(report: &Report) -> Vec<(&'static str, String)> {
                 c.socketio_server_disconnects.to_string(),
             ),
         ],
-        "graphql-ws" => vec![
+        Protocol::GRAPHQL_WS => vec![
             (
                 "graphql-ws connections without connection_ack",
                 c.disconnects_no_connection_ack.to_string(),

@@ -139,7 +139,7 @@ pub struct ScenarioInfo {
 }
 
 fn raw_protocol() -> String {
-    "raw".into()
+    crate::scenario::Protocol::RAW.into()
 }
 
 /// One of `clients.stages`, in seconds.

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::{DisconnectsByCause, FAULT_COLUMNS, Report, STORM_COLUMN};
+use crate::scenario::Protocol;
 
 /// The histogram table's name column: every histogram name fits it (a test checks), so the
 /// columns stay aligned.
@@ -183,7 +184,7 @@ pub fn render(report: &Report) -> String {
 fn heartbeat_lines(report: &Report) -> Vec<String> {
     let c = &report.counters;
     let mut lines = Vec::new();
-    if report.scenario.protocol == "socketio" {
+    if report.scenario.protocol == Protocol::SOCKETIO {
         lines.push(format!(
             "heartbeat server pings {}, each answered  dead (no ping within pingInterval + \
              pingTimeout) {}",
@@ -202,7 +203,7 @@ fn heartbeat_lines(report: &Report) -> Vec<String> {
         report.ratios.heartbeat_delivered * 100.0,
         c.heartbeat_misses
     ));
-    if report.scenario.protocol == "graphql-ws" {
+    if report.scenario.protocol == Protocol::GRAPHQL_WS {
         let acks = report
             .histograms
             .get("connection_ack_time")

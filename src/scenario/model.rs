@@ -54,12 +54,16 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The name a scenario gives it (`target.protocol`).
+    /// The names a scenario gives them (`target.protocol`), as reports record them.
+    pub const RAW: &'static str = "raw";
+    pub const GRAPHQL_WS: &'static str = "graphql-ws";
+    pub const SOCKETIO: &'static str = "socketio";
+
     pub fn name(&self) -> &'static str {
         match self {
-            Protocol::Raw => "raw",
-            Protocol::GraphqlWs(_) => "graphql-ws",
-            Protocol::SocketIo(_) => "socketio",
+            Protocol::Raw => Self::RAW,
+            Protocol::GraphqlWs(_) => Self::GRAPHQL_WS,
+            Protocol::SocketIo(_) => Self::SOCKETIO,
         }
     }
 

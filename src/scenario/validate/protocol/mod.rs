@@ -26,9 +26,9 @@ enum ProtocolName {
 
 impl Word for ProtocolName {
     const WORDS: &'static [(&'static str, Self)] = &[
-        ("raw", Self::Raw),
-        ("graphql-ws", Self::GraphqlWs),
-        ("socketio", Self::SocketIo),
+        (Protocol::RAW, Self::Raw),
+        (Protocol::GRAPHQL_WS, Self::GraphqlWs),
+        (Protocol::SOCKETIO, Self::SocketIo),
     ];
 }
 
