@@ -210,9 +210,7 @@ impl Clock {
     /// The clock of the actor with `deadlines`, waiting the way their grid says. Made on the
     /// actor's thread (its precise timer is that thread's).
     pub fn new(deadlines: &Deadlines) -> Self {
-        let wait = if tokio::runtime::Handle::try_current().is_err() {
-            Wait::Stopped
-        } else if deadlines.grid.precise {
+        let wait = if deadlines.grid.precise {
             Self::precise()
         } else {
             Self::sleep()
@@ -221,7 +219,7 @@ impl Clock {
     }
 
     fn sleep() -> Wait {
-        if tokio::runtime::Handle::try_current().is_err() {
+        if no_runtime() {
             return Wait::Stopped;
         }
         Wait::Sleep(Box::pin(tokio::time::sleep_until(
@@ -232,6 +230,9 @@ impl Clock {
     /// The precise timer's entry, or the runtime's sleep if the timer cannot be had.
     #[cfg(target_os = "linux")]
     fn precise() -> Wait {
+        if no_runtime() {
+            return Wait::Stopped;
+        }
         match timerfd::Entry::new() {
             Ok(entry) => Wait::Precise(entry),
             Err(err) => {
@@ -245,6 +246,11 @@ impl Clock {
     fn precise() -> Wait {
         Self::sleep()
     }
+}
+
+/// Outside a runtime neither timer can be made (see `Wait::Stopped`).
+fn no_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_err()
 }
 
 #[cfg(target_os = "linux")]
